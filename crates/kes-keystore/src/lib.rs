@@ -1,0 +1,107 @@
+//! The key-store joint of KES: the [`KeyStore`] trait every backend
+//! implements, its error type, and the backends themselves.
+//!
+//! A key store is a flat map from key name to opaque bytes (the stored-key
+//! text of `kes-crypto`). Backends never parse values, never know about
+//! policies, HTTP routes or crypto; they create (only if absent), get, delete
+//! and list, and report their status. The server puts a cache in front.
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kes_types::KeyName;
+use zeroize::Zeroizing;
+
+pub mod fs;
+pub mod mem;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+
+/// The most names one [`KeyStore::list`] call returns (Go KES uses 1024).
+pub const MAX_LIST: usize = 1024;
+
+/// What [`KeyStore::status`] measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// Round-trip time of the status probe.
+    pub latency: Duration,
+}
+
+/// One page of a listing: sorted names and, when the listing was cut, the
+/// first name not returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// Names in bytewise order, all starting with the requested prefix.
+    pub names: Vec<String>,
+    /// The next name to continue from; `None` when the listing is complete.
+    pub next: Option<String>,
+}
+
+/// Errors of a key-store operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyStoreError {
+    /// No key with that name.
+    #[error("key does not exist")]
+    NotFound,
+    /// A key with that name exists already (nothing was written).
+    #[error("key already exists")]
+    AlreadyExists,
+    /// The store could not be reached (connection refused, timeout, DNS...).
+    #[error("key store is not reachable: {0}")]
+    Unreachable(String),
+    /// The store rejected our credentials.
+    #[error("key store denied access: {0}")]
+    Unauthorized(String),
+    /// The configuration of the store is invalid.
+    #[error("invalid key store config: {0}")]
+    InvalidConfig(String),
+    /// Any other failure of the backend; the message never contains key
+    /// material or credentials.
+    #[error("{backend}: {message}")]
+    Backend {
+        /// Which backend (`fs`, `vault`, ...).
+        backend: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl KeyStoreError {
+    /// Whether the error means the store is unreachable (network-level), as
+    /// opposed to a failed operation. `/v1/ready` answers 504 for these.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable(_))
+    }
+}
+
+/// A persistent map from key names to stored-key values.
+///
+/// Implementations must be safe to call concurrently. `create` must never
+/// overwrite: of several concurrent creates of one name exactly one succeeds
+/// and the others get [`KeyStoreError::AlreadyExists`]; a crash never leaves a
+/// half-written value behind.
+#[async_trait]
+pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
+    /// A one-line description for the start-up banner, e.g. `Filesystem: /keys`.
+    fn description(&self) -> String;
+
+    /// Checks that the store is reachable and measures the latency.
+    async fn status(&self) -> Result<Status, KeyStoreError>;
+
+    /// Stores `value` under `name` if, and only if, no such key exists.
+    async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError>;
+
+    /// Returns the value stored under `name`.
+    async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError>;
+
+    /// Removes `name`. Stores that cannot tell may succeed for a missing key;
+    /// the others return [`KeyStoreError::NotFound`].
+    async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError>;
+
+    /// Lists names starting with `prefix`, sorted bytewise, at most `limit`
+    /// (and at most [`MAX_LIST`]) of them, starting at the first name that is
+    /// `>= start` (empty = from the beginning).
+    async fn list(&self, prefix: &str, start: &str, limit: usize) -> Result<ListPage, KeyStoreError>;
+}
