@@ -103,5 +103,10 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
     /// Lists names starting with `prefix`, sorted bytewise, at most `limit`
     /// (and at most [`MAX_LIST`]) of them, starting at the first name that is
     /// `>= start` (empty = from the beginning).
-    async fn list(&self, prefix: &str, start: &str, limit: usize) -> Result<ListPage, KeyStoreError>;
+    async fn list(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+    ) -> Result<ListPage, KeyStoreError>;
 }

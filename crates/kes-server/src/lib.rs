@@ -1,2 +1,13 @@
-//! The KES server library. TODO(issue 3).
+//! The KES server library: configuration, TLS and client identities,
+//! authorization, the HTTP API, the key cache, logs and metrics, and the
+//! server lifecycle (start, reload, shutdown).
+//!
+//! The binary (`kes server`) only parses flags and calls into this crate;
+//! tests start the same server in-process on `127.0.0.1:0`.
 #![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod config;
+pub mod level;
+pub mod log;
+pub mod metrics;

@@ -42,14 +42,25 @@ impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = &self.value;
         match self.kind {
-            NameKind::Key => write!(f, "key name '{v}' is empty, too long or contains invalid characters"),
+            NameKind::Key => write!(
+                f,
+                "key name '{v}' is empty, too long or contains invalid characters"
+            ),
             NameKind::Policy => {
-                write!(f, "policy name '{v}' is empty, too long or contains invalid characters")
+                write!(
+                    f,
+                    "policy name '{v}' is empty, too long or contains invalid characters"
+                )
             }
             NameKind::Identity => {
-                write!(f, "identity '{v}' is empty, too long or contains invalid characters")
+                write!(
+                    f,
+                    "identity '{v}' is empty, too long or contains invalid characters"
+                )
             }
-            NameKind::Pattern => write!(f, "listing pattern '{v}' is empty, too long or is invalid"),
+            NameKind::Pattern => {
+                write!(f, "listing pattern '{v}' is empty, too long or is invalid")
+            }
         }
     }
 }
