@@ -85,6 +85,7 @@ fn valid_pattern_examples() {
         assert!(is_valid_pattern(pat), "{pat}");
         let lp = ListPattern::new(pat).unwrap();
         assert_eq!(lp.as_str(), pat);
+        assert_eq!(lp.to_string().parse::<ListPattern>().unwrap(), lp);
     }
 }
 
