@@ -245,7 +245,12 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
 
     /// Drops the cached entry of `name` (after a delete). Other KES nodes
     /// keep their entries until their own expiry.
+    /// A fetch of `name` still in progress is not cached when it completes
+    /// (its waiters still get the value), so a delete cannot be undone by a
+    /// concurrent read.
     pub fn evict(&self, name: &KeyName) {
+        let mut inflight = lock(&self.inflight);
+        inflight.remove(name);
         write(self.shard(name)).remove(name);
     }
 
@@ -298,32 +303,39 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
     /// The body of one flight: re-check the cache (an earlier flight may have
     /// filled it just now), fetch, decode, insert, and retire the flight.
     async fn fetch(&self, name: &KeyName, flight: &Arc<Flight<V>>) -> Result<Arc<V>, SharedError> {
-        let result = match self.lookup(name) {
-            Some(v) => Ok(v),
-            None => match self.store.get(name).await {
-                Ok(bytes) => match (self.decode)(&bytes) {
-                    Ok(v) => {
-                        let v = Arc::new(v);
-                        write(self.shard(name)).insert(
-                            name.clone(),
-                            Arc::new(Entry {
-                                value: v.clone(),
-                                used: AtomicBool::new(true),
-                            }),
-                        );
-                        Ok(v)
-                    }
-                    Err(m) => Err(SharedError::Decode(m)),
-                },
-                Err(KeyStoreError::NotFound) => Err(SharedError::NotFound),
-                Err(e) => Err(SharedError::Store(KeyStoreErrorCopy::of(&e))),
-            },
-        };
-        let mut inflight = lock(&self.inflight);
-        if inflight.get(name).is_some_and(|f| Arc::ptr_eq(f, flight)) {
-            inflight.remove(name);
+        if let Some(v) = self.lookup(name) {
+            self.retire(name, flight, None);
+            return Ok(v);
         }
+        let result = match self.store.get(name).await {
+            Ok(bytes) => match (self.decode)(&bytes) {
+                Ok(v) => Ok(Arc::new(v)),
+                Err(m) => Err(SharedError::Decode(m)),
+            },
+            Err(KeyStoreError::NotFound) => Err(SharedError::NotFound),
+            Err(e) => Err(SharedError::Store(KeyStoreErrorCopy::of(&e))),
+        };
+        self.retire(name, flight, result.as_ref().ok());
         result
+    }
+
+    /// Ends `flight`: if it is still the registered flight of `name` (no
+    /// `evict` happened meanwhile), caches `value` and unregisters it.
+    fn retire(&self, name: &KeyName, flight: &Arc<Flight<V>>, value: Option<&Arc<V>>) {
+        let mut inflight = lock(&self.inflight);
+        if !inflight.get(name).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            return;
+        }
+        inflight.remove(name);
+        if let Some(v) = value {
+            write(self.shard(name)).insert(
+                name.clone(),
+                Arc::new(Entry {
+                    value: v.clone(),
+                    used: AtomicBool::new(true),
+                }),
+            );
+        }
     }
 
     /// Whether the `any`/`unused` jobs may drop entries now: when online, or
@@ -642,6 +654,28 @@ mod tests {
         assert_eq!(cache.len(), 1);
         cache.get(&name("a")).await.unwrap();
         assert_eq!(store.gets(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn evict_during_fetch_is_not_undone() {
+        let store = CountingStore::with(&[("k", "old")]);
+        *lock(&store.get_delay) = Duration::from_millis(50);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let k = name("k");
+        let reader = {
+            let (c, k) = (cache.clone(), k.clone());
+            tokio::spawn(async move { c.get(&k).await.map(|v| (*v).clone()) })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await; // fetch in progress
+        // The store reads the value after its delay, so the reader sees the
+        // value written before the eviction; the cache must not keep it.
+        lock(&store.keys).insert("k".into(), b"new".to_vec());
+        cache.evict(&k);
+        assert_eq!(reader.await.unwrap().unwrap(), "new");
+        assert!(cache.is_empty(), "evicted key must not be re-cached");
+        lock(&store.keys).remove("k");
+        assert!(matches!(cache.get(&k).await, Err(CacheError::NotFound)));
+        assert_eq!(store.gets(), 2);
     }
 
     #[tokio::test(start_paused = true)]
