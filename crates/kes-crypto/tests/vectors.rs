@@ -234,14 +234,16 @@ const R2: &str = "s2gmfQHeGdlyL8x1yEWSACUV3GrSoz3t160hugMgzKWgyqesXDVUJ5Dw5Mt076
 const R3: &str = "gO4woRIswAJdjUjW7z2ApsSQxJlwB24yjLrmH4eI7sB0uh5nfEJfk9ybTPFft5FRFaZCVBmzhx7OJs9n0WWtxH3sySIxecIK";
 
 /// (name, type, key, aad, ciphertext bytes, plaintext)
-fn must_succeed() -> Vec<(
+type Vector = (
     &'static str,
     Cipher,
     &'static str,
     Vec<u8>,
     Vec<u8>,
     Vec<u8>,
-)> {
+);
+
+fn must_succeed() -> Vec<Vector> {
     vec![
         (
             "J1",
