@@ -94,16 +94,17 @@ fn has_aes_gcm_hardware() -> bool {
     false
 }
 
-/// Bounds untrusted names echoed in error messages to 64 characters.
+/// Makes an untrusted name safe to echo in an error message: control and
+/// other unprintable characters are escaped, and the result is bounded to 64
+/// characters so a hostile value cannot flood or forge log lines.
 pub(crate) fn shorten(s: &str) -> String {
     const MAX: usize = 64;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(MAX).collect();
+    let mut escaped = s.chars().flat_map(char::escape_debug);
+    let mut out: String = escaped.by_ref().take(MAX).collect();
+    if escaped.next().is_some() {
         out.push('…');
-        out
     }
+    out
 }
 
 #[cfg(test)]
@@ -150,5 +151,7 @@ mod tests {
         let long = "x".repeat(200);
         assert_eq!(shorten(&long).chars().count(), 65);
         assert_eq!(shorten("abc"), "abc");
+        assert_eq!(shorten(&"y".repeat(64)), "y".repeat(64));
+        assert_eq!(shorten("a\nb'"), "a\\nb\\'");
     }
 }
