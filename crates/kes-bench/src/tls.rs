@@ -1,0 +1,156 @@
+//! The rustls client configuration: client certificate (API key or PEM
+//! files), server verification (CA file or `--insecure`), ALPN and session
+//! resumption.
+//!
+//! Only the ring provider is used, like the rest of the workspace.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::Resumption;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+use crate::cli::{BenchConfig, ClientIdentity};
+use crate::error::BenchError;
+
+/// ALPN id of HTTP/2.
+pub const ALPN_H2: &[u8] = b"h2";
+/// ALPN id of HTTP/1.1.
+pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+/// Builds the client TLS configuration for `cfg`.
+///
+/// Resumption is disabled unless `cfg.resume`, so `--new-conn` measures full
+/// handshakes (certificate exchange and signatures on both sides).
+pub fn client_config(cfg: &BenchConfig) -> Result<Arc<ClientConfig>, BenchError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(BenchError::Tls)?;
+    let builder = if cfg.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider }))
+    } else {
+        let Some(path) = &cfg.cacert else {
+            return Err(BenchError::Config(
+                "give --cacert <file> to verify the server, or --insecure".into(),
+            ));
+        };
+        let mut roots = RootCertStore::empty();
+        for cert in read_certs(path)? {
+            roots.add(cert).map_err(BenchError::Tls)?;
+        }
+        builder.with_root_certificates(roots)
+    };
+    let mut config = match &cfg.identity {
+        ClientIdentity::None => builder.with_no_client_auth(),
+        ClientIdentity::ApiKey(key) => {
+            let generated = key
+                .certificate(&kes_types::CertificateOptions::default())
+                .map_err(BenchError::ApiKey)?;
+            let private = PrivateKeyDer::from_pem_slice(generated.key_pem.as_bytes())
+                .map_err(|e| BenchError::Config(format!("API key private key PEM: {e}")))?;
+            builder
+                .with_client_auth_cert(vec![CertificateDer::from(generated.cert_der)], private)
+                .map_err(BenchError::Tls)?
+        }
+        ClientIdentity::Files { cert, key } => {
+            let chain = read_certs(cert)?;
+            let private = PrivateKeyDer::from_pem_file(key).map_err(|e| BenchError::Pem {
+                path: key.clone(),
+                what: format!("no usable private key: {e}"),
+            })?;
+            builder
+                .with_client_auth_cert(chain, private)
+                .map_err(BenchError::Tls)?
+        }
+    };
+    config.alpn_protocols = if cfg.http2 {
+        vec![ALPN_H2.to_vec()]
+    } else {
+        vec![ALPN_HTTP11.to_vec()]
+    };
+    if !cfg.resume {
+        config.resumption = Resumption::disabled();
+    }
+    Ok(Arc::new(config))
+}
+
+/// The server name to send (SNI) and verify.
+pub fn server_name(name: &str) -> Result<ServerName<'static>, BenchError> {
+    ServerName::try_from(name.to_string()).map_err(|_| BenchError::ServerName(name.to_string()))
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, BenchError> {
+    let pem_error = |what: String| BenchError::Pem {
+        path: path.to_path_buf(),
+        what,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(format!("cannot read certificates: {e}")))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(format!("invalid certificate PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(pem_error("no CERTIFICATE block".into()));
+    }
+    Ok(certs)
+}
+
+/// `--insecure`: any server certificate is accepted, but the handshake
+/// signatures are still verified (so the cost of a handshake stays real).
+#[derive(Debug)]
+struct AcceptAnyServerCert {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
