@@ -43,6 +43,11 @@ pub struct Args {
     #[arg(long)]
     pub no_create: bool,
 
+    /// `generate` only: spread requests over the keys `<key-name>-0` … `<key-name>-<N-1>`
+    /// (create them first with `-w create -n N`); they are not created at setup.
+    #[arg(long, default_value_t = 1)]
+    pub keys: usize,
+
     /// Number of connections.
     #[arg(short = 'c', long, default_value_t = 16)]
     pub connections: usize,
@@ -126,6 +131,11 @@ pub struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
+
+    /// Write the API key's client certificate and private key (PEM) as
+    /// `client.crt` and `client.key` into this directory and exit, e.g. for oha.
+    #[arg(long, requires = "api_key")]
+    pub export_cert: Option<PathBuf>,
 }
 
 /// What each request does.
@@ -139,6 +149,8 @@ pub enum Workload {
     Encrypt,
     /// `POST /v1/key/create/<unique>` then `DELETE /v1/key/delete/<unique>`, alternating.
     CreateDelete,
+    /// `POST /v1/key/create/<key-name>-<n>` for n = 0, 1, 2, … (fills a key store).
+    Create,
     /// MinIO-like: generate and decrypt with per-object contexts `{"bucket":"bucket/object-<n>"}`.
     Minio,
     /// A new TCP + full TLS handshake per request, then `GET /version`.
@@ -153,6 +165,7 @@ impl Workload {
             Workload::Decrypt => "decrypt",
             Workload::Encrypt => "encrypt",
             Workload::CreateDelete => "create-delete",
+            Workload::Create => "create",
             Workload::Minio => "minio",
             Workload::Handshake => "handshake",
         }
@@ -211,6 +224,8 @@ pub struct BenchConfig {
     pub key_name: String,
     /// Create the key at setup.
     pub create_key: bool,
+    /// Number of keys `generate` spreads over (1 = just `key_name`).
+    pub keys: usize,
     /// Connections (≥ 1).
     pub connections: usize,
     /// HTTP/2 instead of HTTP/1.1.
@@ -264,6 +279,14 @@ impl TryFrom<Args> for BenchConfig {
                     .into(),
             ));
         }
+        if args.keys == 0 {
+            return Err(BenchError::Config("--keys must be at least 1".into()));
+        }
+        if args.keys > 1 && args.workload != Workload::Generate {
+            return Err(BenchError::Config(
+                "--keys above 1 only applies to -w generate".into(),
+            ));
+        }
         if args.pool == 0 {
             return Err(BenchError::Config("--pool must be at least 1".into()));
         }
@@ -302,7 +325,8 @@ impl TryFrom<Args> for BenchConfig {
             port,
             workload: args.workload,
             key_name: args.key_name,
-            create_key: !args.no_create,
+            create_key: !args.no_create && args.keys == 1,
+            keys: args.keys,
             connections: args.connections,
             http2,
             streams: if http2 { args.streams } else { 1 },

@@ -11,7 +11,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let json = args.json;
     match run(args) {
-        Ok(report) => {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(report)) => {
             let out = if json {
                 format!("{}\n", report.to_json())
             } else {
@@ -27,7 +28,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<kes_bench::Report, BenchError> {
+fn run(args: Args) -> Result<Option<kes_bench::Report>, BenchError> {
+    if let Some(dir) = args.export_cert.clone() {
+        let cfg = BenchConfig::try_from(args)?;
+        kes_bench::tls::export_certificate(&cfg, &dir)?;
+        return Ok(None);
+    }
     let cfg = BenchConfig::try_from(args)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
@@ -35,5 +41,5 @@ fn run(args: Args) -> Result<kes_bench::Report, BenchError> {
         runtime.worker_threads(threads.get());
     }
     let runtime = runtime.build().map_err(BenchError::Runtime)?;
-    runtime.block_on(kes_bench::run(cfg))
+    runtime.block_on(kes_bench::run(cfg)).map(Some)
 }

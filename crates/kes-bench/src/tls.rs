@@ -81,6 +81,37 @@ pub fn client_config(cfg: &BenchConfig) -> Result<Arc<ClientConfig>, BenchError>
     Ok(Arc::new(config))
 }
 
+/// Writes the API key's generated client certificate and private key to
+/// `dir/client.crt` and `dir/client.key` (0600, created fresh: an existing
+/// file is an error), for tools such as oha that need PEM files.
+pub fn export_certificate(cfg: &BenchConfig, dir: &Path) -> Result<(), BenchError> {
+    let ClientIdentity::ApiKey(key) = &cfg.identity else {
+        return Err(BenchError::Config("--export-cert needs --api-key".into()));
+    };
+    let generated = key
+        .certificate(&kes_types::CertificateOptions::default())
+        .map_err(BenchError::ApiKey)?;
+    write_new(&dir.join("client.crt"), generated.cert_pem.as_bytes())?;
+    write_new(&dir.join("client.key"), generated.key_pem.as_bytes())
+}
+
+fn write_new(path: &Path, data: &[u8]) -> Result<(), BenchError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let io_error = |e: std::io::Error| BenchError::Pem {
+        path: path.to_path_buf(),
+        what: format!("cannot write: {e}"),
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_error)?;
+    file.write_all(data).map_err(io_error)?;
+    file.sync_all().map_err(io_error)
+}
+
 /// The server name to send (SNI) and verify.
 pub fn server_name(name: &str) -> Result<ServerName<'static>, BenchError> {
     ServerName::try_from(name.to_string()).map_err(|_| BenchError::ServerName(name.to_string()))

@@ -130,6 +130,8 @@ enum PlanKind {
     },
     /// create then delete of a fresh key, per worker.
     CreateDelete { prefix: String },
+    /// create `<prefix>-<seq>`.
+    CreateSeq { prefix: String },
 }
 
 /// Per-task workload state.
@@ -158,7 +160,10 @@ impl Plan {
         setup: &mut Sender,
     ) -> Result<Plan, BenchError> {
         let key = &cfg.key_name;
-        let needs_key = !matches!(cfg.workload, Workload::Handshake | Workload::CreateDelete);
+        let needs_key = !matches!(
+            cfg.workload,
+            Workload::Handshake | Workload::CreateDelete | Workload::Create
+        );
         if cfg.create_key && needs_key {
             create_key(&builder, setup, key).await?;
         }
@@ -174,12 +179,28 @@ impl Plan {
                 Bytes::new(),
                 Expect::Nothing,
             )?]),
+            Workload::Generate if cfg.keys > 1 => {
+                let body = json(&GenerateKeyRequest { context })?;
+                let mut templates = Vec::with_capacity(cfg.keys);
+                for i in 0..cfg.keys {
+                    templates.push(builder.template(
+                        Method::POST,
+                        &format!("/v1/key/generate/{key}-{i}"),
+                        body.clone(),
+                        Expect::Generated,
+                    )?);
+                }
+                PlanKind::Cycle(templates)
+            }
             Workload::Generate => PlanKind::Cycle(vec![builder.template(
                 Method::POST,
                 &format!("/v1/key/generate/{key}"),
                 json(&GenerateKeyRequest { context })?,
                 Expect::Generated,
             )?]),
+            Workload::Create => PlanKind::CreateSeq {
+                prefix: key.to_string(),
+            },
             Workload::Encrypt => {
                 let mut templates = Vec::with_capacity(cfg.pool.min(64));
                 for _ in 0..cfg.pool.min(64) {
@@ -257,6 +278,12 @@ impl Plan {
                 // Spread objects over the pool independently of the read/write choice.
                 pick(pool, seq / 1000 + seq)
             }
+            PlanKind::CreateSeq { prefix } => self.builder.template(
+                Method::POST,
+                &format!("/v1/key/create/{prefix}-{seq}"),
+                Bytes::new(),
+                Expect::Nothing,
+            ),
             PlanKind::CreateDelete { prefix } => match state.pending_delete.take() {
                 Some(name) => self.builder.template(
                     Method::DELETE,

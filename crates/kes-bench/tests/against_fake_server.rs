@@ -469,14 +469,24 @@ async fn certificate_files_and_ca_verification() {
     let key = ApiKey::generate().unwrap();
     let server = start_server(key.public_key()).await;
     let dir = tempfile::tempdir().unwrap();
-    let generated = key
-        .certificate(&kes_types::CertificateOptions::default())
-        .unwrap();
+    let encoded = key.encode();
+    let export = [
+        "kes-bench",
+        "--api-key",
+        encoded.as_str(),
+        "--export-cert",
+        dir.path().to_str().unwrap(),
+    ];
+    let export = BenchConfig::try_from(Args::try_parse_from(export).unwrap()).unwrap();
+    kes_bench::tls::export_certificate(&export, dir.path()).unwrap();
+    // Never overwrites.
+    assert!(kes_bench::tls::export_certificate(&export, dir.path()).is_err());
     let cert = dir.path().join("client.crt");
     let private = dir.path().join("client.key");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     let ca = dir.path().join("server.crt");
-    std::fs::write(&cert, &generated.cert_pem).unwrap();
-    std::fs::write(&private, generated.key_pem.as_bytes()).unwrap();
     std::fs::write(&ca, &server.cert_pem).unwrap();
     let endpoint = format!("https://{}", server.addr);
     let argv = [
@@ -516,4 +526,32 @@ async fn certificate_files_and_ca_verification() {
     let cfg = BenchConfig::try_from(Args::try_parse_from(argv).unwrap()).unwrap();
     let err = kes_bench::run(cfg).await.unwrap_err();
     assert!(err.to_string().contains("connecting to"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_fills_a_store_and_generate_spreads_over_it() {
+    let key = ApiKey::generate().unwrap();
+    let server = start_server(key.public_key()).await;
+    let report = bench(
+        &server,
+        &key,
+        &["-w", "create", "--key-name", "k", "-n", "20", "-c", "3"],
+    )
+    .await;
+    assert_eq!(report.ok(), 20);
+    {
+        let keys = server.seen.keys.lock().unwrap();
+        assert_eq!(keys.len(), 20);
+        assert!(keys.contains("k-0") && keys.contains("k-19"));
+    }
+    let report = bench(
+        &server,
+        &key,
+        &["--key-name", "k", "--keys", "20", "-n", "40", "--verify"],
+    )
+    .await;
+    assert_eq!(report.ok(), 40);
+    assert_eq!(report.stats.verify_failures, 0);
+    // No setup create for spread keys.
+    assert_eq!(server.seen.count("POST create"), 20);
 }
