@@ -64,9 +64,8 @@ pub(crate) fn client_config(
         builder.with_root_certificates(root_store(&trust.ca_paths)?)
     };
     let (chain, key) = client_identity(creds)?;
-    let mut config = builder.with_client_auth_cert(chain, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    // ALPN (h2, http/1.1) is set by the hyper-rustls connector builder.
+    Ok(builder.with_client_auth_cert(chain, key)?)
 }
 
 fn client_identity(
