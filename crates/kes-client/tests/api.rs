@@ -17,7 +17,10 @@ fn b64(b: &[u8]) -> String {
 /// A server answering every endpoint successfully.
 fn happy(r: &Recorded) -> Canned {
     match (r.method.as_str(), r.path.as_str()) {
-        ("GET", "/version") => json(200, json!({"version":"2025-03-12T09-35-18Z","commit":"abc"})),
+        ("GET", "/version") => json(
+            200,
+            json!({"version":"2025-03-12T09-35-18Z","commit":"abc"}),
+        ),
         ("GET", "/v1/status") => json(
             200,
             json!({"version":"v1","os":"linux","arch":"amd64","uptime":3600,"num_cpu":16,
@@ -34,7 +37,9 @@ fn happy(r: &Recorded) -> Canned {
                 "content-type",
                 "text/plain; version=0.0.4; charset=utf-8".into(),
             )],
-            chunks: vec![b"# TYPE kes_http_request_success counter\nkes_http_request_success 7\n".to_vec()],
+            chunks: vec![
+                b"# TYPE kes_http_request_success counter\nkes_http_request_success 7\n".to_vec(),
+            ],
         },
         ("POST", "/v1/key/create/my-key") => ok_empty(),
         ("POST", "/v1/key/import/my-key") => ok_empty(),
@@ -88,7 +93,10 @@ async fn system_endpoints() {
     let v = c.version().await.unwrap();
     assert_eq!(v.version, "2025-03-12T09-35-18Z");
     let s = c.status().await.unwrap();
-    assert_eq!((s.uptime, s.num_cpu, s.keystore_latency), (3600, 16, Some(3)));
+    assert_eq!(
+        (s.uptime, s.num_cpu, s.keystore_latency),
+        (3600, 16, Some(3))
+    );
     let api = c.api().await.unwrap();
     assert_eq!(api[0].path, "/v1/key/create/");
     assert_eq!(api[0].timeout, 15);
@@ -111,7 +119,10 @@ async fn system_endpoints() {
             ("GET", "/v1/metrics"),
         ]
     );
-    assert!(reqs.iter().all(|r| r.body.is_empty() && r.content_type.is_none()));
+    assert!(
+        reqs.iter()
+            .all(|r| r.body.is_empty() && r.content_type.is_none())
+    );
     assert!(reqs[4].accept.as_deref().unwrap().starts_with("text/plain"));
 }
 
@@ -125,7 +136,10 @@ async fn key_endpoints_send_go_client_methods_and_bodies() {
         .await
         .unwrap();
     let d = c.describe_key("my-key").await.unwrap();
-    assert_eq!((d.name.as_str(), d.algorithm.as_str()), ("my-key", "AES256"));
+    assert_eq!(
+        (d.name.as_str(), d.algorithm.as_str()),
+        ("my-key", "AES256")
+    );
     c.delete_key("my-key").await.unwrap();
     let dek = c.generate_key("my-key", b"ctx").await.unwrap();
     assert_eq!(*dek.plaintext, vec![7u8; 32]);
@@ -257,7 +271,10 @@ async fn names_are_path_escaped() {
     let paths: Vec<String> = srv.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
         paths,
-        ["/v1/key/create/a%2F%2E%2E%2Fb%3Fx", "/v1/key/describe/%2E%2E"]
+        [
+            "/v1/key/create/a%2F%2E%2E%2Fb%3Fx",
+            "/v1/key/describe/%2E%2E"
+        ]
     );
 }
 
@@ -285,14 +302,20 @@ async fn audit_and_error_log_streams() {
     let mut audit = c.audit_log().await.unwrap();
     let e = audit.next_event().await.unwrap().unwrap();
     assert_eq!(e.request.path, "/v1/key/create/k1");
-    assert_eq!((e.request.ip.as_str(), e.request.identity.as_str()), ("10.1.2.3", "3ecf"));
+    assert_eq!(
+        (e.request.ip.as_str(), e.request.identity.as_str()),
+        ("10.1.2.3", "3ecf")
+    );
     assert_eq!((e.response.code, e.response.time), (200, 2));
     let e = audit.next_event().await.unwrap().unwrap();
     assert_eq!((e.request.ip.as_str(), e.response.code), ("", 404));
     assert!(audit.next_event().await.unwrap().is_none());
 
     let mut errors = c.error_log().await.unwrap();
-    assert_eq!(errors.next_event().await.unwrap().unwrap().message, "level=WARN msg=x");
+    assert_eq!(
+        errors.next_event().await.unwrap().unwrap().message,
+        "level=WARN msg=x"
+    );
     // A last line without newline still counts.
     assert_eq!(errors.next_event().await.unwrap().unwrap().message, "last");
     assert!(errors.next_event().await.unwrap().is_none());
@@ -335,5 +358,8 @@ async fn malformed_responses_are_invalid_response() {
     let err = c.decrypt("k", b"x", b"").await.unwrap_err().to_string();
     assert!(err.contains("plaintext is not base64"), "{err}");
     let mut s = c.audit_log().await.unwrap();
-    assert!(matches!(s.next_event().await, Err(Error::InvalidResponse(_))));
+    assert!(matches!(
+        s.next_event().await,
+        Err(Error::InvalidResponse(_))
+    ));
 }
