@@ -267,9 +267,25 @@ async fn api_key_certificate_is_presented_over_http2() {
     let srv = TestServer::start(|_| ok_empty()).await;
     let c = srv.client().build().unwrap();
     c.ready().await.unwrap();
+    c.ready().await.unwrap();
     let r = &srv.requests()[0];
     assert_eq!(r.identity, ROOT_IDENTITY);
     assert_eq!(r.version, http::Version::HTTP_2);
+    assert_eq!(srv.connections(), 1, "connection was not reused");
+}
+
+#[tokio::test]
+async fn http1_servers_work_with_keep_alive() {
+    let srv = TestServer::start_http1(|_| json(200, json!({"version":"v1"}))).await;
+    let c = srv.client().build().unwrap();
+    for _ in 0..3 {
+        c.version().await.unwrap();
+    }
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs.iter().all(|r| r.version == http::Version::HTTP_11));
+    assert!(reqs.iter().all(|r| r.identity == ROOT_IDENTITY));
+    assert_eq!(srv.connections(), 1, "connection was not reused");
 }
 
 #[tokio::test]

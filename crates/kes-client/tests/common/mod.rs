@@ -135,6 +135,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub pki: Arc<Pki>,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -153,6 +154,21 @@ impl TestServer {
         pki: Arc<Pki>,
         handler: impl Fn(&Recorded) -> Canned + Send + Sync + 'static,
     ) -> Self {
+        Self::start_full(pki, &[b"h2", b"http/1.1"], handler).await
+    }
+
+    /// A server that only speaks HTTP/1.1 (ALPN).
+    pub async fn start_http1(
+        handler: impl Fn(&Recorded) -> Canned + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_full(Arc::new(Pki::new()), &[b"http/1.1"], handler).await
+    }
+
+    async fn start_full(
+        pki: Arc<Pki>,
+        alpn: &[&[u8]],
+        handler: impl Fn(&Recorded) -> Canned + Send + Sync + 'static,
+    ) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -163,18 +179,21 @@ impl TestServer {
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone())),
             )
             .unwrap();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
         let recs = requests.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let conns = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
+                conns.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let acceptor = acceptor.clone();
                 let handler = handler.clone();
                 let recs = recs.clone();
@@ -205,8 +224,14 @@ impl TestServer {
             addr,
             pki,
             requests,
+            connections,
             task,
         }
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// `127.0.0.1:<port>`.
