@@ -1,6 +1,7 @@
 //! TLS configuration of the client: the client certificate (from an API key
 //! or from PEM files), the trusted server CAs (files, directories, the system
-//! bundle, or none at all with `insecure`), and ALPN for HTTP/2 and HTTP/1.1.
+//! bundle, or none at all with `insecure`). ALPN (h2, http/1.1) is added by
+//! the connector in `client.rs`.
 //!
 //! It must not weaken TLS beyond what the caller asked for: `insecure` skips
 //! only the certificate chain and name checks, never the handshake signatures.
