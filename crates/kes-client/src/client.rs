@@ -140,7 +140,7 @@ impl ClientBuilder {
     pub fn api_key_str(mut self, key: &str) -> Self {
         match ApiKey::parse(key) {
             Ok(k) => self.api_key = Some(k),
-            Err(e) => self.api_key_error = Some(ConfigError::ApiKey(e.to_string())),
+            Err(e) => self.api_key_error = Some(ConfigError::ApiKey(e)),
         }
         self
     }

@@ -183,9 +183,9 @@ pub enum ConfigError {
     /// Only one of certificate and private key file was given.
     #[error("{0} file specified without the matching {1} file")]
     IncompleteCredentials(&'static str, &'static str),
-    /// The API key text is not a valid API key.
-    #[error("invalid API key: {0}")]
-    ApiKey(String),
+    /// The API key is invalid or its client certificate could not be made.
+    #[error(transparent)]
+    ApiKey(#[from] kes_types::ApiKeyError),
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {

@@ -33,7 +33,6 @@
 #![forbid(unsafe_code)]
 
 mod api;
-mod apikey_compat;
 mod client;
 mod endpoint;
 mod error;
@@ -41,7 +40,6 @@ mod stream;
 mod tls;
 
 pub use api::{Cipher, Dek};
-pub use apikey_compat::ApiKey;
 pub use client::{Client, ClientBuilder};
 pub use endpoint::normalize_endpoint;
 pub use error::{ConfigError, Error, InvalidResponse, TransportError, TransportKind};
@@ -49,5 +47,6 @@ pub use kes_types::api::{
     ApiRoute, AuditEvent, DescribeIdentityResponse, DescribeKeyResponse, DescribePolicyResponse,
     ErrorEvent, ReadPolicyResponse, SelfDescribeResponse, StatusResponse, VersionResponse,
 };
+pub use kes_types::{ApiKey, Identity};
 pub use stream::{AuditStream, ErrorStream, EventStream};
 pub use zeroize::Zeroizing;

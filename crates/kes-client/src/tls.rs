@@ -9,13 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kes_types::{ApiKey, CertificateOptions};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use zeroize::Zeroizing;
 
-use crate::ApiKey;
 use crate::error::ConfigError;
 
 /// Well-known CA bundle locations, tried in order when no CA is configured.
@@ -74,14 +74,8 @@ fn client_identity(
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
     match creds {
         Credentials::ApiKey(key) => {
-            let cert = key
-                .certificate(&Default::default())
-                .map_err(|e| ConfigError::ApiKey(e.to_string()))?;
-            let mut pem = cert.key_pem.as_bytes();
-            let key = rustls_pemfile::private_key(&mut pem)
-                .ok()
-                .flatten()
-                .ok_or_else(|| ConfigError::ApiKey("generated private key is unusable".into()))?;
+            let cert = key.certificate(&CertificateOptions::default())?;
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_pkcs8_der().to_vec()));
             Ok((vec![CertificateDer::from(cert.cert_der)], key))
         }
         Credentials::Files { cert, key } => {

@@ -312,9 +312,9 @@ async fn serve(
 
 /// Hex SHA-256 of the certificate's SubjectPublicKeyInfo (spec §4.1).
 pub fn identity_of(cert: &[u8]) -> String {
-    let (_, c) = x509_parser::parse_x509_certificate(cert).unwrap();
-    let d = ring::digest::digest(&ring::digest::SHA256, c.tbs_certificate.subject_pki.raw);
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    kes_types::Identity::of_certificate(cert)
+        .unwrap()
+        .into_string()
 }
 
 /// Accepts any client certificate (like KES with `tls.auth: off`) but still
