@@ -16,9 +16,9 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use kes_types::{ApiKey, Identity};
 use zeroize::Zeroizing;
 
-use crate::ApiKey;
 use crate::endpoint::{Endpoints, normalize_endpoint};
 use crate::error::{ConfigError, Error, InvalidResponse, TransportError, TransportKind};
 use crate::tls::{Credentials, ServerTrust, client_config};
@@ -238,7 +238,7 @@ impl ClientBuilder {
             }
             (None, None, None) => return Err(ConfigError::NoCredentials.into()),
         };
-        let tls = client_config(&creds, &self.trust)?;
+        let (tls, identity) = client_config(&creds, &self.trust)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(self.connect_timeout));
@@ -259,6 +259,7 @@ impl ClientBuilder {
                 endpoints,
                 request_timeout: self.request_timeout,
                 retry: self.retry,
+                identity,
             }),
         })
     }
@@ -275,6 +276,7 @@ struct Inner {
     endpoints: Endpoints,
     request_timeout: Option<Duration>,
     retry: Retry,
+    identity: Option<Identity>,
 }
 
 impl std::fmt::Debug for Client {
@@ -311,6 +313,12 @@ impl Client {
     /// Starts configuring a client.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// The identity the server will see for this client (hex SHA-256 of the
+    /// client certificate's public key), if the certificate could be parsed.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.inner.identity.as_ref()
     }
 
     /// The normalized endpoints, local ones first.

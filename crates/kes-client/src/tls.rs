@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kes_types::{ApiKey, CertificateOptions};
+use kes_types::{ApiKey, CertificateOptions, Identity};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
@@ -49,11 +49,12 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Builds the rustls client configuration.
+/// Builds the rustls client configuration; also returns the identity of the
+/// client certificate (hex SHA-256 of its SPKI), when it can be computed.
 pub(crate) fn client_config(
     creds: &Credentials,
     trust: &ServerTrust,
-) -> Result<ClientConfig, ConfigError> {
+) -> Result<(ClientConfig, Option<Identity>), ConfigError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
@@ -65,8 +66,9 @@ pub(crate) fn client_config(
         builder.with_root_certificates(root_store(&trust.ca_paths)?)
     };
     let (chain, key) = client_identity(creds)?;
+    let identity = chain.first().and_then(|c| Identity::of_certificate(c).ok());
     // ALPN (h2, http/1.1) is set by the hyper-rustls connector builder.
-    Ok(builder.with_client_auth_cert(chain, key)?)
+    Ok((builder.with_client_auth_cert(chain, key)?, identity))
 }
 
 fn client_identity(

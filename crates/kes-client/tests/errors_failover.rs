@@ -270,6 +270,7 @@ async fn api_key_certificate_is_presented_over_http2() {
     c.ready().await.unwrap();
     let r = &srv.requests()[0];
     assert_eq!(r.identity, ROOT_IDENTITY);
+    assert_eq!(c.identity().unwrap().as_str(), ROOT_IDENTITY);
     assert_eq!(r.version, http::Version::HTTP_2);
     assert_eq!(srv.connections(), 1, "connection was not reused");
 }
@@ -309,6 +310,70 @@ async fn certificate_files_are_presented() {
         .unwrap();
     c.ready().await.unwrap();
     assert_eq!(srv.requests()[0].identity, identity_of(cert.der()));
+    assert_eq!(c.identity().unwrap().as_str(), identity_of(cert.der()));
+
+    // The same key as SEC1 `EC PRIVATE KEY` PEM.
+    let sec1_file = dir.path().join("client-sec1.key");
+    std::fs::write(&sec1_file, sec1_pem(&key.serialize_der())).unwrap();
+    Client::builder()
+        .endpoint(srv.endpoint())
+        .cert_file(&cert_file)
+        .key_file(&sec1_file)
+        .ca(&srv.pki.ca_file)
+        .build()
+        .unwrap()
+        .ready()
+        .await
+        .unwrap();
+    assert_eq!(srv.requests()[1].identity, identity_of(cert.der()));
+
+    // A key file without a key is a precise configuration error.
+    let err = Client::builder()
+        .endpoint(srv.endpoint())
+        .cert_file(&cert_file)
+        .key_file(&cert_file)
+        .ca(&srv.pki.ca_file)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no PKCS#8, SEC1 or PKCS#1 private key found"),
+        "{err}"
+    );
+}
+
+/// Extracts the SEC1 `ECPrivateKey` from a PKCS#8 `PrivateKeyInfo` (DER):
+/// SEQUENCE { INTEGER 0, SEQUENCE algid, OCTET STRING ecPrivateKey }.
+fn sec1_pem(pkcs8: &[u8]) -> String {
+    fn header(der: &[u8]) -> (usize, usize) {
+        // (header length, content length)
+        match der[1] {
+            n if n < 0x80 => (2, n as usize),
+            0x81 => (3, der[2] as usize),
+            0x82 => (4, (der[2] as usize) << 8 | der[3] as usize),
+            _ => panic!("unexpected DER length"),
+        }
+    }
+    let (h, _) = header(pkcs8);
+    let mut rest = &pkcs8[h..];
+    for _ in 0..2 {
+        let (h, l) = header(rest);
+        rest = &rest[h + l..];
+    }
+    assert_eq!(rest[0], 0x04);
+    let (h, l) = header(rest);
+    let sec1 = &rest[h..h + l];
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(sec1);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
 }
 
 #[tokio::test]
