@@ -19,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use kes_types::{ApiKey, Identity};
 use zeroize::Zeroizing;
 
+use crate::connect::TimeoutConnector;
 use crate::endpoint::{Endpoints, normalize_endpoint};
 use crate::error::{ConfigError, Error, InvalidResponse, TransportError, TransportKind};
 use crate::tls::{Credentials, ServerTrust, client_config};
@@ -72,6 +73,7 @@ pub struct ClientBuilder {
     key_file: Option<PathBuf>,
     trust: ServerTrust,
     connect_timeout: Duration,
+    handshake_timeout: Duration,
     request_timeout: Option<Duration>,
     idle_timeout: Duration,
     max_idle_per_host: usize,
@@ -102,6 +104,7 @@ impl Default for ClientBuilder {
             key_file: None,
             trust: ServerTrust::default(),
             connect_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
             request_timeout: None,
             idle_timeout: Duration::from_secs(90),
             max_idle_per_host: 100,
@@ -177,6 +180,13 @@ impl ClientBuilder {
         self
     }
 
+    /// TLS handshake timeout (default 10 s); connection set-up as a whole
+    /// is bounded by connect timeout + handshake timeout.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
     /// Per-attempt deadline for receiving a response and reading its body
     /// (default none; log streams only apply it to the response head).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
@@ -249,6 +259,10 @@ impl ClientBuilder {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
+        let https = TimeoutConnector {
+            inner: https,
+            timeout: self.connect_timeout + self.handshake_timeout,
+        };
         let hyper = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(self.idle_timeout)
             .pool_max_idle_per_host(self.max_idle_per_host)
@@ -272,7 +286,7 @@ pub struct Client {
 }
 
 struct Inner {
-    hyper: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    hyper: HyperClient<TimeoutConnector<HttpsConnector<HttpConnector>>, Full<Bytes>>,
     endpoints: Endpoints,
     request_timeout: Option<Duration>,
     retry: Retry,

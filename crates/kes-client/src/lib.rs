@@ -34,6 +34,7 @@
 
 mod api;
 mod client;
+mod connect;
 mod endpoint;
 mod error;
 mod stream;

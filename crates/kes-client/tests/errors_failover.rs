@@ -428,6 +428,23 @@ async fn request_timeout_applies() {
         Err(Error::Transport(t)) => assert_eq!(t.kind, TransportKind::Timeout),
         other => panic!("{other:?}"),
     }
+    // Without a request timeout, the handshake deadline still ends it.
+    let c = Client::builder()
+        .endpoint(addr.to_string())
+        .api_key_str(ROOT_API_KEY)
+        .insecure(true)
+        .connect_timeout(Duration::from_millis(50))
+        .handshake_timeout(Duration::from_millis(50))
+        .retries(0, Duration::ZERO, Duration::ZERO)
+        .build()
+        .unwrap();
+    match c.version().await {
+        Err(Error::Transport(t)) => {
+            assert_eq!(t.kind, TransportKind::Connect);
+            assert!(t.to_string().contains("TLS handshake) timed out"), "{t}");
+        }
+        other => panic!("{other:?}"),
+    }
     task.abort();
 }
 
