@@ -197,6 +197,10 @@ impl Client {
     }
 
     /// `GET /v1/status`: server and key-store state.
+    ///
+    /// Unlike kms-go, a status with `keystore_unreachable` but without
+    /// `keystore_unavailable` (what the current Go server sends when its key
+    /// store is down) is accepted as is.
     pub async fn status(&self) -> Result<StatusResponse, Error> {
         self.get("/v1/status".into()).await?.json().await
     }
@@ -292,14 +296,14 @@ impl Client {
     async fn list_names(&self, prefix: &str, pattern: &str) -> Result<Vec<String>, Error> {
         let filter = pattern.strip_suffix('*').unwrap_or(pattern).to_owned();
         let mut names: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut next = pattern.to_owned();
         for _ in 0..MAX_LIST_PAGES {
             let mut r = self.get(api_path(prefix, &next)).await?;
             let page = read_names(&mut r, "name").await?;
             let before = names.len();
             for n in page.names {
-                let after_last = names.last().is_none_or(|l| n > *l);
-                if n.starts_with(&filter) && after_last {
+                if n.starts_with(&filter) && seen.insert(n.clone()) {
                     names.push(n);
                 }
             }
