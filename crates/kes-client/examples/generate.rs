@@ -11,7 +11,14 @@
 use kes_client::{Client, Error};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("Error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let server = std::env::var("KES_SERVER").unwrap_or_else(|_| "127.0.0.1:7373".into());
     let api_key = std::env::var("KES_API_KEY")
         .map_err(|_| "no API key specified. Consider setting KES_API_KEY")?;

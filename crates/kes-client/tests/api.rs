@@ -363,3 +363,35 @@ async fn malformed_responses_are_invalid_response() {
         Err(Error::InvalidResponse(_))
     ));
 }
+
+#[tokio::test]
+async fn redirect_rules() {
+    let srv = TestServer::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/v1/key/create/moved") => redirect("/v1/key/create/elsewhere"),
+        ("POST", "/v1/key/encrypt/temp") => Canned {
+            status: 307,
+            headers: vec![("location", "/v1/key/encrypt/real".into())],
+            chunks: vec![],
+        },
+        ("POST", "/v1/key/encrypt/real") => json(200, json!({"ciphertext": b64(b"ct")})),
+        ("GET", "/v1/key/describe/loop") => redirect("/v1/key/describe/loop"),
+        _ => api_error(404, "unexpected"),
+    })
+    .await;
+    let c = srv.client().build().unwrap();
+    // A 301 is followed for GET only.
+    assert!(matches!(
+        c.create_key("moved").await,
+        Err(Error::InvalidResponse(_))
+    ));
+    // A 307 keeps method and body.
+    assert_eq!(c.encrypt("temp", b"pt", b"").await.unwrap(), b"ct");
+    let reqs = srv.requests();
+    assert_eq!(reqs[2].path, "/v1/key/encrypt/real");
+    assert_eq!(reqs[2].json(), json!({"plaintext": b64(b"pt")}));
+    // Redirect loops end.
+    match c.describe_key("loop").await {
+        Err(Error::Transport(t)) => assert_eq!(t.kind, kes_client::TransportKind::TooManyRedirects),
+        other => panic!("{other:?}"),
+    }
+}
