@@ -395,3 +395,20 @@ async fn redirect_rules() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn client_and_futures_are_send_and_sync() {
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Send + Sync + Clone + 'static>() {}
+    sync::<kes_client::Client>();
+    let c = kes_client::Client::builder()
+        .endpoint("127.0.0.1:1")
+        .api_key_str(ROOT_API_KEY)
+        .insecure(true)
+        .build()
+        .unwrap();
+    send(&c.version());
+    send(&c.generate_key("k", b""));
+    send(&c.list_keys(""));
+    send(&c.audit_log());
+}
