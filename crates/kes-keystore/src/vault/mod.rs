@@ -414,14 +414,14 @@ impl Inner {
         Ok(())
     }
 
-    /// Encrypts the stored-key text with the transit key.
+    /// Encrypts the stored-key value with the transit key.
     async fn transit_encrypt(
         &self,
         t: &TransitOptions,
-        value: &str,
+        value: &[u8],
     ) -> Result<Zeroizing<String>, KeyStoreError> {
         let what = format!("transit encrypt with {}/keys/{}", t.engine, t.key);
-        let plaintext = Zeroizing::new(BASE64.encode(value.as_bytes()));
+        let plaintext = Zeroizing::new(BASE64.encode(value));
         let body = Zeroizing::new(
             serde_json::to_vec(&Field::from([("plaintext", plaintext.as_str())]))
                 .map_err(|e| backend(format!("{what}: {e}")))?,
@@ -516,6 +516,40 @@ impl Inner {
         name.hash(&mut h);
         let i = (h.finish() % CREATE_LOCKS as u64) as usize;
         &self.create_locks[i % CREATE_LOCKS]
+    }
+}
+
+/// Marks a field value that holds base64 of arbitrary bytes.
+///
+/// KES values are ASCII text (base64, or legacy JSON) and are stored as they
+/// are, exactly like Go KES does. Values that a JSON string cannot carry
+/// (invalid UTF-8), or that would be mistaken for a transit ciphertext or
+/// for this encoding, are stored as this marker followed by their base64.
+/// Go KES never writes such values, so nothing it wrote is misread.
+const BINARY_MARKER: &str = "kes:base64:";
+
+/// The field value for `value` when no transit key is configured.
+fn encode_plain(value: &[u8]) -> Zeroizing<String> {
+    match std::str::from_utf8(value) {
+        Ok(s) if !s.starts_with(BINARY_MARKER) && !is_transit_ciphertext(s) => {
+            Zeroizing::new(s.to_owned())
+        }
+        _ => {
+            let mut out = Zeroizing::new(String::from(BINARY_MARKER));
+            BASE64.encode_string(value, &mut out);
+            out
+        }
+    }
+}
+
+/// The value bytes of a field value that is not a transit ciphertext.
+fn decode_plain(stored: &str) -> Result<Zeroizing<Vec<u8>>, &'static str> {
+    match stored.strip_prefix(BINARY_MARKER) {
+        Some(b64) => BASE64
+            .decode(b64)
+            .map(Zeroizing::new)
+            .map_err(|_| "value has the binary marker but is not base64"),
+        None => Ok(Zeroizing::new(stored.as_bytes().to_vec())),
     }
 }
 
@@ -630,21 +664,16 @@ impl KeyStore for VaultKeyStore {
         let inner = &*self.inner;
         let name = name.as_str();
         let what = format!("create key {}", inner.location(name));
-        let value = std::str::from_utf8(value)
-            .map_err(|_| backend(format!("{what}: value is not UTF-8 text")))?;
         let _guard = inner.create_lock(name).lock().await;
         let path = inner.data_path(name);
         if inner.read_field(name, &path).await?.is_some() {
             return Err(KeyStoreError::AlreadyExists);
         }
-        let encrypted;
         let stored = match &inner.opts.transit {
-            Some(t) => {
-                encrypted = inner.transit_encrypt(t, value).await?;
-                encrypted.as_str()
-            }
-            None => value,
+            Some(t) => inner.transit_encrypt(t, value).await?,
+            None => encode_plain(value),
         };
+        let stored = stored.as_str();
         let field = Field::from([(name, stored)]);
         let body = match inner.opts.version {
             KvVersion::V1 => serde_json::to_vec(&field),
@@ -680,7 +709,8 @@ impl KeyStore for VaultKeyStore {
         if is_transit_ciphertext(&stored) {
             return inner.transit_decrypt(name, &stored).await;
         }
-        Ok(Zeroizing::new(stored.as_bytes().to_vec()))
+        decode_plain(&stored)
+            .map_err(|m| backend(format!("read key {}: {m}", inner.location(name))))
     }
 
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
@@ -760,6 +790,27 @@ mod tests {
         assert!(!is_transit_ciphertext("vault:vx:abc"));
         assert!(!is_transit_ciphertext("vault:v1:"));
         assert!(!is_transit_ciphertext("CiQKIAABAgMEBQYHCAkKCwwN"));
+    }
+
+    #[test]
+    fn plain_values_round_trip_and_kes_text_is_stored_verbatim() {
+        let kes = b"CiQKIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fEAESJAog";
+        assert_eq!(encode_plain(kes).as_bytes(), kes);
+        let legacy = br#"{"bytes":"AAAA","algorithm":"AES256"}"#;
+        assert_eq!(encode_plain(legacy).as_bytes(), legacy);
+        let cases: [&[u8]; 5] = [
+            &[0xff, 0xfe, 0x00, 0xc3, 0x28],
+            b"vault:v1:looks-like-transit",
+            b"kes:base64:looks-like-the-marker",
+            &[0],
+            b"",
+        ];
+        for v in cases {
+            let stored = encode_plain(v);
+            assert_eq!(decode_plain(&stored).unwrap().as_slice(), v);
+            assert!(!is_transit_ciphertext(&stored));
+        }
+        assert!(decode_plain("kes:base64:!!").is_err());
     }
 
     #[test]
