@@ -11,3 +11,4 @@ pub mod config;
 pub mod level;
 pub mod log;
 pub mod metrics;
+pub mod sys;
