@@ -320,6 +320,17 @@ impl Inner {
         let resp = self
             .call(Method::GET, &self.list_path(), None, LIST_BODY_LIMIT)
             .await?;
+        if matches!(
+            resp.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            // Vault cannot tell "not mounted" from "not allowed" here.
+            tracing::warn!(
+                "vault: the token may not list {}: {} (is the engine mounted and does the policy allow list?)",
+                self.location("").trim_end_matches('/'),
+                resp.error_messages()
+            );
+        }
         if resp.is_missing_mount() {
             return Err(KeyStoreError::InvalidConfig(format!(
                 "vault: no secrets engine is mounted at {}/ on {} (engine {:?}): {}",

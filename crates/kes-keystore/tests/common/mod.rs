@@ -76,7 +76,13 @@ impl Venv {
             }
             run(
                 Command::new(&python)
-                    .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                    ])
                     .arg(pkg),
                 &format!(
                     "install the test peer {pkg:?} from PyPI into {} (is the network reachable?)",
@@ -93,8 +99,8 @@ impl Venv {
     /// The `site-packages` directory of the venv.
     pub fn site_packages(&self) -> PathBuf {
         let lib = self.dir.join("lib");
-        let entries = fs::read_dir(&lib)
-            .unwrap_or_else(|e| panic!("cannot list {}: {e}", lib.display()));
+        let entries =
+            fs::read_dir(&lib).unwrap_or_else(|e| panic!("cannot list {}: {e}", lib.display()));
         for e in entries.flatten() {
             let p = e.path().join("site-packages");
             if e.file_name().to_string_lossy().starts_with("python") && p.is_dir() {
@@ -194,7 +200,10 @@ impl PeerProcess {
                 .rev()
                 .collect::<Vec<_>>()
                 .join("\n");
-            panic!("{} exited early with {status}; log tail:\n{tail}", self.name);
+            panic!(
+                "{} exited early with {status}; log tail:\n{tail}",
+                self.name
+            );
         }
     }
 }
