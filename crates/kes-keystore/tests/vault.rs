@@ -50,7 +50,7 @@ fn options(bao: &OpenBao, engine: &str, version: KvVersion) -> VaultOptions {
     o
 }
 
-fn key(s: &str) -> KeyName {
+fn key_name(s: &str) -> KeyName {
     KeyName::new(s).unwrap()
 }
 
@@ -86,7 +86,7 @@ async fn kv_v2_in_a_namespace_conforms() {
         panic!("{e}");
     }
     // The key really lives in the namespace, not in the root namespace.
-    store.create(&key("ns-probe"), b"v").await.unwrap();
+    store.create(&key_name("ns-probe"), b"v").await.unwrap();
     let raw = bao
         .root_in(NAMESPACE, "GET", "/v1/kv2/data/kes/ns-probe", None)
         .await;
@@ -119,7 +119,7 @@ async fn transit_wrapped_values_conform_and_survive_key_rotation() {
     }
 
     store
-        .create(&key("before-rotation"), b"old value")
+        .create(&key_name("before-rotation"), b"old value")
         .await
         .unwrap();
     let raw = bao.root("GET", "/v1/kv1/kes/before-rotation", None).await;
@@ -133,7 +133,7 @@ async fn transit_wrapped_values_conform_and_survive_key_rotation() {
     )
     .await;
     store
-        .create(&key("after-rotation"), b"new value")
+        .create(&key_name("after-rotation"), b"new value")
         .await
         .unwrap();
     let raw = bao.root("GET", "/v1/kv1/kes/after-rotation", None).await;
@@ -141,11 +141,19 @@ async fn transit_wrapped_values_conform_and_survive_key_rotation() {
     assert!(stored.starts_with("vault:v2:"), "{stored}");
 
     assert_eq!(
-        store.get(&key("before-rotation")).await.unwrap().as_slice(),
+        store
+            .get(&key_name("before-rotation"))
+            .await
+            .unwrap()
+            .as_slice(),
         b"old value"
     );
     assert_eq!(
-        store.get(&key("after-rotation")).await.unwrap().as_slice(),
+        store
+            .get(&key_name("after-rotation"))
+            .await
+            .unwrap()
+            .as_slice(),
         b"new value"
     );
 }
@@ -168,7 +176,7 @@ async fn stored_format_is_the_one_go_kes_uses() {
 
         // Ours, as Go KES reads it: one field named like the key.
         store
-            .create(&key("ours"), GO_KES_VALUE.as_bytes())
+            .create(&key_name("ours"), GO_KES_VALUE.as_bytes())
             .await
             .unwrap();
         let raw = bao.root("GET", &format!("{data_path}/ours"), None).await;
@@ -185,7 +193,7 @@ async fn stored_format_is_the_one_go_kes_uses() {
         };
         bao.root("PUT", &format!("{data_path}/theirs"), Some(body))
             .await;
-        let got = store.get(&key("theirs")).await.unwrap();
+        let got = store.get(&key_name("theirs")).await.unwrap();
         assert_eq!(got.as_slice(), GO_KES_VALUE.as_bytes(), "{engine}");
         let names = store.list("", "", 0).await.unwrap().names;
         assert_eq!(names, ["ours", "theirs"], "{engine}");
@@ -275,7 +283,7 @@ async fn a_policy_denial_is_unauthorized_without_a_login_storm() {
     let store = VaultKeyStore::connect(options(&bao, "kv3", KvVersion::V1))
         .await
         .unwrap();
-    let e = store.get(&key("k")).await.unwrap_err();
+    let e = store.get(&key_name("k")).await.unwrap_err();
     assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e:?}");
     assert!(e.to_string().contains("permission denied"), "{e}");
     assert_eq!(
@@ -300,7 +308,7 @@ async fn a_sealed_vault_is_unreachable() {
         "{e:?}"
     );
     // Operations fail fast while sealed.
-    let e = store.get(&key("k")).await.unwrap_err();
+    let e = store.get(&key_name("k")).await.unwrap_err();
     assert!(
         e.is_unreachable() && e.to_string().contains("sealed"),
         "{e:?}"
@@ -489,9 +497,9 @@ async fn kubernetes_auth_with_a_jwt_file() {
         k8s.reviews.load(Ordering::SeqCst) >= 1,
         "no TokenReview reached the fake"
     );
-    store.create(&key("k8s-key"), b"value").await.unwrap();
+    store.create(&key_name("k8s-key"), b"value").await.unwrap();
     assert_eq!(
-        store.get(&key("k8s-key")).await.unwrap().as_slice(),
+        store.get(&key_name("k8s-key")).await.unwrap().as_slice(),
         b"value"
     );
 
@@ -519,7 +527,10 @@ async fn tokens_are_renewed_and_replaced_after_revocation() {
     let mut o = options(&bao, "kv1", KvVersion::V1);
     o.auth = approle("short-role-id", "short-secret-id");
     let store = VaultKeyStore::connect(o).await.unwrap();
-    store.create(&key("lifecycle"), b"value").await.unwrap();
+    store
+        .create(&key_name("lifecycle"), b"value")
+        .await
+        .unwrap();
 
     // Requests keep working while the token is renewed and replaced.
     let mut requests = 0;
@@ -530,7 +541,7 @@ async fn tokens_are_renewed_and_replaced_after_revocation() {
             let store = &store;
             requests += 1;
             async move {
-                let got = store.get(&key("lifecycle")).await.unwrap();
+                let got = store.get(&key_name("lifecycle")).await.unwrap();
                 assert_eq!(got.as_slice(), b"value");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 let s = store.auth_stats();
@@ -544,7 +555,7 @@ async fn tokens_are_renewed_and_replaced_after_revocation() {
     // An operator revokes the token: the next request logs in again.
     let before = store.auth_stats().logins;
     assert!(bao.revoke_approle_tokens().await >= 1);
-    let got = store.get(&key("lifecycle")).await.unwrap();
+    let got = store.get(&key_name("lifecycle")).await.unwrap();
     assert_eq!(got.as_slice(), b"value");
     assert!(
         store.auth_stats().logins > before,
@@ -562,16 +573,19 @@ async fn an_outage_is_reported_and_recovered_from() {
     o.status_ping = Duration::from_millis(200);
     o.request_timeout = Duration::from_secs(2);
     let store = VaultKeyStore::connect(o).await.unwrap();
-    store.create(&key("before"), b"value").await.unwrap();
+    store.create(&key_name("before"), b"value").await.unwrap();
     store.status().await.unwrap();
 
     bao.stop();
     let e = store.status().await.unwrap_err();
     assert!(e.is_unreachable(), "{e:?}");
-    let e = store.create(&key("during"), b"value").await.unwrap_err();
+    let e = store
+        .create(&key_name("during"), b"value")
+        .await
+        .unwrap_err();
     assert!(e.is_unreachable(), "{e:?}");
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
-    let e = store.get(&key("before")).await.unwrap_err();
+    let e = store.get(&key_name("before")).await.unwrap_err();
     assert!(e.is_unreachable(), "{e:?}");
 
     // A new (empty, in-memory) dev server on the same port, seeded again
@@ -582,7 +596,57 @@ async fn an_outage_is_reported_and_recovered_from() {
         store.status().await.is_ok()
     })
     .await;
-    store.create(&key("after"), b"value").await.unwrap();
-    assert_eq!(store.get(&key("after")).await.unwrap().as_slice(), b"value");
+    store.create(&key_name("after"), b"value").await.unwrap();
+    assert_eq!(
+        store.get(&key_name("after")).await.unwrap().as_slice(),
+        b"value"
+    );
     assert!(store.auth_stats().logins >= 2, "{:?}", store.auth_stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_custom_ca_and_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let bao = OpenBao::start_tls(dir.path()).await;
+    bao.seed().await;
+    let mut o = options(&bao, "kv1", KvVersion::V1);
+    assert!(o.endpoint.starts_with("https://"));
+
+    // The system roots do not know the dev server's CA.
+    let e = VaultKeyStore::connect(o.clone()).await.unwrap_err();
+    assert!(e.to_string().contains("certificate"), "{e}");
+
+    let client = rcgen::generate_simple_self_signed(vec!["kes-client".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+    std::fs::write(&cert, client.cert.pem()).unwrap();
+    std::fs::write(&key, client.signing_key.serialize_pem()).unwrap();
+    o.tls.ca = Some(dir.path().join("vault-ca.pem"));
+    o.tls.cert = Some(cert);
+    o.tls.key = Some(key);
+    let store = VaultKeyStore::connect(o).await.unwrap();
+    store.status().await.unwrap();
+    store.create(&key_name("over-tls"), b"value").await.unwrap();
+    assert_eq!(
+        store.get(&key_name("over-tls")).await.unwrap().as_slice(),
+        b"value"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_vault_never_hangs_a_request() {
+    // Accepts connections and never answers (no OpenBao needed).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let mut o = VaultOptions::new(format!("http://{addr}"), approle("id", "secret"));
+    o.request_timeout = Duration::from_millis(300);
+    let e = VaultKeyStore::connect(o).await.unwrap_err();
+    task.abort();
+    assert!(e.is_unreachable(), "{e:?}");
+    assert!(e.to_string().contains("no response within"), "{e}");
 }

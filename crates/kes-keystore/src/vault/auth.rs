@@ -88,7 +88,10 @@ pub(crate) async fn login(http: &Http, opts: &VaultOptions) -> Result<Lease, Key
     call.namespace = namespace;
     call.body = Some(body.as_bytes());
     let resp = http.send(call).await.map_err(|e| match e {
-        KeyStoreError::Unreachable(m) => KeyStoreError::Unreachable(format!("{what}: {m}")),
+        KeyStoreError::Unreachable(m) => KeyStoreError::Unreachable(format!(
+            "vault: {what}: {}",
+            m.trim_start_matches("vault: ")
+        )),
         other => other,
     })?;
     if !resp.status.is_success() {

@@ -224,11 +224,12 @@ impl Http {
             .body(body)
             .map_err(|e| backend(format!("cannot build request for {}: {e}", call.path)))?;
         let path = strip_query(call.path);
+        let method = req.method().clone();
         let limit = call.limit;
         let fut = async {
             let resp = self.client.request(req).await.map_err(|e| {
                 KeyStoreError::Unreachable(format!(
-                    "vault: {} {path}: {}",
+                    "vault: cannot reach {} ({method} {path}): {}",
                     self.endpoint,
                     error_chain(&e)
                 ))
@@ -242,7 +243,7 @@ impl Http {
                         backend(format!("{path}: response body larger than {limit} bytes"))
                     } else {
                         KeyStoreError::Unreachable(format!(
-                            "vault: {} {path}: reading the response failed: {}",
+                            "vault: {} ({method} {path}): reading the response failed: {}",
                             self.endpoint,
                             error_chain(e.as_ref())
                         ))
@@ -254,7 +255,7 @@ impl Http {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(KeyStoreError::Unreachable(format!(
-                "vault: {} {path}: no response within {:?}",
+                "vault: {} ({method} {path}): no response within {:?}",
                 self.endpoint, self.timeout
             ))),
         }

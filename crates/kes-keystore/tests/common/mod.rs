@@ -20,9 +20,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 /// `<workspace>/target` (or `$CARGO_TARGET_DIR`).
 pub fn target_dir() -> PathBuf {
@@ -234,18 +237,42 @@ where
     }
 }
 
-/// A plain-HTTP JSON client for configuring peers.
+/// A JSON-over-HTTP(S) client for configuring peers.
 #[derive(Clone)]
 pub struct JsonHttp {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     base: String,
 }
 
 impl JsonHttp {
     /// A client for `base`, e.g. `http://127.0.0.1:8200`.
     pub fn new(base: &str) -> JsonHttp {
+        Self::with_ca(base, None)
+    }
+
+    /// A client for `base` trusting the PEM CA file `ca` (for `https://`).
+    pub fn with_ca(base: &str, ca: Option<&Path>) -> JsonHttp {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = ca {
+            for cert in CertificateDer::pem_file_iter(ca).expect("read CA file") {
+                roots.add(cert.expect("parse CA PEM")).expect("add CA");
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let mut conn = HttpConnector::new();
+        conn.enforce_http(false);
         conn.set_connect_timeout(Some(Duration::from_secs(2)));
+        let conn = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(conn);
         JsonHttp {
             client: Client::builder(TokioExecutor::new()).build(conn),
             base: base.trim_end_matches('/').to_owned(),

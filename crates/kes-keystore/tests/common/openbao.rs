@@ -6,14 +6,14 @@
 //! fixed AppRole role and secret ids: after a restart on the same port the
 //! same credentials work again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{JsonHttp, PeerProcess, Venv, free_port, wait_until};
+use super::{JsonHttp, PeerProcess, Venv, free_port};
 
 /// The dev server's root token.
 pub const ROOT_TOKEN: &str = "root";
@@ -59,6 +59,8 @@ pub struct OpenBao {
     process: PeerProcess,
     /// The listening port on 127.0.0.1.
     pub port: u16,
+    /// `http` or `https`.
+    scheme: &'static str,
     /// Admin client (add the root token header yourself or use [`OpenBao::root`]).
     pub http: JsonHttp,
 }
@@ -71,25 +73,43 @@ impl OpenBao {
 
     /// Starts a dev server on `port` and waits until it is healthy.
     pub async fn start_on(port: u16) -> OpenBao {
+        Self::launch(port, None).await
+    }
+
+    /// Starts a dev server with TLS (`-dev-tls`) on a free port; it writes
+    /// `vault-ca.pem`, `vault-cert.pem` and `vault-key.pem` into `cert_dir`.
+    pub async fn start_tls(cert_dir: &Path) -> OpenBao {
+        Self::launch(free_port(), Some(cert_dir)).await
+    }
+
+    async fn launch(port: u16, tls_dir: Option<&Path>) -> OpenBao {
         let bin = bao_binary();
-        let mut process = PeerProcess::spawn(
-            &format!("openbao-{port}"),
-            Command::new(bin).args([
-                "server",
-                "-dev",
-                "-dev-root-token-id=root",
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-                "-dev-no-store-token",
-                "-log-level=warn",
-            ]),
-        );
-        let http = JsonHttp::new(&format!("http://127.0.0.1:{port}"));
-        let probe = http.clone();
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "server",
+            "-dev",
+            "-dev-root-token-id=root",
+            &format!("-dev-listen-address=127.0.0.1:{port}"),
+            "-dev-no-store-token",
+            "-log-level=warn",
+        ]);
+        if let Some(dir) = tls_dir {
+            cmd.arg("-dev-tls")
+                .arg(format!("-dev-tls-cert-dir={}", dir.display()));
+        }
+        let mut process = PeerProcess::spawn(&format!("openbao-{port}"), &mut cmd);
+        let scheme = if tls_dir.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://127.0.0.1:{port}");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        let http = loop {
             process.assert_running();
-            if let Ok((200, _)) = probe.try_call("GET", "/v1/sys/health", &[], None).await {
-                break;
+            // The CA file appears once the TLS listener is configured.
+            let ca = tls_dir.map(|d| d.join("vault-ca.pem"));
+            if ca.as_ref().is_none_or(|c| c.is_file()) {
+                let http = JsonHttp::with_ca(&base, ca.as_deref());
+                if let Ok((200, _)) = http.try_call("GET", "/v1/sys/health", &[], None).await {
+                    break http;
+                }
             }
             assert!(
                 std::time::Instant::now() < deadline,
@@ -97,17 +117,18 @@ impl OpenBao {
                 process.log.display()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        };
         OpenBao {
             process,
             port,
+            scheme,
             http,
         }
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http(s)://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// Kills the server (by PID).
@@ -267,20 +288,5 @@ impl OpenBao {
             }
         }
         revoked
-    }
-
-    /// Waits (bounded) until the server answers its health endpoint.
-    pub async fn wait_healthy(&self) {
-        let http = self.http.clone();
-        wait_until("OpenBao health", Duration::from_secs(30), || {
-            let http = http.clone();
-            async move {
-                matches!(
-                    http.try_call("GET", "/v1/sys/health", &[], None).await,
-                    Ok((200, _))
-                )
-            }
-        })
-        .await;
     }
 }
