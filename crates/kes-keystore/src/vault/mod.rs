@@ -16,6 +16,27 @@
 //! A 401/403 on an operation whose token Vault no longer accepts (revoked,
 //! expired, or a restarted dev server) triggers one re-login and one retry.
 //!
+//! How the server maps the YAML (`keystore.vault`, or the older `keys.vault`
+//! with the same fields) onto [`VaultOptions`]:
+//!
+//! ```text
+//! endpoint, engine, namespace, prefix   -> same-named String fields
+//! version: v1|v2                        -> version: KvVersion::parse(..)?
+//! transit: {engine, key}                -> transit: Some(TransitOptions { .. })
+//! approle: {engine, namespace, id, secret}
+//!                                       -> auth: VaultAuth::AppRole(..), namespace
+//!                                          via LoginNamespace::parse(..)
+//! kubernetes: {engine, namespace, role, jwt}
+//!                                       -> auth: VaultAuth::Kubernetes(..), jwt via
+//!                                          JwtSource::from_config(..)
+//! tls: {key, cert, ca}                  -> tls: VaultTlsOptions (paths)
+//! status: {ping}                        -> status_ping
+//! approle.retry, kubernetes.retry       -> ignored (removed options)
+//! ```
+//!
+//! Both or neither of `approle`/`kubernetes` is a config error for the parser
+//! to report; empty engines get their defaults in [`VaultOptions::validate`].
+//!
 //! Differences from Go KES, on purpose: an empty or missing key directory
 //! lists as empty (Go: error); a K/V v2 CAS conflict is "already exists"
 //! (Go: generic error); creates of one name are serialized inside one store
