@@ -1,7 +1,7 @@
 //! The HTTP transport to Vault: one pooled hyper client per store (rustls
-//! with the ring provider, custom CA and client certificate), a connect
-//! timeout and a whole-request timeout on every call, bounded response
-//! bodies, and the mapping of Vault's `{"errors": [...]}` responses to
+//! with the ring provider, custom CA and client certificate; at most 64
+//! requests in flight and 32 idle connections), a connect timeout and a
+//! whole-request timeout on every call, bounded response bodies, and the mapping of Vault's `{"errors": [...]}` responses to
 //! [`KeyStoreError`]s.
 //!
 //! Nothing here ever logs or formats a token or a request body.
@@ -38,6 +38,8 @@ pub(crate) const BODY_LIMIT: usize = 1 << 20;
 pub(crate) const LIST_BODY_LIMIT: usize = 32 << 20;
 /// Idle pooled connections kept per host.
 const POOL_MAX_IDLE: usize = 32;
+/// Most requests in flight per store (and so most open connections).
+const MAX_IN_FLIGHT: usize = 64;
 /// How long an idle pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -151,6 +153,7 @@ pub(crate) struct Http {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoint: String,
     timeout: Duration,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Http {
@@ -185,6 +188,7 @@ impl Http {
             client,
             endpoint: opts.endpoint.clone(),
             timeout: opts.request_timeout,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         })
     }
 
@@ -229,6 +233,12 @@ impl Http {
         let method = req.method().clone();
         let limit = call.limit;
         let fut = async {
+            // Waiting for a slot counts against the request timeout.
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| backend("vault client is shut down"))?;
             let resp = self.client.request(req).await.map_err(|e| {
                 KeyStoreError::Unreachable(format!(
                     "vault: cannot reach {} ({method} {path}): {}",
