@@ -404,14 +404,9 @@ impl Inner {
     /// records the outcome.
     async fn health(&self) -> Result<Duration, KeyStoreError> {
         let start = Instant::now();
-        let result = self.probe_health().await;
+        let (state, result) = self.probe_health().await;
         let latency = start.elapsed();
-        let (state, sealed) = match &result {
-            Ok(()) => (HEALTH_OK, false),
-            Err(e) if e.to_string().contains("sealed") => (HEALTH_SEALED, true),
-            Err(_) => (HEALTH_UNREACHABLE, false),
-        };
-        self.sealed.store(sealed, Ordering::Relaxed);
+        self.sealed.store(state == HEALTH_SEALED, Ordering::Relaxed);
         let old = self.health.swap(state, Ordering::Relaxed);
         if old != state {
             match &result {
@@ -423,27 +418,39 @@ impl Inner {
         result.map(|()| latency)
     }
 
-    /// One health request, mapped per keystores.md §3.4.
-    async fn probe_health(&self) -> Result<(), KeyStoreError> {
-        let resp = self.http.send(Call::new(Method::GET, HEALTH_PATH)).await?;
-        let unreachable =
-            |m: &str| KeyStoreError::Unreachable(format!("vault: {}: {m}", self.http.endpoint()));
+    /// One health request, mapped per keystores.md §3.4: the new health
+    /// state and the outcome.
+    async fn probe_health(&self) -> (u8, Result<(), KeyStoreError>) {
+        let unreachable = |m: &str| {
+            Err(KeyStoreError::Unreachable(format!(
+                "vault: {}: {m}",
+                self.http.endpoint()
+            )))
+        };
+        let resp = match self.http.send(Call::new(Method::GET, HEALTH_PATH)).await {
+            Ok(resp) => resp,
+            Err(e) => return (HEALTH_UNREACHABLE, Err(e)),
+        };
         if !resp.status.is_success() {
             let msg = resp.error_messages();
-            return Err(unreachable(&format!(
-                "health check answered HTTP {}{}{msg}",
-                resp.status.as_u16(),
-                if msg.is_empty() { "" } else { ": " }
-            )));
+            let sep = if msg.is_empty() { "" } else { ": " };
+            let status = resp.status.as_u16();
+            return (
+                HEALTH_UNREACHABLE,
+                unreachable(&format!("health check answered HTTP {status}{sep}{msg}")),
+            );
         }
-        let v = resp.json("health check")?;
+        let v = match resp.json("health check") {
+            Ok(v) => v,
+            Err(e) => return (HEALTH_UNREACHABLE, Err(e)),
+        };
         if v["initialized"].as_bool() == Some(false) {
-            return Err(unreachable("vault is not initialized"));
+            return (HEALTH_SEALED, unreachable("vault is not initialized"));
         }
         if v["sealed"].as_bool() == Some(true) {
-            return Err(unreachable("vault is sealed"));
+            return (HEALTH_SEALED, unreachable("vault is sealed"));
         }
-        Ok(())
+        (HEALTH_OK, Ok(()))
     }
 
     /// Encrypts the stored-key value with the transit key.
