@@ -868,6 +868,19 @@ fn misc_fields() {
         "both 'root' and 'admin.identity' are given",
     );
 
+    // An identity listed twice in one policy is not a conflict.
+    let cfg = ok(&base(&format!(
+        "policy:\n  p:\n    identities: [{ID_B}, {ID_B}]\n"
+    )));
+    assert_eq!(cfg.policies["p"].identities, [ID_B]);
+
+    // A non-text field name is reported at the top level.
+    fails(
+        "{a: 1}: 2\n",
+        1,
+        "(top level): a field name must be plain text",
+    );
+
     // YAML syntax errors carry a line and column.
     let e = err("admin:\n  identity: [x\ntls: {}\n");
     assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");

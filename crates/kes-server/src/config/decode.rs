@@ -36,6 +36,11 @@ impl<'a> Ctx<'a> {
         field: &str,
         message: impl Into<String>,
     ) -> ConfigError {
+        let field = if field.is_empty() {
+            "(top level)"
+        } else {
+            field
+        };
         ConfigError::Invalid {
             file: self.file.to_owned(),
             line,

@@ -253,10 +253,13 @@ impl ConfigError {
 /// Reads and validates the config file at `path`, resolving `${VAR}`
 /// references from the process environment.
 pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    // The file may hold secrets: wipe our copy when done.
+    let text = std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     let env = |name: &str| std::env::var(name).ok();
     parse(&text, &path.display().to_string(), &env)
 }

@@ -376,17 +376,13 @@ fn decode_log(top: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<LogConfig, Conf
         *slot = Level::parse(&text).map_err(|e| ctx.invalid(node.line, &field, e.to_string()))?;
         let lower = text.trim().to_ascii_lowercase();
         if lower == "on" || lower == "off" {
-            let level = if lower == "on" {
-                "INFO"
-            } else {
-                "off (nothing)"
-            };
+            let level = if lower == "on" { "INFO" } else { "no records" };
             ctx.warn(
                 key.line,
                 &field,
                 format!(
-                    "'{}' is the old on/off spelling of a log level (still valid, means {level}); \
-                     prefer DEBUG, INFO, WARN or ERROR",
+                    "'{}' is the old on/off spelling of a log level (still valid, means \
+                     {level}); prefer DEBUG, INFO, WARN or ERROR",
                     text.trim()
                 ),
             );
@@ -458,15 +454,17 @@ fn decode_policies(
                     return Err(ctx.invalid(item.line, &ifield, e.to_string()));
                 }
                 if let Some(owner) = owners.get(&id) {
-                    let why = if owner == name {
-                        format!("identity '{id}' is listed twice in policy '{name}'")
-                    } else {
+                    if owner == name {
+                        continue; // listed twice in the same policy: a set, no conflict
+                    }
+                    return Err(ctx.invalid(
+                        item.line,
+                        &ifield,
                         format!(
                             "cannot assign policy '{name}' to '{id}': identity already has a \
                              policy ('{owner}')"
-                        )
-                    };
-                    return Err(ctx.invalid(item.line, &ifield, why));
+                        ),
+                    ));
                 }
                 owners.insert(id.clone(), name.to_owned());
                 policy.identities.push(id);

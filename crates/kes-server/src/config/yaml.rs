@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
+use zeroize::Zeroize;
 
 /// Deepest nesting of mappings and sequences accepted.
 const MAX_DEPTH: usize = 64;
@@ -61,6 +62,15 @@ impl Node {
             Value::Scalar { .. } => "a scalar",
             Value::Seq(_) => "a list",
             Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+impl Drop for Node {
+    /// Scalars may hold secrets (passwords, tokens): wipe them.
+    fn drop(&mut self) {
+        if let Value::Scalar { text, .. } = &mut self.value {
+            text.zeroize();
         }
     }
 }
@@ -120,7 +130,7 @@ pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
                 if documents > 1 {
                     return Err(SyntaxError::at(
                         mark,
-                        "invalid config format: the file holds more than one YAML document",
+                        "the file holds more than one YAML document",
                     ));
                 }
                 None
