@@ -741,6 +741,32 @@ fn unknown_fields_are_errors_with_their_line() {
         8,
         "tls: duplicate field 'tls' (first given in line 3)",
     );
+    // A misspelt field is reported as unknown, not as a missing required one.
+    fails(
+        "admin:\n  identity: x\ntls:\n  kye: k\n  cert: c\nkeystore: {fs: {path: p}}\n",
+        4,
+        "tls.kye: unknown field 'kye' (known fields: auth, ca, cert, key, password, proxy)",
+    );
+    fails(
+        &with_keystore("keystor:\n  fs: {path: p}\n"),
+        6,
+        "keystor: unknown field 'keystor'",
+    );
+    fails(
+        "admn:\n  identity: x\ntls: {key: k, cert: c}\n",
+        1,
+        "admn: unknown field 'admn'",
+    );
+    fails(
+        &with_keystore("keystore:\n  vault:\n    endpoint: e\n    app_role: {id: i, secret: s}\n"),
+        9,
+        "keystore.vault.app_role: unknown field 'app_role'",
+    );
+    fails(
+        &with_keystore("keystore:\n  aws:\n    secrets_manager: {endpoint: e, region: r}\n"),
+        8,
+        "keystore.aws.secrets_manager: unknown field 'secrets_manager' (known fields: secretsmanager)",
+    );
 }
 
 #[test]

@@ -366,12 +366,26 @@ impl<'n> Fields<'n> {
             .collect()
     }
 
+    /// Fails on the first field not in `known`. Called before decoding a
+    /// mapping with required fields, so that a misspelt field is reported
+    /// as unknown rather than as a missing required one.
+    pub(crate) fn expect_only(&self, ctx: &Ctx<'_>, known: &[&str]) -> Result<(), ConfigError> {
+        match self.entries.iter().find(|e| !known.contains(&e.name)) {
+            None => Ok(()),
+            Some(unknown) => Err(self.unknown(ctx, unknown, known)),
+        }
+    }
+
     /// Fails on the first field that was not taken.
     pub(crate) fn finish(&self, ctx: &Ctx<'_>) -> Result<(), ConfigError> {
-        let Some(unknown) = self.entries.iter().find(|e| !e.used) else {
-            return Ok(());
-        };
-        let mut known = self.asked.clone();
+        match self.entries.iter().find(|e| !e.used) {
+            None => Ok(()),
+            Some(unknown) => Err(self.unknown(ctx, unknown, &self.asked)),
+        }
+    }
+
+    fn unknown(&self, ctx: &Ctx<'_>, unknown: &Entry<'_>, known: &[&str]) -> ConfigError {
+        let mut known = known.to_vec();
         known.sort_unstable();
         known.dedup();
         let hint = if known.is_empty() {
@@ -379,11 +393,11 @@ impl<'n> Fields<'n> {
         } else {
             format!(" (known fields: {})", known.join(", "))
         };
-        Err(ctx.invalid(
+        ctx.invalid(
             unknown.key.line,
             &self.child(unknown.name),
             format!("unknown field '{}'{hint}", unknown.name),
-        ))
+        )
     }
 }
 

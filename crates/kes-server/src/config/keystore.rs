@@ -281,6 +281,9 @@ pub(crate) fn decode(
     mut fields: Fields<'_>,
     ctx: &mut Ctx<'_>,
 ) -> Result<KeyStoreConfig, ConfigError> {
+    let mut known = BACKENDS.to_vec();
+    known.extend(["kes", "generic"]);
+    fields.expect_only(ctx, &known)?;
     let present: Vec<&str> = BACKENDS
         .iter()
         .copied()
@@ -346,12 +349,13 @@ fn decode_backend(
     ctx: &mut Ctx<'_>,
     name: &'static str,
 ) -> Result<KeyStoreConfig, ConfigError> {
-    let empty = || "a back-end block".to_owned();
     let Some(mut block) = fields.take_map(ctx, name)? else {
-        return Err(ctx.invalid(fields.line(), &fields.child(name), empty()));
+        // Unreachable in practice: the caller saw the field.
+        return Err(ctx.invalid(fields.line(), fields.path(), "no keystore specified"));
     };
     match name {
         "fs" => {
+            block.expect_only(ctx, &["path"])?;
             let path = block.path_opt(ctx, "path")?;
             let Some(path) = path else {
                 return Err(missing(
@@ -415,6 +419,7 @@ fn nested<T>(
     inner: &'static str,
     decode: fn(&mut Fields<'_>, &mut Ctx<'_>) -> Result<T, ConfigError>,
 ) -> Result<T, ConfigError> {
+    block.expect_only(ctx, &[inner])?;
     let Some(mut service) = block.take_map(ctx, inner)? else {
         return Err(ctx.invalid(
             block.line(),
@@ -498,6 +503,21 @@ fn ca_only(fields: &mut Fields<'_>, ctx: &Ctx<'_>) -> Result<Option<PathBuf>, Co
 
 fn decode_vault(v: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<VaultConfig, ConfigError> {
     const E: &str = "invalid vault keystore";
+    v.expect_only(
+        ctx,
+        &[
+            "endpoint",
+            "engine",
+            "version",
+            "namespace",
+            "prefix",
+            "transit",
+            "approle",
+            "kubernetes",
+            "tls",
+            "status",
+        ],
+    )?;
     let endpoint = required(v, ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
     let engine = text_or(v, ctx, "engine", "kv")?;
     let version = match v.take("version") {
@@ -523,6 +543,7 @@ fn decode_vault(v: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<VaultConfig, Co
     let transit = match v.take_map(ctx, "transit")? {
         None => None,
         Some(mut t) => {
+            t.expect_only(ctx, &["engine", "key"])?;
             let engine = text_or(&mut t, ctx, "engine", "transit")?;
             let key = required(
                 &mut t,
@@ -538,6 +559,7 @@ fn decode_vault(v: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<VaultConfig, Co
     let approle = match v.take_map(ctx, "approle")? {
         None => None,
         Some(mut a) => {
+            a.expect_only(ctx, &["engine", "namespace", "id", "secret", "retry"])?;
             let engine = text_or(&mut a, ctx, "engine", "approle")?;
             let namespace = a.text(ctx, "namespace")?;
             let id = required(&mut a, ctx, "id", &format!("{E}: approle: no id specified"))?;
@@ -569,6 +591,7 @@ fn decode_vault(v: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<VaultConfig, Co
     let kubernetes = match v.take_map(ctx, "kubernetes")? {
         None => None,
         Some(mut k) => {
+            k.expect_only(ctx, &["engine", "namespace", "role", "jwt", "retry"])?;
             let engine = text_or(&mut k, ctx, "engine", "kubernetes")?;
             let namespace = k.text(ctx, "namespace")?;
             let role = k.text(ctx, "role")?;
@@ -652,6 +675,7 @@ fn decode_vault(v: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<VaultConfig, Co
     let tls = match v.take_map(ctx, "tls")? {
         None => VaultTls::default(),
         Some(mut t) => {
+            t.expect_only(ctx, &["key", "cert", "ca"])?;
             let key = t.path_opt(ctx, "key")?;
             let cert = t.path_opt(ctx, "cert")?;
             let ca = t.path_opt(ctx, "ca")?;
@@ -710,6 +734,7 @@ fn decode_aws(
     ctx: &mut Ctx<'_>,
 ) -> Result<AwsSecretsManagerConfig, ConfigError> {
     const E: &str = "invalid aws keystore";
+    a.expect_only(ctx, &["endpoint", "region", "kmskey", "credentials"])?;
     let endpoint_line = a.line_of("endpoint");
     let endpoint = required(a, ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
     let endpoint = aws_endpoint(&endpoint)
@@ -720,6 +745,7 @@ fn decode_aws(
 
     let mut credentials = None;
     if let Some(mut c) = a.take_map(ctx, "credentials")? {
+        c.expect_only(ctx, &["accesskey", "secretkey", "token"])?;
         let access_key = c.text(ctx, "accesskey")?;
         let secret_key = c.secret(ctx, "secretkey")?;
         let session_token = c.secret(ctx, "token")?;
@@ -795,6 +821,7 @@ fn aws_endpoint(text: &str) -> Result<String, String> {
 
 fn decode_keysecure(g: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<KeySecureConfig, ConfigError> {
     const E: &str = "invalid gemalto keystore";
+    g.expect_only(ctx, &["endpoint", "credentials", "tls"])?;
     let endpoint = required(g, ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
     let (token, domain) = match g.take_map(ctx, "credentials")? {
         None => {
@@ -806,6 +833,7 @@ fn decode_keysecure(g: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<KeySecureCo
             ));
         }
         Some(mut c) => {
+            c.expect_only(ctx, &["token", "domain", "retry"])?;
             let token = required_secret(&mut c, ctx, "token", &format!("{E}: no token specified"))?;
             let domain = c.text(ctx, "domain")?;
             retired(&mut c, ctx, "retry", "KES uses a fixed login retry");
@@ -827,6 +855,10 @@ fn decode_keycontrol(
     ctx: &mut Ctx<'_>,
 ) -> Result<KeyControlConfig, ConfigError> {
     const E: &str = "invalid entrust keycontrol keystore";
+    e.expect_only(
+        ctx,
+        &["endpoint", "vault_id", "box_id", "credentials", "tls"],
+    )?;
     let endpoint = required(e, ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
     let vault_id = required(e, ctx, "vault_id", &format!("{E}: no vault ID specified"))?;
     let box_id = required(e, ctx, "box_id", &format!("{E}: no box ID specified"))?;
@@ -840,6 +872,7 @@ fn decode_keycontrol(
             ));
         }
         Some(mut c) => {
+            c.expect_only(ctx, &["username", "password"])?;
             let username = required(
                 &mut c,
                 ctx,
@@ -869,6 +902,7 @@ fn decode_keycontrol(
 
 fn decode_fortanix(f: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<FortanixConfig, ConfigError> {
     const E: &str = "invalid fortanix keystore";
+    f.expect_only(ctx, &["endpoint", "group_id", "credentials", "tls"])?;
     let endpoint = required(f, ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
     let group_id = f.text(ctx, "group_id")?;
     let group_id = (!group_id.is_empty()).then_some(group_id);
@@ -882,6 +916,7 @@ fn decode_fortanix(f: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<FortanixConf
             ));
         }
         Some(mut c) => {
+            c.expect_only(ctx, &["key"])?;
             let key = required_secret(&mut c, ctx, "key", &format!("{E}: no API key specified"))?;
             c.finish(ctx)?;
             key
@@ -898,6 +933,7 @@ fn decode_fortanix(f: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<FortanixConf
 
 fn decode_gcp(g: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<GcpConfig, ConfigError> {
     const E: &str = "invalid gcp keystore";
+    g.expect_only(ctx, &["project_id", "endpoint", "scopes", "credentials"])?;
     let project_id = required(
         g,
         ctx,
@@ -918,6 +954,10 @@ fn decode_gcp(g: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<GcpConfig, Config
     }
     let mut credentials = None;
     if let Some(mut c) = g.take_map(ctx, "credentials")? {
+        c.expect_only(
+            ctx,
+            &["client_email", "client_id", "private_key_id", "private_key"],
+        )?;
         let client_email = c.text(ctx, "client_email")?;
         let client_id = c.text(ctx, "client_id")?;
         let private_key_id = c.text(ctx, "private_key_id")?;
@@ -967,10 +1007,12 @@ fn decode_gcp(g: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<GcpConfig, Config
 
 fn decode_azure(a: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<AzureConfig, ConfigError> {
     const E: &str = "invalid azure keystore";
+    a.expect_only(ctx, &["endpoint", "credentials", "managed_identity"])?;
     let endpoint = required(a, ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
     let credentials = match a.take_map(ctx, "credentials")? {
         None => None,
         Some(mut c) => {
+            c.expect_only(ctx, &["tenant_id", "client_id", "client_secret"])?;
             let tenant_id = required(
                 &mut c,
                 ctx,
@@ -1000,6 +1042,7 @@ fn decode_azure(a: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<AzureConfig, Co
     let managed = match a.take_map(ctx, "managed_identity")? {
         None => None,
         Some(mut m) => {
+            m.expect_only(ctx, &["client_id"])?;
             let line = m.line();
             let client_id = required(
                 &mut m,

@@ -21,6 +21,12 @@ use crate::level::Level;
 /// Default header of the retired TLS-proxy feature.
 const DEFAULT_PROXY_HEADER: &str = "X-Tls-Client-Cert";
 
+/// The top-level fields, including the old `root` and `proxy`.
+const TOP_LEVEL: [&str; 12] = [
+    "version", "address", "admin", "root", "tls", "proxy", "cache", "api", "log", "policy", "keys",
+    "keystore",
+];
+
 /// Decodes and validates the document root.
 pub(crate) fn decode(root: &Node, ctx: &mut Ctx<'_>) -> Result<ServerConfig, ConfigError> {
     if !matches!(root.value, Value::Map(_)) {
@@ -30,6 +36,7 @@ pub(crate) fn decode(root: &Node, ctx: &mut Ctx<'_>) -> Result<ServerConfig, Con
         ));
     }
     let mut top = ctx.map(root, "", root.line)?;
+    top.expect_only(ctx, &TOP_LEVEL)?;
 
     if let Some(node) = top.take("version") {
         let version = ctx.raw_text(node, "version")?;
@@ -145,6 +152,7 @@ fn decode_admin(top: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<String, Confi
     let mut line = top.line();
     let mut field = "admin.identity".to_owned();
     if let Some(mut admin) = top.take_map(ctx, "admin")? {
+        admin.expect_only(ctx, &["identity"])?;
         line = admin.line_of("identity");
         identity = admin.text(ctx, "identity")?;
         admin.finish(ctx)?;
@@ -183,6 +191,7 @@ fn decode_tls(
         Some(tls) => tls,
         None => ctx.map(&NULL, "tls", top.line())?,
     };
+    tls.expect_only(ctx, &["key", "cert", "password", "auth", "ca", "proxy"])?;
     let key = tls.path_opt(ctx, "key")?;
     let Some(key) = key else {
         return Err(ctx.invalid(
@@ -517,6 +526,7 @@ fn decode_keys(node: &Node, ctx: &mut Ctx<'_>) -> Result<Vec<KeyName>, ConfigErr
     for (i, item) in ctx.list(node, "keys")?.iter().enumerate() {
         let ifield = index("keys", i);
         let mut entry = ctx.map(item, &ifield, item.line)?;
+        entry.expect_only(ctx, &["name"])?;
         let Some(name_node) = entry.take("name") else {
             return Err(ctx.invalid(item.line, &ifield, "invalid key config: no key name"));
         };
