@@ -928,6 +928,61 @@ proptest! {
     }
 
     #[test]
+    fn parse_never_panics_on_arbitrary_env_values(value in any::<String>(), which in 0usize..16) {
+        // Every typed field reads `${V<n>}`; one of them gets the arbitrary value.
+        let text = "address: ${V0}
+admin:
+  identity: ${V1}
+tls:
+  key: ${V2}
+  cert: c
+  auth: ${V3}
+cache:
+  expiry:
+    any: ${V4}
+    unused: ${V5}
+    offline: ${V6}
+api:
+  /v1/ready:
+    skip_auth: ${V7}
+    timeout: ${V8}
+log:
+  error: ${V9}
+  audit: ${V10}
+policy:
+  p:
+    identities:
+    - ${V11}
+keys:
+- name: ${V12}
+keystore:
+  vault:
+    endpoint: e
+    version: ${V13}
+    approle:
+      id: i
+      secret: s
+    status:
+      ping: ${V14}
+    namespace: ${V15}
+";
+        let defaults = [
+            "127.0.0.1:7373", "admin", "k", "on", "5m", "30s", "0", "true", "10s", "INFO",
+            "off", "abc", "key", "v2", "1s", "",
+        ];
+        let env = |name: &str| {
+            let n: usize = name.strip_prefix('V')?.parse().ok()?;
+            if n == which { Some(value.clone()) } else { defaults.get(n).map(|d| (*d).to_owned()) }
+        };
+        let _ = parse(text, "fuzz.yml", &env);
+        let unfuzzed = |name: &str| {
+            let n: usize = name.strip_prefix('V')?.parse().ok()?;
+            defaults.get(n).map(|d| (*d).to_owned())
+        };
+        prop_assert!(parse(text, "fuzz.yml", &unfuzzed).is_ok());
+    }
+
+    #[test]
     fn parse_never_panics_on_mutated_seeds(
         seed in 0usize..7,
         cut in 0usize..2000,

@@ -9,7 +9,8 @@
 const MAX_POSITIVE: u128 = i64::MAX as u128;
 
 /// Stop accumulating fraction digits beyond this scale (Go drops them too).
-const MAX_SCALE: u128 = 1_000_000_000_000_000_000_000_000_000;
+/// Keeps `fraction * nanoseconds-per-hour` far inside `u128`.
+const MAX_SCALE: u128 = 1_000_000_000_000_000_000;
 
 /// Parses a Go duration into signed nanoseconds. The error text explains
 /// the problem without repeating the field name.
@@ -104,6 +105,22 @@ pub(crate) fn parse(text: &str) -> Result<i128, String> {
 #[cfg(test)]
 mod tests {
     use super::parse;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics(text in "[-+0-9.a-zµμ]{0,40}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn components_add_up(h in 0i128..100_000, m in 0i128..60, s in 0i128..60, ms in 0i128..1000) {
+            let text = format!("{h}h{m}m{s}s{ms}ms");
+            prop_assert_eq!(parse(&text), Ok(((h * 60 + m) * 60 + s) * S + ms * 1_000_000));
+            let neg = format!("-{text}");
+            prop_assert_eq!(parse(&neg), Ok(-(((h * 60 + m) * 60 + s) * S + ms * 1_000_000)));
+        }
+    }
 
     const S: i128 = 1_000_000_000;
 
@@ -124,6 +141,10 @@ mod tests {
         assert_eq!(parse("2µs"), Ok(2_000));
         assert_eq!(parse("-1.5s"), Ok(-3 * S / 2));
         assert_eq!(parse("+2s"), Ok(2 * S));
+        assert_eq!(
+            parse("1.123456789012345678901234567890123456789h"),
+            Ok(4044 * S + 444_440_444)
+        );
         assert_eq!(parse("2562047h47m16.854775807s"), Ok(i128::from(i64::MAX)));
         assert_eq!(parse("-2562047h47m16.854775808s"), Ok(i128::from(i64::MIN)));
     }
