@@ -11,3 +11,8 @@ pub mod config;
 pub mod level;
 pub mod log;
 pub mod metrics;
+
+pub mod api;
+pub mod auth;
+mod compat;
+pub mod tls;

@@ -1,0 +1,5 @@
+//! The HTTP API: route table, request pipeline, handlers, error mapping.
+
+pub mod body;
+pub mod error;
+pub mod routes;
