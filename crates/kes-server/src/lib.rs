@@ -12,7 +12,9 @@ pub mod level;
 pub mod log;
 pub mod metrics;
 
+pub mod accept;
 pub mod api;
 pub mod auth;
 mod compat;
+pub mod state;
 pub mod tls;
