@@ -16,5 +16,10 @@ pub mod accept;
 pub mod api;
 pub mod auth;
 mod compat;
+pub mod configure;
+pub mod dev;
+pub mod run;
 pub mod state;
 pub mod tls;
+
+pub use run::{ServeOptions, ServerError, run};

@@ -35,6 +35,7 @@ mod system;
 
 use error::Error;
 use routes::{Auth, Handler, Lookup, Route};
+pub use system::{COMMIT, VERSION, go_arch};
 
 /// The response body type of every route.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
