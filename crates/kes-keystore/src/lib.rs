@@ -102,7 +102,7 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Lists names starting with `prefix`, sorted bytewise, at most `limit`
     /// (and at most [`MAX_LIST`]) of them, starting at the first name that is
-    /// `>= start` (empty = from the beginning).
+    /// `>= start` (empty = from the beginning). A `limit` of 0 means [`MAX_LIST`].
     async fn list(
         &self,
         prefix: &str,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use kes_types::api::Empty;
 use kes_types::name::{NameError, PolicyName, validate_identity};
 
-use crate::compat::policy::{PathPattern, Policy};
+use kes_types::{PathPattern, Policy};
 
 /// One policy as written in the config file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,10 +117,10 @@ impl PolicySet {
             PolicyName::new(name).map_err(AuthError::InvalidPolicyName)?;
             let entry = Arc::new(PolicyEntry {
                 name: name.clone(),
-                policy: Policy {
-                    allow: spec.allow.iter().map(|p| PathPattern::new(p)).collect(),
-                    deny: spec.deny.iter().map(|p| PathPattern::new(p)).collect(),
-                },
+                policy: Policy::new(
+                    spec.allow.iter().map(|p| PathPattern::new(p.as_str())),
+                    spec.deny.iter().map(|p| PathPattern::new(p.as_str())),
+                ),
                 allow: spec.allow.iter().map(|p| (p.clone(), Empty {})).collect(),
                 deny: spec.deny.iter().map(|p| (p.clone(), Empty {})).collect(),
             });

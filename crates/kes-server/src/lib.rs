@@ -11,11 +11,11 @@ pub mod config;
 pub mod level;
 pub mod log;
 pub mod metrics;
+pub mod sys;
 
 pub mod accept;
 pub mod api;
 pub mod auth;
-mod compat;
 pub mod configure;
 pub mod dev;
 pub mod run;

@@ -20,12 +20,12 @@ use tokio::sync::watch;
 
 use crate::api::routes::{RouteOverride, RouteTable};
 use crate::auth::{AuthError, PolicySet, PolicySpec};
-use crate::compat::cache::{CacheConfig, KeyCache};
-use crate::compat::crypto::{KeyVersion, new_key_cipher};
-use crate::compat::log::Logger;
-use crate::compat::metrics::Metrics;
+use crate::cache::{CacheConfig, KeyCache};
 use crate::level::Level;
+use crate::log::Logger;
+use crate::metrics::Metrics;
 use crate::tls::{TlsError, TlsSettings};
+use kes_crypto::{KeyVersion, new_key_cipher};
 
 /// Everything needed to build a [`ServerState`]: the validated content of a
 /// config file (or of `--dev`, or of a test), with the key store connected.
@@ -184,8 +184,8 @@ impl Server {
         let started_at = OffsetDateTime::now_utc();
         Ok(Arc::new(Self {
             state: ArcSwap::from_pointee(state),
+            metrics: Arc::new(Metrics::with_log_counters(logger.log_counters().clone())),
             logger,
-            metrics: Metrics::new(),
             started_rfc3339: rfc3339(started_at),
             started_at,
             start: Instant::now(),

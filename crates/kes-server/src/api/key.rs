@@ -18,8 +18,8 @@ use zeroize::Zeroizing;
 use super::body::{Fields, encode_base64, first_value};
 use super::error::{Error, StoreOp};
 use super::{Body, Ctx, empty_ok, json, read_body};
-use crate::compat::cache::CacheError;
-use crate::compat::crypto::{Cipher, KeyVersion, new_key_cipher};
+use crate::cache::CacheError;
+use kes_crypto::{Cipher, KeyVersion, new_key_cipher};
 
 const INVALID_BODY: &str = "invalid request body";
 const INVALID_IMPORT_BODY: &str = "invalid import key request body";
@@ -107,7 +107,7 @@ pub(super) async fn import(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Bod
 }
 
 fn parse_cipher(s: &str) -> Result<Cipher, Error> {
-    Cipher::parse(s).ok_or_else(|| Error::UnsupportedCipher(s.to_owned()))
+    Cipher::parse(s).map_err(|_| Error::UnsupportedCipher(s.to_owned()))
 }
 
 /// `GET /v1/key/describe/<name>`.

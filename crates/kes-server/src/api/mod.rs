@@ -20,8 +20,8 @@ use hyper::body::Incoming;
 use kes_types::api::ApiError;
 
 use crate::accept::ConnInfo;
-use crate::compat::log::AuditRecord;
 use crate::level::Level;
+use crate::log::AuditRecord;
 use crate::state::{Server, ServerState};
 
 pub mod body;

@@ -10,7 +10,7 @@ use kes_types::api::{ApiRoute, StatusResponse, VersionResponse};
 
 use super::error::Error;
 use super::{Body, Ctx, empty_ok, json};
-use crate::compat::metrics::SysStats;
+use crate::sys::SysStats;
 
 /// The version reported by `/version` and `/v1/status`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -53,7 +53,7 @@ pub(super) async fn ready(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
 /// `GET /v1/status`: both key-store flags when the status check fails.
 pub(super) async fn status(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     let store = ctx.state.cache.status().await;
-    let sys = SysStats::collect();
+    let sys = SysStats::collect(ctx.server.uptime());
     let (latency, down) = match store {
         Ok(s) => {
             let ms = u64::try_from(s.latency.as_millis().max(1)).unwrap_or(u64::MAX);
@@ -67,9 +67,9 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
         arch: go_arch().to_owned(),
         uptime: ctx.server.uptime().as_secs_f64().round() as u64,
         num_cpu: sys.num_cpu,
-        num_cpu_used: sys.num_cpu,
-        mem_heap_used: 0,
-        mem_stack_used: 0,
+        num_cpu_used: sys.num_cpu_used,
+        mem_heap_used: sys.mem_heap_used,
+        mem_stack_used: sys.mem_stack_used,
         keystore_latency: latency,
         keystore_unavailable: down,
         keystore_unreachable: down,
@@ -78,7 +78,10 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
 
 /// `GET /v1/metrics`: Prometheus text format 0.0.4.
 pub(super) fn metrics(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
-    let text = ctx.server.metrics().render(&SysStats::collect());
+    let text = ctx
+        .server
+        .metrics()
+        .render(&SysStats::collect(ctx.server.uptime()));
     let mut resp = Response::new(Full::new(Bytes::from(text)).boxed_unsync());
     resp.headers_mut().insert(
         CONTENT_TYPE,

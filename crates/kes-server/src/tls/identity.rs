@@ -33,11 +33,11 @@ impl PeerIdentity {
             return Self::Unknown(REQUIRED.into());
         };
         let ders: Vec<&[u8]> = chain.iter().map(|c| c.as_ref()).collect();
-        match crate::compat::identity::identity_of_chain(&ders) {
+        match kes_types::identity_of_chain(&ders) {
             Ok(identity) => {
                 let leaf = ders
                     .first()
-                    .and_then(|d| crate::compat::identity::Identity::of_certificate(d).ok());
+                    .and_then(|d| kes_types::Identity::of_certificate(d).ok());
                 if leaf.as_ref() == Some(&identity) {
                     Self::Known(identity.to_string())
                 } else {
