@@ -24,6 +24,18 @@ pub enum StoreOp {
     List,
 }
 
+impl StoreOp {
+    /// The client-facing 502 text of a failed operation.
+    pub fn failure(self) -> &'static str {
+        match self {
+            Self::Create => "failed to create key",
+            Self::Read => "failed to read key",
+            Self::Delete => "failed to delete key",
+            Self::List => "failed to list keys",
+        }
+    }
+}
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -73,7 +85,7 @@ pub enum Error {
     #[error("too many ciphertexts")]
     TooManyCiphertexts,
     /// A key-store operation failed.
-    #[error("key store {op:?} failed: {source}")]
+    #[error("{}: {source}", op.failure())]
     Store {
         /// The operation.
         op: StoreOp,
@@ -97,7 +109,7 @@ pub enum Error {
         cause: String,
     },
     /// `/v1/ready`: the key store is unreachable.
-    #[error("key store is not reachable: {0}")]
+    #[error("{0}")]
     NotReachable(String),
     /// `/v1/ready`: the key store failed otherwise.
     #[error("key store is unavailable: {0}")]
@@ -140,10 +152,7 @@ impl Error {
             Self::Store { op, source } => match (op, source) {
                 (_, KeyStoreError::NotFound) => canon(errors::KEY_NOT_FOUND),
                 (StoreOp::Create, KeyStoreError::AlreadyExists) => canon(errors::KEY_EXISTS),
-                (StoreOp::Create, _) => ApiError::new(502, "failed to create key"),
-                (StoreOp::Read, _) => ApiError::new(502, "failed to read key"),
-                (StoreOp::Delete, _) => ApiError::new(502, "failed to delete key"),
-                (StoreOp::List, _) => ApiError::new(502, "failed to list keys"),
+                (op, _) => ApiError::new(502, op.failure()),
             },
             Self::StoredKey { .. } => ApiError::new(502, "failed to read key"),
             Self::Crypto { message, .. } => ApiError::new(500, *message),

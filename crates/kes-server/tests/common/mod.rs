@@ -467,6 +467,7 @@ pub fn client_config(opts: &ClientOpts) -> Arc<rustls::ClientConfig> {
 impl Conn {
     pub async fn open(addr: SocketAddr, opts: &ClientOpts) -> Result<Self, String> {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
         let connector = TlsConnector::from(client_config(opts));
         let tls = connector
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
