@@ -179,9 +179,9 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
             source,
         })?;
     let local = listener.local_addr().unwrap_or(addr);
-    print_banner(&server, local, levels, mlocked, &extra);
-
+    // Handlers first: a SIGHUP right after the banner must not kill us.
     let shutdown = signals(server.clone(), opts.config.clone(), auth_flag)?;
+    print_banner(&server, local, levels, mlocked, &extra);
     accept::serve(server, listener, shutdown, DRAIN_TIMEOUT).await;
     println!("\n=> Stopping server... Goodbye.");
     Ok(())
