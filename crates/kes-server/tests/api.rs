@@ -503,10 +503,21 @@ async fn system_endpoint_shapes() {
 
     c.get("/v1/ready").await.assert_empty_ok();
 
+    // Metered: key routes count handler responses, 403s and system routes do not.
+    c.post("/v1/key/create/m", "").await.assert_empty_ok();
+    c.post("/v1/key/create/m", "").await;
     let r = c.get("/v1/metrics").await;
     assert!(r.content_type().starts_with("text/plain; version=0.0.4"));
     let text = r.text();
     assert!(text.contains("kes_system_up_time"), "{text}");
+    assert!(
+        text.contains("kes_http_request_success{code=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kes_http_request_error{code=\"400\"} 1"),
+        "{text}"
+    );
 
     // Key store down: both flags; ready 504; broken: 502.
     store
@@ -736,4 +747,90 @@ async fn shutdown_ends_log_streams_and_stops() {
     tokio::time::timeout(Duration::from_secs(10), srv.stop())
         .await
         .expect("shutdown within 10 s");
+}
+
+#[tokio::test]
+async fn legacy_bulk_decrypt() {
+    let pki = Pki::new();
+    let srv = TestServer::start(settings(&pki, TestStore::new())).await;
+    let c = Client::new(srv.addr, &pki.admin);
+    c.post("/v1/key/create/bulk", "").await.assert_empty_ok();
+    let mut items = Vec::new();
+    let mut plaintexts = Vec::new();
+    for i in 0..3 {
+        let ctx = b64(format!("ctx-{i}").as_bytes());
+        let dek = c
+            .post(
+                "/v1/key/generate/bulk",
+                &json!({ "context": ctx }).to_string(),
+            )
+            .await
+            .json();
+        items.push(json!({"ciphertext": dek["ciphertext"], "context": ctx}));
+        plaintexts.push(json!({"plaintext": dek["plaintext"]}));
+    }
+    let r = c
+        .post(
+            "/v1/key/bulk/decrypt/bulk",
+            &serde_json::Value::Array(items.clone()).to_string(),
+        )
+        .await;
+    assert_eq!(r.json(), serde_json::Value::Array(plaintexts));
+    // One bad item fails the call.
+    items[1]["context"] = json!(b64(b"wrong"));
+    c.post(
+        "/v1/key/bulk/decrypt/bulk",
+        &serde_json::Value::Array(items).to_string(),
+    )
+    .await
+    .assert_error(DECRYPT.0, DECRYPT.1);
+    let many = serde_json::Value::Array(vec![json!({}); 1001]).to_string();
+    c.post("/v1/key/bulk/decrypt/bulk", &many)
+        .await
+        .assert_error(400, "too many ciphertexts");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn error_stream_receives_keystore_failures() {
+    let pki = Pki::new();
+    let store = TestStore::new();
+    let srv = TestServer::start(settings(&pki, store.clone())).await;
+    let c = Client::new(srv.addr, &pki.admin);
+    let mut conn = c.conn().await.unwrap();
+    let req = http::Request::builder()
+        .uri("/v1/log/error")
+        .header("host", "localhost")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let resp = conn.send(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    store
+        .broken
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    c.post("/v1/key/create/x", "")
+        .await
+        .assert_error(502, "failed to create key");
+    let v = tokio::time::timeout(Duration::from_secs(10), async {
+        use http_body_util::BodyExt;
+        let mut buf = Vec::new();
+        loop {
+            let frame = body.frame().await.unwrap().unwrap();
+            if let Ok(data) = frame.into_data() {
+                buf.extend_from_slice(&data);
+            }
+            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                return serde_json::from_slice::<serde_json::Value>(&line).unwrap();
+            }
+        }
+    })
+    .await
+    .expect("error event within 10 s");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("level=WARN"), "{msg}");
+    assert!(msg.contains("failed to create key"), "{msg}");
+    assert!(msg.contains("req.path=/v1/key/create/x"), "{msg}");
+    srv.stop().await;
 }

@@ -253,6 +253,7 @@ async fn client_certificate_modes() {
             cert: Some(flagged.clone()),
             extra_chain: vec![pki.admin.der.clone()],
             h2: false,
+            tls12_only: false,
         },
     )
     .await
@@ -302,5 +303,62 @@ async fn client_certificate_modes() {
         Err(_) => {}
         Ok(mut conn) => assert!(conn.request(Method::GET, "/version", None).await.is_err()),
     }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn tls12_with_ed25519_client_certificates() {
+    let pki = Pki::new();
+    let srv = TestServer::start(settings(&pki, TestStore::new())).await;
+    for h2 in [false, true] {
+        let mut c = Client::new(srv.addr, &pki.admin);
+        c.tls12_only = true;
+        c.h2 = h2;
+        let r = c.get("/v1/identity/self/describe").await;
+        assert_eq!(r.json()["identity"], pki.admin.identity.as_str());
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn route_timeout_answers_503() {
+    let pki = Pki::new();
+    let store = TestStore::new();
+    let mut s = settings(&pki, store.clone());
+    s.api.insert(
+        "/v1/ready".into(),
+        kes_server::api::routes::RouteOverride {
+            skip_auth: false,
+            timeout: Some(std::time::Duration::from_millis(200)),
+        },
+    );
+    let srv = TestServer::start(s).await;
+    store
+        .status_delay_ms
+        .store(5_000, std::sync::atomic::Ordering::SeqCst);
+    Client::new(srv.addr, &pki.admin)
+        .get("/v1/ready")
+        .await
+        .assert_error(503, "request timeout exceeded");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn enclave_query_and_header_are_ignored() {
+    let pki = Pki::new();
+    let srv = TestServer::start(settings(&pki, TestStore::new())).await;
+    let c = Client::new(srv.addr, &pki.admin);
+    c.post("/v1/key/create/k?enclave=tenant-1", "")
+        .await
+        .assert_empty_ok();
+    let mut conn = c.conn().await.unwrap();
+    let req = http::Request::builder()
+        .method(Method::POST)
+        .uri("/v1/key/generate/k")
+        .header("host", "localhost")
+        .header("kes-enclave", "tenant-1")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert_eq!(conn.send(req).await.unwrap().status(), 200);
     srv.stop().await;
 }

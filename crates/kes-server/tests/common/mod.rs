@@ -142,6 +142,8 @@ pub struct TestStore {
     keys: Mutex<BTreeMap<String, Zeroizing<Vec<u8>>>>,
     pub unreachable: AtomicBool,
     pub broken: AtomicBool,
+    /// Milliseconds every status call sleeps.
+    pub status_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 impl TestStore {
@@ -176,6 +178,10 @@ impl KeyStore for TestStore {
         "Test store".into()
     }
     async fn status(&self) -> Result<Status, KeyStoreError> {
+        let delay = self.status_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         self.check()?;
         Ok(Status {
             latency: Duration::from_micros(10),
@@ -437,12 +443,18 @@ pub struct ClientOpts {
     /// Extra certificates after the leaf.
     pub extra_chain: Vec<CertificateDer<'static>>,
     pub h2: bool,
+    pub tls12_only: bool,
 }
 
 pub fn client_config(opts: &ClientOpts) -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if opts.tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)));
@@ -539,6 +551,7 @@ pub struct Client {
     pub addr: SocketAddr,
     pub cert: Option<Cert>,
     pub h2: bool,
+    pub tls12_only: bool,
 }
 
 impl Client {
@@ -547,6 +560,7 @@ impl Client {
             addr,
             cert: Some(cert.clone()),
             h2: false,
+            tls12_only: false,
         }
     }
 
@@ -555,6 +569,7 @@ impl Client {
             addr,
             cert: None,
             h2: false,
+            tls12_only: false,
         }
     }
 
@@ -565,6 +580,7 @@ impl Client {
                 cert: self.cert.clone(),
                 extra_chain: vec![],
                 h2: self.h2,
+                tls12_only: self.tls12_only,
             },
         )
         .await
