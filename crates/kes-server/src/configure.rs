@@ -28,31 +28,47 @@ pub async fn load(path: &Path, auth_flag: Option<bool>) -> Result<Loaded, Server
     from_config(config, auth_flag)
 }
 
-/// Maps a validated config onto settings, opening the key store.
-pub fn from_config(config: ServerConfig, auth_flag: Option<bool>) -> Result<Loaded, ServerError> {
-    let store = connect(&config.keystore)?;
+/// Loads only the TLS settings of `path` (the periodic certificate re-read
+/// does not reconnect the key store).
+pub async fn load_tls(path: &Path, auth_flag: Option<bool>) -> Result<TlsSettings, ServerError> {
+    let path = path.to_owned();
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path))
+        .await
+        .map_err(|e| ServerError::Config(format!("failed to load the config file: {e}")))?
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    Ok(tls_settings(&config, auth_flag))
+}
+
+fn tls_settings(config: &ServerConfig, auth_flag: Option<bool>) -> TlsSettings {
     let auth = match (config.tls.auth, auth_flag) {
         (TlsAuth::On, _) | (TlsAuth::Off, Some(true)) => ClientAuth::On {
             ca: config.tls.ca.clone(),
         },
         (TlsAuth::Off, _) => ClientAuth::Off,
     };
+    TlsSettings {
+        source: CertSource::Files {
+            cert: config.tls.cert.clone(),
+            key: config.tls.key.clone(),
+            password: config
+                .tls
+                .password
+                .as_ref()
+                .filter(|p| !p.is_empty())
+                .map(|p| Zeroizing::new(p.expose().to_owned())),
+        },
+        auth,
+        optional_client_cert: false,
+    }
+}
+
+/// Maps a validated config onto settings, opening the key store.
+pub fn from_config(config: ServerConfig, auth_flag: Option<bool>) -> Result<Loaded, ServerError> {
+    let store = connect(&config.keystore)?;
+    let tls = tls_settings(&config, auth_flag);
     let settings = Settings {
         admin: config.admin,
-        tls: TlsSettings {
-            source: CertSource::Files {
-                cert: config.tls.cert,
-                key: config.tls.key,
-                password: config
-                    .tls
-                    .password
-                    .as_ref()
-                    .filter(|p| !p.is_empty())
-                    .map(|p| Zeroizing::new(p.expose().to_owned())),
-            },
-            auth,
-            optional_client_cert: false,
-        },
+        tls,
         policies: config
             .policies
             .into_iter()

@@ -11,6 +11,9 @@ use tokio::net::TcpListener;
 use crate::accept::{self, DRAIN_TIMEOUT};
 use crate::state::{Server, Settings, StateError};
 
+/// How often the TLS certificate is re-read from the config (spec §8.5).
+pub const TLS_REREAD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// The default listen address (spec §1.1).
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7373);
 
@@ -200,11 +203,14 @@ fn signals(
         move |source| ServerError::Io { context, source }
     };
     let mut hup = signal(SignalKind::hangup()).map_err(io("failed to install SIGHUP handler"))?;
+    let hup_server = server.clone();
+    let hup_config = config.clone();
     let mut int =
         signal(SignalKind::interrupt()).map_err(io("failed to install SIGINT handler"))?;
     let mut term =
         signal(SignalKind::terminate()).map_err(io("failed to install SIGTERM handler"))?;
     tokio::spawn(async move {
+        let (server, config) = (hup_server, hup_config);
         while hup.recv().await.is_some() {
             eprintln!("SIGHUP signal received. Reloading configuration...");
             let Some(path) = &config else {
@@ -224,6 +230,23 @@ fn signals(
             }
         }
     });
+    if let Some(path) = config {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TLS_REREAD);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let result = match crate::configure::load_tls(&path, auth_flag).await {
+                    Ok(tls) => server.reload_tls(tls).map_err(ServerError::from),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    eprintln!("Failed to reload TLS configuration: {e}");
+                }
+            }
+        });
+    }
     Ok(async move {
         tokio::select! {
             _ = int.recv() => {}

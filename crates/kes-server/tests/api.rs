@@ -834,3 +834,32 @@ async fn error_stream_receives_keystore_failures() {
     assert!(msg.contains("req.path=/v1/key/create/x"), "{msg}");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn tls_only_reload_swaps_the_certificate_for_new_handshakes() {
+    let pki = Pki::new();
+    let srv = TestServer::start(settings(&pki, TestStore::new())).await;
+    let c = Client::new(srv.addr, &pki.admin);
+    let mut old = c.conn().await.unwrap();
+    assert_eq!(old.server_cert.as_deref(), Some(pki.server.der.as_ref()));
+    let fresh = pki.ca.server_cert();
+    let mut tls = settings(&pki, TestStore::new()).tls;
+    tls.source = kes_server::tls::CertSource::Memory {
+        chain: vec![fresh.der.clone()],
+        key: fresh.key.clone_key(),
+    };
+    srv.server.reload_tls(tls).unwrap();
+    let mut new = c.conn().await.unwrap();
+    assert_eq!(new.server_cert.as_deref(), Some(fresh.der.as_ref()));
+    // Both connections keep working; policies are untouched.
+    for conn in [&mut old, &mut new] {
+        assert_eq!(
+            conn.request(Method::GET, "/v1/status", None)
+                .await
+                .unwrap()
+                .status,
+            200
+        );
+    }
+    srv.stop().await;
+}

@@ -102,7 +102,7 @@ pub(crate) async fn handle(
         },
         None => work.await,
     };
-    if route.audited {
+    if route.audited && server.logger().levels().1.allows(Level::INFO) {
         server.logger().audit(&AuditRecord {
             time: time::OffsetDateTime::now_utc(),
             ip: Some(conn.peer.ip()),

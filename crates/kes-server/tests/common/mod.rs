@@ -436,6 +436,8 @@ pub enum Sender {
 pub struct Conn {
     sender: Sender,
     pub alpn: Option<Vec<u8>>,
+    /// The server's leaf certificate (DER).
+    pub server_cert: Option<Vec<u8>>,
 }
 
 pub struct ClientOpts {
@@ -486,6 +488,12 @@ impl Conn {
             .await
             .map_err(|e| e.to_string())?;
         let alpn = tls.get_ref().1.alpn_protocol().map(|p| p.to_vec());
+        let server_cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.as_ref().to_vec());
         let io = TokioIo::new(tls);
         let sender = if alpn.as_deref() == Some(b"h2") {
             let (s, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
@@ -500,7 +508,11 @@ impl Conn {
             tokio::spawn(conn);
             Sender::H1(s)
         };
-        Ok(Self { sender, alpn })
+        Ok(Self {
+            sender,
+            alpn,
+            server_cert,
+        })
     }
 
     pub async fn send(
