@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Reproduces the figures in BENCHMARKS.md: starts `kes server` on 127.0.0.1
+# (in-memory store via --dev, fs store via a config file, audit log off/on),
+# drives it with kes-bench and oha, records RSS, and prints a markdown table.
+#
+#   scripts/bench.sh [out-dir]                 # default target/bench
+#
+# Environment knobs (defaults in brackets):
+#   PORT [7373]  N [50000] requests per run   KEYS [100000] keys for the fs RSS run
+#   STORES ["mem fs"]  OHA [oha]  QUIET [1.5] wait (at most 5 min) for load average below it
+#   SOAK [0] seconds of an extra RSS-growth run (generate, 16 connections)
+#   SKIP_BUILD [0]
+# Every server is stopped by PID on exit. Nothing listens beyond 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$(mkdir -p "${1:-target/bench}" && cd "${1:-target/bench}" && pwd)
+PORT=${PORT:-7373}
+N=${N:-50000}
+KEYS=${KEYS:-100000}
+STORES=${STORES:-"mem fs"}
+OHA=${OHA:-oha}
+QUIET=${QUIET:-1.5}
+SOAK=${SOAK:-0}
+URL=https://127.0.0.1:$PORT
+KES=$ROOT/target/release/kes
+BENCH=$ROOT/target/release/kes-bench
+RESULTS=$OUT/results.jsonl
+SERVER_PID=
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    cargo build --release --locked -p kes -p kes-bench
+fi
+command -v "$OHA" >/dev/null || { echo "oha not found: cargo install oha --locked" >&2; OHA=; }
+: > "$RESULTS"
+
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+trap stop_server EXIT
+
+wait_quiet() {
+    for _ in $(seq 60); do
+        awk -v q="$QUIET" '{ exit !($1 < q) }' /proc/loadavg && return
+        sleep 5
+    done
+    echo "load average still $(cut -d' ' -f1-3 /proc/loadavg), measuring anyway" >&2
+}
+
+# rss <label>: record VmRSS and VmHWM (peak) of the server, in MiB.
+rss() {
+    local rss hwm
+    rss=$(awk '/^VmRSS/ { print $2 / 1024 }' "/proc/$SERVER_PID/status")
+    hwm=$(awk '/^VmHWM/ { print $2 / 1024 }' "/proc/$SERVER_PID/status")
+    echo "{\"label\":\"$1\",\"store\":\"$STORE\",\"rss_mib\":$rss,\"peak_rss_mib\":$hwm,\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$RESULTS"
+    echo "  rss $1: ${rss} MiB (peak ${hwm} MiB)"
+}
+
+# kb <label> <kes-bench args...>: one kes-bench run, appended to results.jsonl.
+kb() {
+    local label=$1
+    shift
+    local json
+    json=$("$BENCH" --server "$URL" --insecure "${AUTH[@]}" --json "$@")
+    echo "{\"label\":\"$label\",\"store\":\"$STORE\",\"tool\":\"kes-bench\",\"result\":$json}" >> "$RESULTS"
+    echo "$json" | jq -r --arg l "$label" '"  \($l): \(.requests_per_second | floor) req/s  p50 \(.latency_ms.p50)  p99 \(.latency_ms.p99)  max \(.latency_ms.max) ms  status \(.status)  errors \(.errors)"'
+}
+
+# oh <label> <oha args...>: one oha run against the generate endpoint.
+oh() {
+    [[ -n $OHA ]] || return 0
+    local label=$1
+    shift
+    local fmt=(--json)
+    "$OHA" --help | grep -q -- --output-format && fmt=(--output-format json)
+    local json
+    json=$("$OHA" --no-tui "${fmt[@]}" --insecure --cert "$CERT" --key "$KEY" \
+        -m POST -H 'Content-Type: application/json' -d '{}' "$@" "$URL/v1/key/generate/bench-key")
+    echo "{\"label\":\"$label\",\"store\":\"$STORE\",\"tool\":\"oha\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"result\":$json}" >> "$RESULTS"
+    echo "$json" | jq -r --arg l "$label" '"  oha \($l): \(.summary.requestsPerSec | floor) req/s  p50 \(.latencyPercentiles.p50 * 1000)  p99 \(.latencyPercentiles.p99 * 1000)  max \(.summary.slowest * 1000) ms  status \(.statusCodeDistribution)"'
+}
+
+wait_ready() {
+    for _ in $(seq 200); do
+        if curl -sk -o /dev/null --cert "$CERT" --key "$KEY" "$URL/version"; then return; fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server died:" >&2; cat "$1" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "server not ready after 20 s" >&2
+    exit 1
+}
+
+start_mem() {
+    local log=$OUT/server-mem.log
+    "$KES" server --dev --addr "127.0.0.1:$PORT" > "$log" 2>&1 &
+    SERVER_PID=$!
+    local api_key=
+    for _ in $(seq 100); do
+        api_key=$(grep -o 'kes:v1:[A-Za-z0-9+/=]*' "$log" | head -1 || true)
+        [[ -n $api_key ]] && break
+        sleep 0.1
+    done
+    [[ -n $api_key ]] || { echo "no API key in $log" >&2; cat "$log" >&2; exit 1; }
+    rm -rf "$OUT/mem-cert" && mkdir -p "$OUT/mem-cert"
+    "$BENCH" --api-key "$api_key" --export-cert "$OUT/mem-cert"
+    CERT=$OUT/mem-cert/client.crt KEY=$OUT/mem-cert/client.key
+    AUTH=(--api-key "$api_key")
+    wait_ready "$log"
+}
+
+# start_fs <audit: on|off> [fresh: 1|0]
+start_fs() {
+    local audit=$1 fresh=${2:-1}
+    local dir=$OUT/fs
+    if [[ ! -f $dir/server.crt ]]; then
+        mkdir -p "$dir"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+            -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+            -keyout "$dir/server.key" -out "$dir/server.crt" 2>/dev/null
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+            -subj /CN=bench -addext extendedKeyUsage=clientAuth \
+            -keyout "$dir/client.key" -out "$dir/client.crt" 2>/dev/null
+        chmod 600 "$dir"/*.key
+    fi
+    local admin
+    admin=$(openssl x509 -in "$dir/client.crt" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+    [[ $fresh == 1 ]] && rm -rf "$dir/keys"
+    mkdir -p "$dir/keys"
+    cat > "$dir/config-$audit.yml" <<EOF
+version: v1
+address: 127.0.0.1:$PORT
+admin:
+  identity: $admin
+tls:
+  key: $dir/server.key
+  cert: $dir/server.crt
+log:
+  error: on
+  audit: $audit
+keystore:
+  fs:
+    path: $dir/keys
+EOF
+    local log=$OUT/server-fs-audit-$audit.log
+    "$KES" server --config "$dir/config-$audit.yml" > "$log" 2>&1 &
+    SERVER_PID=$!
+    CERT=$dir/client.crt KEY=$dir/client.key
+    AUTH=(--cert "$CERT" --key "$KEY")
+    wait_ready "$log"
+}
+
+# The matrix shared by both stores.
+matrix() {
+    sleep 1
+    rss idle
+    kb "generate h1 c1" -w generate -c 1 -n $((N / 2))
+    kb "generate h1 c16" -w generate -c 16 -n "$N"
+    kb "generate h1 c256" -w generate -c 256 -n "$N"
+    kb "generate h2 c1" -w generate --http2 -c 1 -n $((N / 2))
+    kb "generate h2 c16" -w generate --http2 -c 16 -n "$N"
+    kb "generate h2 c256" -w generate --http2 -c 256 -n "$N"
+    kb "generate h2 c1x16" -w generate --http2 -c 1 -p 16 -n "$N"
+    oh "generate h1 c16" -n "$N" -c 16
+    oh "generate h2 c16" -n "$N" -c 16 --http2
+    oh "generate h1 c256" -n "$N" -c 256
+    kb "decrypt h1 c16" -w decrypt -c 16 -n "$N" --context '{}'
+    kb "encrypt h1 c16" -w encrypt -c 16 -n "$N" --context '{}'
+    kb "minio h1 c16" -w minio -c 16 -n "$N"
+    kb "create-delete h1 c16" -w create-delete -c 16 -n $((N / 10))
+    kb "handshake c16" -w handshake -c 16 -n $((N / 10))
+    rss "after load"
+}
+
+for STORE in $STORES; do
+    wait_quiet
+    echo "== $STORE store"
+    case $STORE in
+        mem)
+            start_mem
+            matrix
+            if [[ $SOAK -gt 0 ]]; then
+                for i in $(seq "$((SOAK / 60))"); do
+                    kb "soak generate h1 c16 minute $i" -w generate -c 16 -z 60s
+                    rss "soak minute $i"
+                done
+            fi
+            stop_server
+            ;;
+        fs)
+            start_fs off
+            matrix
+            stop_server
+            wait_quiet
+            start_fs on
+            sleep 1
+            kb "audit on: generate h1 c16" -w generate -c 16 -n "$N"
+            kb "audit on: create-delete h1 c16" -w create-delete -c 16 -n $((N / 10))
+            stop_server
+            start_fs off 0
+            sleep 1
+            kb "audit off: generate h1 c16" -w generate -c 16 -n "$N"
+            kb "audit off: create-delete h1 c16" -w create-delete -c 16 -n $((N / 10))
+            kb "fill $KEYS keys" -w create --key-name fill -c 16 -n "$KEYS"
+            stop_server
+            start_fs off 0
+            sleep 1
+            rss "idle, $KEYS keys on disk"
+            kb "generate over $KEYS keys h1 c16" -w generate --key-name fill --keys "$KEYS" -c 16 -n $((KEYS * 2))
+            rss "$KEYS keys cached"
+            stop_server
+            ;;
+    esac
+done
+echo "results: $RESULTS"
+python3 "$ROOT/scripts/bench_table.py" "$RESULTS"
