@@ -122,7 +122,7 @@ start_fs() {
             -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
             -keyout "$dir/server.key" -out "$dir/server.crt" 2>/dev/null
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-            -subj /CN=bench -addext extendedKeyUsage=clientAuth \
+            -subj /CN=bench -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=clientAuth \
             -keyout "$dir/client.key" -out "$dir/client.crt" 2>/dev/null
         chmod 600 "$dir"/*.key
     fi

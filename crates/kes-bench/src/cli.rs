@@ -104,6 +104,11 @@ pub struct Args {
     #[arg(long)]
     pub resume: bool,
 
+    /// Offer only this TLS 1.3 cipher suite (e.g. `TLS13_AES_128_GCM_SHA256`), to see
+    /// what the server's suite choice costs; default: rustls's list.
+    #[arg(long)]
+    pub cipher_suite: Option<String>,
+
     /// Context string (e.g. `{}`) sent base64-encoded with generate/encrypt/decrypt.
     #[arg(long)]
     pub context: Option<String>,
@@ -246,6 +251,8 @@ pub struct BenchConfig {
     pub new_conn: bool,
     /// Allow TLS resumption on fresh connections.
     pub resume: bool,
+    /// The only TLS 1.3 suite to offer, if set.
+    pub cipher_suite: Option<String>,
     /// Raw context bytes for generate/encrypt/decrypt (not used by `minio`).
     pub context: Option<String>,
     /// Plaintext size for `encrypt`.
@@ -337,6 +344,7 @@ impl TryFrom<Args> for BenchConfig {
             insecure: args.insecure,
             new_conn: args.new_conn || args.workload == Workload::Handshake,
             resume: args.resume,
+            cipher_suite: args.cipher_suite,
             context: args.context,
             plaintext_size: args.plaintext_size,
             pool: args.pool,

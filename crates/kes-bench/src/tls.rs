@@ -27,7 +27,25 @@ pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 /// Resumption is disabled unless `cfg.resume`, so `--new-conn` measures full
 /// handshakes (certificate exchange and signatures on both sides).
 pub fn client_config(cfg: &BenchConfig) -> Result<Arc<ClientConfig>, BenchError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(name) = &cfg.cipher_suite {
+        let wanted = name.to_ascii_uppercase();
+        let known: Vec<String> = provider
+            .cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
+        provider
+            .cipher_suites
+            .retain(|s| format!("{:?}", s.suite()) == wanted);
+        if provider.cipher_suites.is_empty() {
+            return Err(BenchError::Config(format!(
+                "--cipher-suite {name:?} is not one of {}",
+                known.join(", ")
+            )));
+        }
+    }
+    let provider = Arc::new(provider);
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(BenchError::Tls)?;

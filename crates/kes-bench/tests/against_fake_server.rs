@@ -555,3 +555,41 @@ async fn create_fills_a_store_and_generate_spreads_over_it() {
     // No setup create for spread keys.
     assert_eq!(server.seen.count("POST create"), 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cipher_suite_restriction() {
+    let key = ApiKey::generate().unwrap();
+    let server = start_server(key.public_key()).await;
+    let report = bench(
+        &server,
+        &key,
+        &[
+            "-w",
+            "handshake",
+            "-n",
+            "5",
+            "--cipher-suite",
+            "tls13_aes_128_gcm_sha256",
+        ],
+    )
+    .await;
+    assert_eq!(report.ok(), 5);
+
+    let endpoint = format!("https://{}", server.addr);
+    let argv = [
+        "kes-bench",
+        "--server",
+        &endpoint,
+        "-k",
+        "--cipher-suite",
+        "TLS13_NOPE",
+        "-n",
+        "1",
+    ];
+    let cfg = BenchConfig::try_from(Args::try_parse_from(argv).unwrap()).unwrap();
+    let err = kes_bench::run(cfg).await.unwrap_err();
+    assert!(
+        err.to_string().contains("TLS13_AES_128_GCM_SHA256"),
+        "{err}"
+    );
+}
