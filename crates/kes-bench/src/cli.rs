@@ -129,6 +129,11 @@ pub struct Args {
     #[arg(long)]
     pub verify: bool,
 
+    /// PID of the server on this machine: report its CPU time per request
+    /// (from /proc/<pid>/task/*/schedstat, robust against a busy machine) and its RSS.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
     /// Tokio worker threads (default: number of CPUs).
     #[arg(long)]
     pub threads: Option<NonZeroUsize>,
@@ -265,6 +270,8 @@ pub struct BenchConfig {
     pub verify: bool,
     /// Runtime threads.
     pub threads: Option<NonZeroUsize>,
+    /// Server process to observe.
+    pub server_pid: Option<u32>,
 }
 
 impl TryFrom<Args> for BenchConfig {
@@ -351,6 +358,7 @@ impl TryFrom<Args> for BenchConfig {
             read_ratio: args.read_ratio,
             verify: args.verify,
             threads: args.threads,
+            server_pid: args.server_pid,
         })
     }
 }

@@ -60,6 +60,19 @@ pub struct Report {
     pub load_before: Option<[f64; 3]>,
     /// `/proc/loadavg` after the run.
     pub load_after: Option<[f64; 3]>,
+    /// What the server process used (`--server-pid`).
+    pub server: Option<ServerUsage>,
+}
+
+/// Resource use of the server process during a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerUsage {
+    /// CPU time all its threads spent during the run, in nanoseconds.
+    pub cpu_ns: Option<u64>,
+    /// Resident set size after the run, KiB.
+    pub rss_kib: Option<u64>,
+    /// Peak resident set size since the server started, KiB.
+    pub peak_rss_kib: Option<u64>,
 }
 
 impl Report {
@@ -86,6 +99,13 @@ impl Report {
         } else {
             0.0
         }
+    }
+
+    /// Server CPU microseconds per response, with `--server-pid`.
+    pub fn server_cpu_us_per_request(&self) -> Option<f64> {
+        let ns = self.server?.cpu_ns?;
+        let n = self.responses() + self.failed();
+        (n > 0).then(|| ns as f64 / 1000.0 / n as f64)
     }
 
     /// The report as one JSON object (latencies in milliseconds).
@@ -128,6 +148,12 @@ impl Report {
             reconnects: self.stats.reconnects,
             load_average_before: self.load_before,
             load_average_after: self.load_after,
+            server: self.server.map(|u| JsonServer {
+                cpu_s: u.cpu_ns.map(|ns| ns as f64 / 1e9),
+                cpu_us_per_request: self.server_cpu_us_per_request(),
+                rss_mib: u.rss_kib.map(|k| k as f64 / 1024.0),
+                peak_rss_mib: u.peak_rss_kib.map(|k| k as f64 / 1024.0),
+            }),
         };
         serde_json::to_value(json).unwrap_or(serde_json::Value::Null)
     }
@@ -192,6 +218,19 @@ impl Report {
         if self.stats.reconnects > 0 {
             let _ = writeln!(out, "  reconnects    {}", self.stats.reconnects);
         }
+        if let Some(u) = self.server {
+            let cpu = self
+                .server_cpu_us_per_request()
+                .map_or("?".into(), |us| format!("{us:.1} µs CPU/request"));
+            let mib =
+                |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0));
+            let _ = writeln!(
+                out,
+                "  server        {cpu}, RSS {} MiB (peak {} MiB)",
+                mib(u.rss_kib),
+                mib(u.peak_rss_kib)
+            );
+        }
         if let (Some(b), Some(a)) = (self.load_before, self.load_after) {
             let _ = writeln!(
                 out,
@@ -218,6 +257,48 @@ pub fn load_average() -> Option<[f64; 3]> {
     Some([fields.next()??, fields.next()??, fields.next()??])
 }
 
+/// Total CPU time of every thread of process `pid`, in nanoseconds: the sum
+/// of the first field of `/proc/<pid>/task/*/schedstat`. Threads that exited
+/// are not counted (a server's worker threads live as long as it does).
+pub fn server_cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = text
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse::<u64>().ok())
+        {
+            total = total.saturating_add(ns);
+        }
+    }
+    Some(total)
+}
+
+/// `VmRSS` and `VmHWM` of process `pid`, in KiB.
+pub fn server_memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+#[derive(Serialize)]
+struct JsonServer {
+    cpu_s: Option<f64>,
+    cpu_us_per_request: Option<f64>,
+    rss_mib: Option<f64>,
+    peak_rss_mib: Option<f64>,
+}
+
 #[derive(Serialize)]
 struct JsonReport {
     workload: &'static str,
@@ -237,6 +318,8 @@ struct JsonReport {
     reconnects: u64,
     load_average_before: Option<[f64; 3]>,
     load_average_after: Option<[f64; 3]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<JsonServer>,
 }
 
 #[derive(Serialize)]
@@ -276,6 +359,11 @@ mod tests {
             stats: a,
             load_before: Some([1.0, 2.0, 3.0]),
             load_after: None,
+            server: Some(ServerUsage {
+                cpu_ns: Some(1_030_000),
+                rss_kib: Some(10240),
+                peak_rss_kib: None,
+            }),
         }
     }
 
@@ -293,6 +381,24 @@ mod tests {
         assert!((j["latency_ms"]["p50"].as_f64().unwrap() - 0.51).abs() < 0.01);
         assert_eq!(j["load_average_before"][2], 3.0);
         assert!(j["load_average_after"].is_null());
+        assert_eq!(j["server"]["cpu_us_per_request"], 10.0);
+        assert_eq!(j["server"]["rss_mib"], 10.0);
+        assert!(j["server"]["peak_rss_mib"].is_null());
+    }
+
+    #[test]
+    fn own_process_is_observable() {
+        let pid = std::process::id();
+        let cpu = server_cpu_ns(pid).unwrap();
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        assert!(server_cpu_ns(pid).unwrap() >= cpu);
+        let (rss, peak) = server_memory(pid).unwrap();
+        assert!(rss > 0 && peak >= rss);
+        assert_eq!(server_cpu_ns(u32::MAX), None);
     }
 
     #[test]
@@ -302,5 +408,9 @@ mod tests {
         assert!(t.contains("101 in 0.500 s = 202.0 req/s"), "{t}");
         assert!(t.contains("200: 100, 404: 1"), "{t}");
         assert!(t.contains("closed: 2"), "{t}");
+        assert!(
+            t.contains("10.0 µs CPU/request, RSS 10.0 MiB (peak ? MiB)"),
+            "{t}"
+        );
     }
 }
