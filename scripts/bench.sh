@@ -8,7 +8,7 @@
 # Environment knobs (defaults in brackets):
 #   PORT [7373]  N [50000] requests per run   KEYS [100000] keys for the fs RSS run
 #   STORES ["mem fs"]  OHA [oha]  QUIET [1.5] wait (at most 5 min) for load average below it
-#   SOAK [0] seconds of an extra RSS-growth run (generate, 16 connections)
+#   SOAK [600] seconds of the RSS-growth run (STORES=soak; minio mix, 16 connections)
 #   SKIP_BUILD [0]
 # Every server is stopped by PID on exit. Nothing listens beyond 127.0.0.1.
 set -euo pipefail
@@ -21,7 +21,7 @@ KEYS=${KEYS:-100000}
 STORES=${STORES:-"mem fs"}
 OHA=${OHA:-oha}
 QUIET=${QUIET:-1.5}
-SOAK=${SOAK:-0}
+SOAK=${SOAK:-600}
 URL=https://127.0.0.1:$PORT
 KES=$ROOT/target/release/kes
 BENCH=$ROOT/target/release/kes-bench
@@ -65,9 +65,14 @@ kb() {
     local label=$1
     shift
     local json
-    json=$("$BENCH" --server "$URL" --insecure "${AUTH[@]}" --json "$@")
+    json=$("$BENCH" --server "$URL" --insecure "${AUTH[@]}" --server-pid "$SERVER_PID" --json "$@")
     echo "{\"label\":\"$label\",\"store\":\"$STORE\",\"tool\":\"kes-bench\",\"result\":$json}" >> "$RESULTS"
-    echo "$json" | jq -r --arg l "$label" '"  \($l): \(.requests_per_second | floor) req/s  p50 \(.latency_ms.p50)  p99 \(.latency_ms.p99)  max \(.latency_ms.max) ms  status \(.status)  errors \(.errors)"'
+    echo "$json" | jq -r --arg l "$label" '"  \($l): \(.requests_per_second | floor) req/s  p50 \(.latency_ms.p50)  p99 \(.latency_ms.p99)  max \(.latency_ms.max) ms  server \(.server.cpu_us_per_request) µs CPU/req  status \(.status)  errors \(.errors)"'
+}
+
+# cpu_ns: CPU time of all server threads so far, in ns.
+cpu_ns() {
+    cat /proc/"$SERVER_PID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'
 }
 
 # oh <label> <oha args...>: one oha run against the generate endpoint.
@@ -77,10 +82,13 @@ oh() {
     shift
     local fmt=(--json)
     "$OHA" --help | grep -q -- --output-format && fmt=(--output-format json)
-    local json
+    local json load before after
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    before=$(cpu_ns)
     json=$("$OHA" --no-tui "${fmt[@]}" --insecure --cert "$CERT" --key "$KEY" \
         -m POST -H 'Content-Type: application/json' -d '{}' "$@" "$URL/v1/key/generate/bench-key")
-    echo "{\"label\":\"$label\",\"store\":\"$STORE\",\"tool\":\"oha\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"result\":$json}" >> "$RESULTS"
+    after=$(cpu_ns)
+    echo "{\"label\":\"$label\",\"store\":\"$STORE\",\"tool\":\"oha\",\"load\":\"$load\",\"server_cpu_ns\":$((after - before)),\"result\":$json}" >> "$RESULTS"
     echo "$json" | jq -r --arg l "$label" '"  oha \($l): \(.summary.requestsPerSec | floor) req/s  p50 \(.latencyPercentiles.p50 * 1000)  p99 \(.latencyPercentiles.p99 * 1000)  max \(.summary.slowest * 1000) ms  status \(.statusCodeDistribution)"'
 }
 
@@ -182,12 +190,20 @@ for STORE in $STORES; do
         mem)
             start_mem
             matrix
-            if [[ $SOAK -gt 0 ]]; then
-                for i in $(seq "$((SOAK / 60))"); do
-                    kb "soak generate h1 c16 minute $i" -w generate -c 16 -z 60s
-                    rss "soak minute $i"
-                done
-            fi
+            stop_server
+            ;;
+        soak)
+            # RSS growth over a long run (minio mix, 16 connections), niced so
+            # that it yields to other work on a shared machine.
+            start_mem
+            sleep 1
+            rss "soak start"
+            for i in $(seq "$((SOAK / 60))"); do
+                nice -n 10 "$BENCH" --server "$URL" --insecure "${AUTH[@]}" --server-pid "$SERVER_PID" \
+                    --json -w minio -c 16 -z 60s > "$OUT/soak-$i.json"
+                echo "{\"label\":\"soak minute $i\",\"store\":\"$STORE\",\"tool\":\"kes-bench\",\"result\":$(cat "$OUT/soak-$i.json")}" >> "$RESULTS"
+                rss "soak minute $i"
+            done
             stop_server
             ;;
         fs)

@@ -12,8 +12,8 @@ def main(path):
             if line:
                 row = json.loads(line)
                 (memory if "rss_mib" in row else runs).append(row)
-    print("| store | tool | run | req/s | p50 ms | p90 ms | p99 ms | max ms | non-200 / errors | load avg (1 m) |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---|---|")
+    print("| store | tool | run | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/req | non-200 / errors | load avg (1 m) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---|")
     for row in runs:
         r = row["result"]
         if row["tool"] == "oha":
@@ -24,6 +24,8 @@ def main(path):
             bad = {k: v for k, v in r.get("statusCodeDistribution", {}).items() if k != "200"}
             bad.update(r.get("errorDistribution", {}))
             load = row.get("load", "").split(" ")[0]
+            n = sum(r.get("statusCodeDistribution", {}).values())
+            cpu = row.get("server_cpu_ns", 0) / 1000 / n if n else None
         else:
             lat = r["latency_ms"]
             rps = r["requests_per_second"]
@@ -31,8 +33,9 @@ def main(path):
             bad = {k: v for k, v in r["status"].items() if k != "200"}
             bad.update(r["errors"])
             load = f'{r["load_average_before"][0]:.2f}' if r.get("load_average_before") else ""
+            cpu = (r.get("server") or {}).get("cpu_us_per_request")
         bad = ", ".join(f"{k}: {v}" for k, v in bad.items()) or "-"
-        print(f'| {row["store"]} | {row["tool"]} | {row["label"]} | {rps:,.0f} | {p50:.3f} | {p90:.3f} | {p99:.3f} | {mx:.2f} | {bad} | {load} |')
+        print(f'| {row["store"]} | {row["tool"]} | {row["label"]} | {rps:,.0f} | {p50:.3f} | {p90:.3f} | {p99:.3f} | {mx:.2f} | {"%.1f" % cpu if cpu else "-"} | {bad} | {load} |')
     print()
     print("| store | when | RSS MiB | peak RSS MiB | load avg |")
     print("|---|---|---:|---:|---|")
