@@ -72,7 +72,7 @@ kb() {
 
 # cpu_ns: CPU time of all server threads so far, in ns.
 cpu_ns() {
-    cat /proc/"$SERVER_PID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'
+    cat /proc/"$SERVER_PID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
 }
 
 # oh <label> <oha args...>: one oha run against the generate endpoint.
