@@ -88,6 +88,7 @@ oh() {
     json=$("$OHA" --no-tui "${fmt[@]}" --insecure --cert "$CERT" --key "$KEY" \
         -m POST -H 'Content-Type: application/json' -d '{}' "$@" "$URL/v1/key/generate/bench-key")
     after=$(cpu_ns)
+    json=$(echo "$json" | jq -c .)
     echo "{\"label\":\"$label\",\"store\":\"$STORE\",\"tool\":\"oha\",\"load\":\"$load\",\"server_cpu_ns\":$((after - before)),\"result\":$json}" >> "$RESULTS"
     echo "$json" | jq -r --arg l "$label" '"  oha \($l): \(.summary.requestsPerSec | floor) req/s  p50 \(.latencyPercentiles.p50 * 1000)  p99 \(.latencyPercentiles.p99 * 1000)  max \(.summary.slowest * 1000) ms  status \(.statusCodeDistribution)"'
 }

@@ -7,11 +7,15 @@ import sys
 def main(path):
     runs, memory = [], []
     with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                row = json.loads(line)
-                (memory if "rss_mib" in row else runs).append(row)
+        text = f.read()
+    decoder, pos = json.JSONDecoder(), 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        row, pos = decoder.raw_decode(text, pos)
+        (memory if "rss_mib" in row else runs).append(row)
     print("| store | tool | run | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/req | non-200 / errors | load avg (1 m) |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---|")
     for row in runs:
