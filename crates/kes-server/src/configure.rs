@@ -21,10 +21,7 @@ use crate::tls::{CertSource, ClientAuth, TlsSettings};
 /// to verification, as pre-2024 servers did.
 pub async fn load(path: &Path, auth_flag: Option<bool>) -> Result<Loaded, ServerError> {
     let path = path.to_owned();
-    let config = tokio::task::spawn_blocking(move || crate::config::load(&path))
-        .await
-        .map_err(|e| ServerError::Config(format!("failed to load the config file: {e}")))?
-        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
     from_config(config, auth_flag)
 }
 
@@ -32,10 +29,7 @@ pub async fn load(path: &Path, auth_flag: Option<bool>) -> Result<Loaded, Server
 /// does not reconnect the key store).
 pub async fn load_tls(path: &Path, auth_flag: Option<bool>) -> Result<TlsSettings, ServerError> {
     let path = path.to_owned();
-    let config = tokio::task::spawn_blocking(move || crate::config::load(&path))
-        .await
-        .map_err(|e| ServerError::Config(format!("failed to load the config file: {e}")))?
-        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
     Ok(tls_settings(&config, auth_flag))
 }
 
@@ -115,15 +109,14 @@ pub fn from_config(config: ServerConfig, auth_flag: Option<bool>) -> Result<Load
 
 /// Opens the configured key store. Only the filesystem store exists so far.
 pub fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, ServerError> {
-    let not_built = |name: &str| {
-        Err(ServerError::KeyStore(format!(
-            "{name} key store is not built yet"
-        )))
-    };
+    let not_built = |name| Err(ServerError::KeyStoreNotBuilt(name));
     match config {
         KeyStoreConfig::Fs { path } => FsKeyStore::open(path)
             .map(|s| Arc::new(s) as Arc<dyn KeyStore>)
-            .map_err(|e| ServerError::KeyStore(format!("failed to open the fs key store: {e}"))),
+            .map_err(|source| ServerError::KeyStore {
+                backend: "fs",
+                source,
+            }),
         KeyStoreConfig::Vault(_) => not_built("Hashicorp Vault"),
         KeyStoreConfig::Aws(_) => not_built("AWS SecretsManager"),
         KeyStoreConfig::Gemalto(_) => not_built("Gemalto KeySecure"),

@@ -45,11 +45,22 @@ pub enum ServerError {
     #[error("{0}")]
     Usage(String),
     /// The config file is invalid.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Loading the config was interrupted (the blocking task failed).
+    #[error("failed to load the config file: {0}")]
+    ConfigTask(#[from] tokio::task::JoinError),
+    /// The configured key-store back-end is not part of this build.
+    #[error("{0} key store is not built yet")]
+    KeyStoreNotBuilt(&'static str),
     /// The key store could not be opened.
-    #[error("{0}")]
-    KeyStore(String),
+    #[error("failed to open the {backend} key store: {source}")]
+    KeyStore {
+        /// Which back-end.
+        backend: &'static str,
+        /// The key-store error.
+        source: kes_keystore::KeyStoreError,
+    },
     /// The state (policies, TLS, keys) could not be built.
     #[error(transparent)]
     State(#[from] StateError),

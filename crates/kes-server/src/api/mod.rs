@@ -250,7 +250,7 @@ pub(crate) async fn read_body(
 
 /// A 200 response with a JSON body followed by `\n` (Go's encoder).
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<Response<Body>, Error> {
-    let mut buf = serde_json::to_vec(value).map_err(|e| Error::Crypto {
+    let mut buf = serde_json::to_vec(value).map_err(|e| Error::Internal {
         message: "failed to encode response",
         cause: e.to_string(),
     })?;
