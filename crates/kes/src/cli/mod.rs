@@ -1,0 +1,185 @@
+//! The clap command tree of `kes`: the root parser, the [`Command`] enum with
+//! one module per command group, the flags the client commands share, and
+//! [`run`], which dispatches a parsed command line.
+//!
+//! Help texts come from these definitions (doc comments). Commands that talk
+//! to a server run on a current-thread tokio runtime built here.
+
+use std::future::Future;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::env::Overrides;
+use crate::error::CliError;
+use crate::output::{self, ColorChoice, Out};
+
+pub mod identity;
+pub mod key;
+pub mod log;
+pub mod ls;
+pub mod metric;
+pub mod policy;
+pub mod status;
+pub mod tool;
+
+/// The `kes` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kes",
+    about = "KES is a key management server for cloud-native applications.",
+    disable_version_flag = true,
+    arg_required_else_help = true,
+    after_help = "Use 'kes <command> --help' for more information about a command."
+)]
+pub struct Cli {
+    /// Print version information.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List keys, identities or policies.
+    Ls(ls::LsArgs),
+    /// Manage cryptographic keys.
+    Key(key::KeyArgs),
+    /// Inspect policies.
+    Policy(policy::PolicyArgs),
+    /// Create and inspect identities (API keys, certificates).
+    Identity(identity::IdentityArgs),
+    /// Print server logs (follows the stream).
+    Log(log::LogArgs),
+    /// Print server status.
+    Status(status::StatusArgs),
+    /// Print server metrics.
+    Metric(metric::MetricArgs),
+    /// Older command spellings (kes tool identity ...).
+    #[command(hide = true)]
+    Tool(tool::ToolArgs),
+}
+
+/// Connection flags every client command accepts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnArgs {
+    /// Skip verification of the server's TLS certificate.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// Ignored: enclaves no longer exist (accepted for old scripts).
+    #[arg(short = 'e', long, value_name = "NAME", hide = true)]
+    pub enclave: Option<String>,
+}
+
+impl ConnArgs {
+    /// The connection overrides these flags stand for.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            insecure: self.insecure,
+            ..Overrides::default()
+        }
+    }
+}
+
+/// Output flags of the read commands.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FormatArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// When to colour the output.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+impl FormatArgs {
+    /// The resolved output settings.
+    pub fn out(&self) -> Out {
+        Out::detect(self.color)
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    if cli.version {
+        return output::print(&version_text());
+    }
+    match cli.command {
+        None => Err(CliError::Usage("no command given. See 'kes --help'".into())),
+        Some(Command::Ls(a)) => ls::run(a),
+        Some(Command::Key(a)) => key::run(a),
+        Some(Command::Policy(a)) => policy::run(a),
+        Some(Command::Identity(a)) => identity::run(a),
+        Some(Command::Log(a)) => log::run(a),
+        Some(Command::Status(a)) => status::run(a),
+        Some(Command::Metric(a)) => metric::run(a),
+        Some(Command::Tool(a)) => tool::run(a),
+    }
+}
+
+/// Runs a future to completion on a fresh current-thread runtime.
+pub fn block_on<F>(f: F) -> Result<(), CliError>
+where
+    F: Future<Output = Result<(), CliError>>,
+{
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?
+        .block_on(f)
+}
+
+/// The `kes --version` text: version, runtime, license, copyright.
+pub fn version_text() -> String {
+    let label = |l: &str, v: &str| format!("{l:<11}{v}\n");
+    let mut s = label("Version", env!("CARGO_PKG_VERSION"));
+    s.push_str(&label(
+        "Runtime",
+        &format!("rust {}/{}", go_os(), go_arch()),
+    ));
+    s.push_str(&label("License", env!("CARGO_PKG_LICENSE")));
+    s.push_str(&label("Copyright", "The kes authors"));
+    s
+}
+
+/// The operating system in Go's spelling.
+pub fn go_os() -> &'static str {
+    match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    }
+}
+
+/// The CPU architecture in Go's spelling.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn version_lines() {
+        let v = version_text();
+        assert!(v.starts_with("Version    "));
+        for l in ["Runtime", "License", "Copyright"] {
+            assert!(v.contains(l), "{v}");
+        }
+    }
+}
