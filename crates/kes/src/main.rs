@@ -17,6 +17,7 @@ mod files;
 mod output;
 
 fn main() -> ExitCode {
+    quiet_panics();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return parse_error(&e),
@@ -29,6 +30,21 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Replaces the default panic output (message, location, maybe a
+/// backtrace) by one `Error: internal error: …` line. No panic is expected;
+/// this only keeps a bug from dumping internals on the user.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        report(&format!("internal error: {msg}"));
+    }));
 }
 
 /// Prints `Error: <msg>` on stderr (red on a terminal).
