@@ -73,6 +73,12 @@ pub enum CliError {
     /// Writing to standard output failed.
     #[error("cannot write to standard output: {0}")]
     Stdout(#[source] std::io::Error),
+    /// `kes server` failed.
+    #[error(transparent)]
+    Server(#[from] kes_server::ServerError),
+    /// Any other failure (runtime setup, I/O) with its description.
+    #[error("{0}")]
+    Other(String),
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -91,6 +97,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
+            CliError::Server(e) if e.is_usage() => 2,
             _ => 1,
         }
     }

@@ -10,7 +10,7 @@ use std::future::Future;
 use clap::{Args, Parser, Subcommand};
 
 use crate::env::Overrides;
-use crate::error::CliError;
+pub use crate::error::CliError;
 use crate::output::{self, ColorChoice, Out};
 
 pub mod identity;
@@ -19,6 +19,7 @@ pub mod log;
 pub mod ls;
 pub mod metric;
 pub mod policy;
+pub mod server;
 pub mod status;
 pub mod tool;
 
@@ -43,6 +44,8 @@ pub struct Cli {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a KES server.
+    Server(server::Args),
     /// List keys, identities or policies.
     Ls(ls::LsArgs),
     /// Manage cryptographic keys.
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
     match cli.command {
         None => Err(CliError::Usage("no command given. See 'kes --help'".into())),
+        Some(Command::Server(a)) => server::run(a),
         Some(Command::Ls(a)) => ls::run(a),
         Some(Command::Key(a)) => key::run(a),
         Some(Command::Policy(a)) => policy::run(a),
