@@ -115,6 +115,17 @@ fn client_message(e: &kes_client::Error) -> String {
     match e {
         kes_client::Error::Api { message, .. } if !message.is_empty() => message.clone(),
         kes_client::Error::Api { status, .. } => format!("server answered HTTP {status}"),
+        kes_client::Error::Transport(t) => {
+            let text = t.to_string();
+            if text.contains("invalid peer certificate") {
+                format!(
+                    "{text} (the server's certificate is not trusted: use -k/--insecure, or \
+                     point SSL_CERT_FILE at its CA certificate)"
+                )
+            } else {
+                text
+            }
+        }
         other => other.to_string(),
     }
 }

@@ -339,11 +339,17 @@ fn rm(a: RmArgs) -> Result<(), CliError> {
 /// Prints `pairs` as `label: value` lines (terminal) or one-line JSON.
 fn print_pairs(out: &Out, json: bool, pairs: &[(&str, &str)]) -> Result<(), CliError> {
     if json || !out.tty {
-        let mut map = serde_json::Map::new();
-        for (k, v) in pairs {
-            map.insert((*k).to_owned(), serde_json::Value::String((*v).to_owned()));
+        // Built by hand to keep Go's field order (`plaintext` before `ciphertext`).
+        let mut text = String::from("{");
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&output::json(*k, false)?);
+            text.push(':');
+            text.push_str(&output::json(*v, false)?);
         }
-        let mut text = output::json(&serde_json::Value::Object(map), false)?;
+        text.push('}');
         if out.tty {
             text.push('\n');
         }

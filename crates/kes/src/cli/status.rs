@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Args;
 use kes_types::api::{ApiRoute, StatusResponse};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::cli::{ConnArgs, FormatArgs, block_on};
 use crate::env::{self, process_env};
@@ -50,13 +50,10 @@ pub fn run(a: StatusArgs) -> Result<(), CliError> {
                 None
             };
             if a.format.json {
-                let v = match &routes {
-                    Some(r) => serde_json::to_value(r).map_err(|e| {
-                        CliError::Invalid(format!("cannot encode JSON output: {e}"))
-                    })?,
-                    None => status_json(&status),
-                };
-                output::print_json(&out, &v)?;
+                match &routes {
+                    Some(r) => output::print_json(&out, r)?,
+                    None => output::print_json(&out, &status_json(&status))?,
+                }
                 continue;
             }
             text.push_str(&status_text(&out, endpoint, &status, latency, a.short));
@@ -74,32 +71,41 @@ pub fn run(a: StatusArgs) -> Result<(), CliError> {
 
 /// The status JSON as the Go client re-encodes it: `uptime` in seconds,
 /// `keystore_latency` as a Go duration (nanoseconds), flags only when true.
-pub fn status_json(s: &StatusResponse) -> Value {
-    let mut v = json!({
-        "version": s.version,
-        "os": s.os,
-        "arch": s.arch,
-        "uptime": s.uptime,
-        "num_cpu": s.num_cpu,
-        "num_cpu_used": s.num_cpu_used,
-        "mem_heap_used": s.mem_heap_used,
-        "mem_stack_used": s.mem_stack_used,
-    });
-    if let Value::Object(m) = &mut v {
-        if let Some(ms) = s.keystore_latency {
-            m.insert(
-                "keystore_latency".into(),
-                json!(u128::from(ms).saturating_mul(1_000_000)),
-            );
-        }
-        if s.keystore_unreachable {
-            m.insert("keystore_unreachable".into(), json!(true));
-        }
-        if s.keystore_unavailable {
-            m.insert("keystore_unavailable".into(), json!(true));
-        }
+pub fn status_json(s: &StatusResponse) -> StatusJson<'_> {
+    StatusJson {
+        version: &s.version,
+        os: &s.os,
+        arch: &s.arch,
+        uptime: s.uptime,
+        num_cpu: s.num_cpu,
+        num_cpu_used: s.num_cpu_used,
+        mem_heap_used: s.mem_heap_used,
+        mem_stack_used: s.mem_stack_used,
+        keystore_latency: s
+            .keystore_latency
+            .map(|ms| u128::from(ms).saturating_mul(1_000_000)),
+        keystore_unreachable: s.keystore_unreachable,
+        keystore_unavailable: s.keystore_unavailable,
     }
-    v
+}
+
+/// The status as `kes status --json` prints it (Go's field order).
+#[derive(Debug, Serialize)]
+pub struct StatusJson<'a> {
+    version: &'a str,
+    os: &'a str,
+    arch: &'a str,
+    uptime: u64,
+    num_cpu: u64,
+    num_cpu_used: u64,
+    mem_heap_used: u64,
+    mem_stack_used: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keystore_latency: Option<u128>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    keystore_unreachable: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    keystore_unavailable: bool,
 }
 
 /// `N days M hours` / `N hours` / `N minutes` / `N seconds`.
@@ -142,7 +148,10 @@ fn status_text(
         return t;
     }
     let w = 11;
-    let f = |l: &str, v: &str| format!("  {}{v}\n", out.dim(&format!("{l:<w$}")));
+    let f = |l: &str, v: &str| {
+        let line = format!("  {}{v}", out.dim(&format!("{l:<w$}")));
+        format!("{}\n", line.trim_end())
+    };
     t.push_str(&f("Version", &s.version));
     t.push_str(&f("Uptime", &uptime(s.uptime)));
     t.push_str(&f("Latency", &output::go_duration(round_latency(latency))));
@@ -214,10 +223,12 @@ mod tests {
             keystore_unavailable: false,
             keystore_unreachable: false,
         };
-        let v = status_json(&s);
-        assert_eq!(v["keystore_latency"], 2_000_000);
-        assert_eq!(v["uptime"], 3);
-        assert!(v.get("keystore_unreachable").is_none());
+        let v = serde_json::to_string(&status_json(&s)).unwrap();
+        assert_eq!(
+            v,
+            "{\"version\":\"v\",\"os\":\"linux\",\"arch\":\"amd64\",\"uptime\":3,\"num_cpu\":2,\
+             \"num_cpu_used\":2,\"mem_heap_used\":1,\"mem_stack_used\":1,\"keystore_latency\":2000000}"
+        );
     }
 
     #[test]
