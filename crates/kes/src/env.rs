@@ -178,6 +178,9 @@ impl Connection {
 
     /// A client for the given endpoints with these credentials.
     pub fn client_for(&self, endpoints: &[String]) -> Result<Client, CliError> {
+        if let Credentials::Files { key, .. } = &self.credentials {
+            reject_encrypted_key(key)?;
+        }
         let builder = Client::builder()
             .endpoints(endpoints.iter().cloned())
             .insecure(self.insecure);
@@ -189,6 +192,24 @@ impl Connection {
             .build()
             .map_err(|e| CliError::client("invalid client configuration", e))
     }
+}
+
+/// Go's CLI prompts for the password of a legacy PEM-encrypted private key;
+/// this one does not decrypt such keys and says so instead of reporting a
+/// puzzling parse error. Unreadable files are left to the client library.
+fn reject_encrypted_key(path: &std::path::Path) -> Result<(), CliError> {
+    let Ok(text) = std::fs::read(path) else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&text);
+    if text.contains("Proc-Type: 4,ENCRYPTED") || text.contains("BEGIN ENCRYPTED PRIVATE KEY") {
+        return Err(CliError::Unsupported(format!(
+            "private key file '{}' is password-encrypted: encrypted client keys are not \
+             supported; decrypt it first (e.g. openssl pkey -in <file> -out <new file>)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Builds a client from the process environment and the flags.
@@ -234,6 +255,28 @@ mod tests {
         let e = env(&[("KES_SERVER", ""), ("MINIO_KMS_KES_ENDPOINT", "c:1")]);
         let err = endpoints(&e, None).unwrap_err().to_string();
         assert!(err.contains("KES_SERVER is set but empty"), "{err}");
+    }
+
+    #[test]
+    fn encrypted_private_keys_are_refused_precisely() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("c.key");
+        std::fs::write(
+            &key,
+            "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END EC PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let conn = Connection {
+            endpoints: vec!["https://127.0.0.1:7373".into()],
+            credentials: Credentials::Files {
+                cert: dir.path().join("c.crt"),
+                key: key.clone(),
+            },
+            insecure: true,
+        };
+        let err = conn.client().unwrap_err().to_string();
+        assert!(err.contains("is password-encrypted"), "{err}");
+        assert!(err.contains("c.key"), "{err}");
     }
 
     #[test]

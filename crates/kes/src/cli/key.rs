@@ -338,6 +338,11 @@ fn rm(a: RmArgs) -> Result<(), CliError> {
 
 /// Prints `pairs` as `label: value` lines (terminal) or one-line JSON.
 fn print_pairs(out: &Out, json: bool, pairs: &[(&str, &str)]) -> Result<(), CliError> {
+    output::print(&pairs_text(out, json, pairs)?)
+}
+
+/// The text of [`print_pairs`].
+fn pairs_text(out: &Out, json: bool, pairs: &[(&str, &str)]) -> Result<String, CliError> {
     if json || !out.tty {
         // Built by hand to keep Go's field order (`plaintext` before `ciphertext`).
         let mut text = String::from("{");
@@ -353,7 +358,7 @@ fn print_pairs(out: &Out, json: bool, pairs: &[(&str, &str)]) -> Result<(), CliE
         if out.tty {
             text.push('\n');
         }
-        return output::print(&text);
+        return Ok(text);
     }
     let width = pairs.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
     let mut s = String::from("\n");
@@ -361,7 +366,7 @@ fn print_pairs(out: &Out, json: bool, pairs: &[(&str, &str)]) -> Result<(), CliE
         let label = format!("{k}:");
         s.push_str(&format!("{} {v}\n", out.bold(&format!("{label:<width$}"))));
     }
-    output::print(&s)
+    Ok(s)
 }
 
 fn dek(a: DekArgs) -> Result<(), CliError> {
@@ -434,6 +439,35 @@ fn hmac(a: HmacArgs) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dek_text_on_a_terminal_and_json_when_piped() {
+        let pairs = [("plaintext", "UA=="), ("ciphertext", "Qw==")];
+        let tty = Out {
+            tty: true,
+            color: false,
+        };
+        assert_eq!(
+            pairs_text(&tty, false, &pairs).unwrap(),
+            "\nplaintext:  UA==\nciphertext: Qw==\n"
+        );
+        assert_eq!(
+            pairs_text(&tty, true, &pairs).unwrap(),
+            "{\"plaintext\":\"UA==\",\"ciphertext\":\"Qw==\"}\n"
+        );
+        let piped = Out {
+            tty: false,
+            color: false,
+        };
+        assert_eq!(
+            pairs_text(&piped, false, &pairs).unwrap(),
+            "{\"plaintext\":\"UA==\",\"ciphertext\":\"Qw==\"}"
+        );
+        assert_eq!(
+            pairs_text(&tty, false, &[("ciphertext", "Qw==")]).unwrap(),
+            "\nciphertext: Qw==\n"
+        );
+    }
 
     #[test]
     fn context_is_base64_or_text() {

@@ -4,6 +4,16 @@
 //!
 //! Help texts come from these definitions (doc comments). Commands that talk
 //! to a server run on a current-thread tokio runtime built here.
+//!
+//! Deliberate differences from the Go CLI (spec §10), all in output only:
+//! `--json` listings print only the JSON array (Go also printed the table);
+//! `kes key info --json` always includes `algorithm` (Go omitted `AES256`);
+//! `kes policy ls` is headed `Policy` (Go said `Key`); `kes identity info
+//! --json` is implemented; times print in UTC; "terminal" means stdout is a
+//! TTY, so `kes key dek k | jq` always gets JSON. `kes identity new` also
+//! writes `private.key`/`public.crt` when only `--ip`/`--dns`/`--expiry` or a
+//! subject are given (the guides' form); `--encrypt` and encrypted client
+//! keys are refused with a precise message.
 
 use std::future::Future;
 
