@@ -231,7 +231,9 @@ impl Http {
     async fn send_once(&self, call: &Call<'_>) -> Result<Response, Failure> {
         let path = strip_query(call.path);
         let uri = format!("{}{}", self.endpoint, call.path);
-        let mut req = http::Request::builder().method(call.method.clone()).uri(&uri);
+        let mut req = http::Request::builder()
+            .method(call.method.clone())
+            .uri(&uri);
         for (name, value) in &call.headers {
             req = req.header(name, value);
         }
@@ -284,11 +286,7 @@ impl Http {
 
     /// Classifies a failed request: TLS problems and refused connections are
     /// final (retrying cannot help), the rest (dropped connections) temporary.
-    fn transport_failure(
-        &self,
-        path: &str,
-        e: &hyper_util::client::legacy::Error,
-    ) -> Failure {
+    fn transport_failure(&self, path: &str, e: &hyper_util::client::legacy::Error) -> Failure {
         let chain = error_chain(e);
         if let Some(tls) = find_tls_error(e) {
             let hint = match tls {
@@ -353,13 +351,13 @@ fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a ru
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
         {
-            return Some(tls);
-        }
-        cur = err.source();
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }
@@ -481,7 +479,9 @@ mod tests {
         );
         let e = normalize_endpoint("x", "").unwrap_err().to_string();
         assert!(e.contains("missing required field `endpoint`"), "{e}");
-        let e = normalize_endpoint("x", "kc.example.com").unwrap_err().to_string();
+        let e = normalize_endpoint("x", "kc.example.com")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("https://"), "{e}");
         let e = normalize_endpoint("x", "https://h/?a=b")
             .unwrap_err()
@@ -491,8 +491,12 @@ mod tests {
 
     #[test]
     fn ca_problems_are_config_errors() {
-        let e = tls_config("x", Some(Path::new("/nonexistent/ca.pem")), CaMode::ReplaceSystem)
-            .unwrap_err();
+        let e = tls_config(
+            "x",
+            Some(Path::new("/nonexistent/ca.pem")),
+            CaMode::ReplaceSystem,
+        )
+        .unwrap_err();
         assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
         let dir = std::env::temp_dir().join(format!("kes-vendor-http-{}", std::process::id()));

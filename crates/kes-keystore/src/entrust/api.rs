@@ -347,9 +347,12 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("no access_token"), "{e}");
-        let e = parse_token(&resp(200, r#"{"access_token":"t","expires_at":"soon"}"#), Op::Login)
-            .err()
-            .unwrap();
+        let e = parse_token(
+            &resp(200, r#"{"access_token":"t","expires_at":"soon"}"#),
+            Op::Login,
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("RFC 3339"), "{e}");
     }
 
@@ -377,9 +380,18 @@ mod tests {
 
     #[test]
     fn errors_are_mapped() {
-        assert!(is_secret_not_found(&resp(404, r#"{"error":"Secret not found"}"#)));
-        assert!(!is_secret_not_found(&resp(404, r#"{"error":"Box not found"}"#)));
-        assert!(!is_secret_not_found(&resp(500, r#"{"error":"Secret not found"}"#)));
+        assert!(is_secret_not_found(&resp(
+            404,
+            r#"{"error":"Secret not found"}"#
+        )));
+        assert!(!is_secret_not_found(&resp(
+            404,
+            r#"{"error":"Box not found"}"#
+        )));
+        assert!(!is_secret_not_found(&resp(
+            500,
+            r#"{"error":"Secret not found"}"#
+        )));
         let e = unexpected(Op::Checkout, &resp(404, r#"{"error":"Box not found"}"#));
         assert_eq!(
             e.to_string(),

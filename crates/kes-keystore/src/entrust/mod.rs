@@ -257,9 +257,7 @@ impl Inner {
         let renewed = match renew(&self.http, &current.token).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(
-                    "{BACKEND}: renewing the session failed, logging in again: {e}"
-                );
+                tracing::warn!("{BACKEND}: renewing the session failed, logging in again: {e}");
                 login(&self.http, &self.vault_id, &self.username, &self.password).await?
             }
         };
@@ -286,9 +284,7 @@ async fn renew_loop(inner: Weak<Inner>) {
             continue;
         }
         if let Err(e) = strong.renew_or_login().await {
-            tracing::warn!(
-                "{BACKEND}: cannot renew the session, retrying in {RENEW_RETRY:?}: {e}"
-            );
+            tracing::warn!("{BACKEND}: cannot renew the session, retrying in {RENEW_RETRY:?}: {e}");
             drop(strong);
             tokio::time::sleep(RENEW_RETRY).await;
         }
@@ -307,11 +303,13 @@ async fn login(
     let resp = http.send(&call).await?;
     match resp.status {
         StatusCode::OK => session_from(&resp, Op::Login),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(KeyStoreError::Unauthorized(format!(
-            "{BACKEND}: login to vault {vault_id} as user {username:?} failed: wrong username or password (HTTP {}: {})",
-            resp.status.as_u16(),
-            api::error_text(&resp)
-        ))),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            Err(KeyStoreError::Unauthorized(format!(
+                "{BACKEND}: login to vault {vault_id} as user {username:?} failed: wrong username or password (HTTP {}: {})",
+                resp.status.as_u16(),
+                api::error_text(&resp)
+            )))
+        }
         StatusCode::NOT_FOUND => Err(KeyStoreError::InvalidConfig(format!(
             "{BACKEND}: vault_id {vault_id:?}: no such vault at {} (HTTP 404: {})",
             http.endpoint(),
@@ -415,7 +413,11 @@ impl KeyStore for EntrustKeyStore {
         start: &str,
         limit: usize,
     ) -> Result<ListPage, KeyStoreError> {
-        let limit = if limit == 0 { MAX_LIST } else { limit.min(MAX_LIST) };
+        let limit = if limit == 0 {
+            MAX_LIST
+        } else {
+            limit.min(MAX_LIST)
+        };
         // KeyControl lists in name order from `next_ctx` on: begin at the
         // later of prefix and start, stop after the prefix range ends.
         let begin = if start > prefix { start } else { prefix };

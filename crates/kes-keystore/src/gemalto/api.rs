@@ -156,9 +156,9 @@ pub fn parse_material(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreErr
 pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
     let v = parse_json(resp, "list secrets")?;
     let number = |field: &str| {
-        v.get(field).and_then(Value::as_u64).ok_or_else(|| {
-            backend(format!("list secrets: answer has no numeric `{field}`"))
-        })
+        v.get(field)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| backend(format!("list secrets: answer has no numeric `{field}`")))
     };
     let mut page = SecretPage {
         skip: number("skip")?,
@@ -252,9 +252,18 @@ mod tests {
         assert_eq!(j.authorization.as_str(), "Bearer abc");
         assert_eq!(j.duration, 300);
         for (body, want) in [
-            (r#"{"jwt":"","duration":300,"token_type":"Bearer"}"#, "no jwt"),
-            (r#"{"jwt":"a","duration":0,"token_type":"Bearer"}"#, "duration"),
-            (r#"{"jwt":"a","duration":300,"token_type":"Basic"}"#, "token_type"),
+            (
+                r#"{"jwt":"","duration":300,"token_type":"Bearer"}"#,
+                "no jwt",
+            ),
+            (
+                r#"{"jwt":"a","duration":0,"token_type":"Bearer"}"#,
+                "duration",
+            ),
+            (
+                r#"{"jwt":"a","duration":300,"token_type":"Basic"}"#,
+                "token_type",
+            ),
         ] {
             let e = parse_jwt(&resp(200, body)).err().unwrap();
             assert!(e.to_string().contains(want), "{body}: {e}");
@@ -280,7 +289,10 @@ mod tests {
     fn errors_are_mapped() {
         let e = unexpected(
             "export 'k'",
-            &resp(500, r#"{"code":1,"codeDesc":"NCERRInternalServerError: oops"}"#),
+            &resp(
+                500,
+                r#"{"code":1,"codeDesc":"NCERRInternalServerError: oops"}"#,
+            ),
         );
         assert_eq!(
             e.to_string(),

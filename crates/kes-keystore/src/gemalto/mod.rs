@@ -211,7 +211,11 @@ async fn renew_loop(inner: Weak<Inner>) {
 }
 
 /// `POST /api/v1/auth/tokens`: refresh token → JWT.
-async fn exchange(http: &Http, refresh_token: &str, domain: &str) -> Result<Session, KeyStoreError> {
+async fn exchange(
+    http: &Http,
+    refresh_token: &str,
+    domain: &str,
+) -> Result<Session, KeyStoreError> {
     let body = api::token_body(refresh_token, domain)?;
     let call = Call::new(Method::POST, api::TOKENS_PATH).json_body(body.to_vec());
     let resp = http.send(&call).await?;
@@ -304,7 +308,11 @@ impl KeyStore for KeySecureKeyStore {
         start: &str,
         limit: usize,
     ) -> Result<ListPage, KeyStoreError> {
-        let limit = if limit == 0 { MAX_LIST } else { limit.min(MAX_LIST) };
+        let limit = if limit == 0 {
+            MAX_LIST
+        } else {
+            limit.min(MAX_LIST)
+        };
         // CipherTrust has no name-ordered listing: fetch every page.
         let mut names = Vec::new();
         let mut skip: u64 = 0;
