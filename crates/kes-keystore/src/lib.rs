@@ -21,6 +21,7 @@ pub mod gemalto;
 pub mod mem;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod vault;
 mod vendor_http;
 
 /// The most names one [`KeyStore::list`] call returns (Go KES uses 1024).
