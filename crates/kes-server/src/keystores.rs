@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use kes_keystore::entrust::{EntrustKeyStore, KeyControlOptions};
 use kes_keystore::fs::FsKeyStore;
+use kes_keystore::gemalto::{KeySecureKeyStore, KeySecureOptions};
 use kes_keystore::vault::{self, VaultKeyStore};
 use kes_keystore::{KeyStore, KeyStoreError};
 use zeroize::Zeroizing;
@@ -32,8 +34,26 @@ pub async fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, KeySt
         }
         KeyStoreConfig::Vault(c) => Ok(Arc::new(VaultKeyStore::connect(vault_options(c)).await?)),
         KeyStoreConfig::Aws(_) => not_built("AWS SecretsManager"),
-        KeyStoreConfig::Gemalto(_) => not_built("Gemalto KeySecure"),
-        KeyStoreConfig::Entrust(_) => not_built("Entrust KeyControl"),
+        KeyStoreConfig::Gemalto(c) => Ok(Arc::new(
+            KeySecureKeyStore::connect(KeySecureOptions {
+                endpoint: c.endpoint.clone(),
+                token: Zeroizing::new(c.token.expose().to_owned()),
+                domain: c.domain.clone(),
+                ca: c.ca.clone(),
+            })
+            .await?,
+        )),
+        KeyStoreConfig::Entrust(c) => Ok(Arc::new(
+            EntrustKeyStore::connect(KeyControlOptions {
+                endpoint: c.endpoint.clone(),
+                vault_id: c.vault_id.clone(),
+                box_id: c.box_id.clone(),
+                username: c.username.clone(),
+                password: Zeroizing::new(c.password.expose().to_owned()),
+                ca: c.ca.clone(),
+            })
+            .await?,
+        )),
         KeyStoreConfig::Fortanix(_) => not_built("Fortanix SDKMS"),
         KeyStoreConfig::Gcp(_) => not_built("GCP SecretManager"),
         KeyStoreConfig::Azure(_) => not_built("Azure KeyVault"),
