@@ -178,6 +178,16 @@ fn unknown_command_is_go_shaped() {
 }
 
 #[test]
+fn auto_completion_is_refused_precisely() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--auto-completion"]);
+    assert!(
+        out.fails(1).contains("--auto-completion is not supported"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn journey_version() {
     let dir = tempfile::tempdir().unwrap();
     for flag in ["--version", "-v"] {

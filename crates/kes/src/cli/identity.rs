@@ -73,10 +73,12 @@ pub enum IdentityCommand {
     kes identity new --key=client.key --cert=client.crt MyApp\n  \
     kes identity new --key private.key --cert public.crt --ip \"127.0.0.1\" --dns localhost")]
 pub struct NewArgs {
-    /// Write the private key (PKCS#8, mode 0600) to this file [default: private.key].
+    /// Write the private key (PKCS#8, mode 0600) here; `private.key` when
+    /// only --ip, --dns, --expiry or a subject are given.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
-    /// Write the certificate (mode 0644) to this file [default: public.crt].
+    /// Write the certificate (mode 0644) here; `public.crt` when only --ip,
+    /// --dns, --expiry or a subject are given.
     #[arg(long, value_name = "PATH")]
     pub cert: Option<PathBuf>,
     /// Add an IP address SAN (repeatable, comma-separated).

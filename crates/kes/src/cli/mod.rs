@@ -46,6 +46,9 @@ pub struct Cli {
     /// Print version information.
     #[arg(short = 'v', long = "version")]
     pub version: bool,
+    /// Install shell completion (Go KES; not supported here).
+    #[arg(long = "auto-completion", hide = true)]
+    pub auto_completion: bool,
     /// The command to run.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -118,6 +121,12 @@ impl FormatArgs {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     if cli.version {
         return output::print(&version_text());
+    }
+    if cli.auto_completion {
+        return Err(CliError::Unsupported(
+            "--auto-completion is not supported by this kes: it installs no shell completion"
+                .into(),
+        ));
     }
     match cli.command {
         None => Err(CliError::Usage("no command given. See 'kes --help'".into())),
