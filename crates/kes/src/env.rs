@@ -11,6 +11,7 @@ use kes_client::Client;
 use zeroize::Zeroizing;
 
 use crate::error::CliError;
+use crate::secret::SecretArg;
 
 /// Endpoint variables, in order of precedence.
 pub const SERVER_VARS: [&str; 3] = ["MINIO_KES_SERVER", "KES_SERVER", "MINIO_KMS_KES_ENDPOINT"];
@@ -82,7 +83,7 @@ pub struct Overrides {
     /// `-s/--server` of `kes ls`: replaces the endpoint variables.
     pub server: Option<String>,
     /// `-a/--api-key` of `kes ls`: replaces the API key variables.
-    pub api_key: Option<String>,
+    pub api_key: Option<SecretArg>,
     /// `-k/--insecure`.
     pub insecure: bool,
 }
@@ -165,7 +166,7 @@ pub fn credentials(lookup: Lookup<'_>, api_key: Option<&str>) -> Result<Credenti
 pub fn connection(lookup: Lookup<'_>, o: &Overrides) -> Result<Connection, CliError> {
     Ok(Connection {
         endpoints: endpoints(lookup, o.server.as_deref())?,
-        credentials: credentials(lookup, o.api_key.as_deref())?,
+        credentials: credentials(lookup, o.api_key.as_ref().map(SecretArg::expose))?,
         insecure: o.insecure,
     })
 }

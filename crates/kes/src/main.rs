@@ -15,6 +15,7 @@ mod env;
 mod error;
 mod files;
 mod output;
+mod secret;
 
 fn main() -> ExitCode {
     quiet_panics();

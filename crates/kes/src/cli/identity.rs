@@ -24,6 +24,7 @@ use crate::env;
 use crate::error::CliError;
 use crate::files::{self, PRIVATE_MODE, PUBLIC_MODE};
 use crate::output::{self, Out, parse_go_duration};
+use crate::secret::SecretArg;
 
 /// Default private key file of `kes identity new`.
 pub const DEFAULT_KEY_FILE: &str = "private.key";
@@ -49,7 +50,7 @@ pub struct IdentityArgs {
     /// An API key (prints its identity) or a PEM file (a certificate prints
     /// its identity, a PKCS#8 Ed25519 private key its API key).
     #[arg(value_name = "API-KEY|FILE")]
-    pub input: Option<String>,
+    pub input: Option<SecretArg>,
 }
 
 /// The `kes identity` commands.
@@ -106,7 +107,7 @@ pub struct NewArgs {
 pub struct OfArgs {
     /// API keys (`kes:v1:…`) or PEM certificate files (`-` reads stdin).
     #[arg(value_name = "API-KEY|CERT", required = true)]
-    pub inputs: Vec<String>,
+    pub inputs: Vec<SecretArg>,
 }
 
 /// `kes identity info`.
@@ -145,7 +146,7 @@ pub fn run(a: IdentityArgs) -> Result<(), CliError> {
         (Some(IdentityCommand::Info(i)), _) => run_info(i),
         (Some(IdentityCommand::Ls(l)), _) => run_ls(l),
         (None, None) => print_random_key(),
-        (None, Some(input)) => run_input(&input),
+        (None, Some(input)) => run_input(input.expose()),
     }
 }
 
@@ -373,8 +374,15 @@ fn run_input(input: &str) -> Result<(), CliError> {
         if let Ok(key) = ApiKey::parse(input) {
             return print_identity(&out, &key.identity());
         }
+        // Echo the argument only if it looks like a file name: a mistyped
+        // API key is still a secret.
+        let shown = if input.len() <= 24 || input.contains('/') || input.contains('.') {
+            format!("'{input}'")
+        } else {
+            format!("the argument ({} characters)", input.chars().count())
+        };
         return Err(CliError::Invalid(format!(
-            "'{input}' is neither an API key (kes:v1:…) nor an existing file"
+            "{shown} is neither an API key (kes:v1:…) nor an existing file"
         )));
     }
     if looks_like_key {
@@ -520,10 +528,10 @@ pub fn identity_of(input: &str) -> Result<Identity, CliError> {
 }
 
 /// `kes identity of <input>...`.
-fn run_of(inputs: &[String]) -> Result<(), CliError> {
+fn run_of(inputs: &[SecretArg]) -> Result<(), CliError> {
     let out = Out::detect(crate::output::ColorChoice::Auto);
     if let [one] = inputs {
-        let id = identity_of(one)?;
+        let id = identity_of(one.expose())?;
         return if out.tty {
             output::print(&format!("\n  {}\n\n    {id}\n\n", out.bold("Identity:")))
         } else {
@@ -532,12 +540,13 @@ fn run_of(inputs: &[String]) -> Result<(), CliError> {
     }
     let mut s = String::new();
     for input in inputs {
+        let input = input.expose();
         let id = identity_of(input)?;
         // Never echo an API key: it is a secret.
         let label = if input.starts_with(kes_types::apikey::API_KEY_PREFIX) {
             "<API key>"
         } else {
-            input.as_str()
+            input
         };
         s.push_str(&format!("{label}: {id}\n"));
     }

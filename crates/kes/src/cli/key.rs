@@ -20,6 +20,7 @@ use crate::cli::{ConnArgs, FormatArgs, block_on};
 use crate::env;
 use crate::error::CliError;
 use crate::output::{self, Out};
+use crate::secret::SecretArg;
 
 /// `kes key`.
 #[derive(Debug, Args)]
@@ -77,7 +78,7 @@ pub struct ImportArgs {
     pub name: String,
     /// The 32 key bytes, base64.
     #[arg(value_name = "KEY")]
-    pub key: String,
+    pub key: SecretArg,
 }
 
 /// `kes key info`.
@@ -152,7 +153,7 @@ pub struct EncryptArgs {
     pub name: String,
     /// The message (its text bytes are encrypted).
     #[arg(value_name = "MESSAGE")]
-    pub message: String,
+    pub message: SecretArg,
     /// Associated data.
     #[arg(value_name = "CONTEXT")]
     pub context: Option<String>,
@@ -193,7 +194,7 @@ pub struct HmacArgs {
     pub name: String,
     /// The message (its text bytes are authenticated).
     #[arg(value_name = "MESSAGE")]
-    pub message: String,
+    pub message: SecretArg,
 }
 
 /// Runs `kes key …`.
@@ -234,7 +235,7 @@ fn create(a: CreateArgs) -> Result<(), CliError> {
 }
 
 fn import(a: ImportArgs) -> Result<(), CliError> {
-    let key = Zeroizing::new(B64.decode(a.key.trim()).map_err(|e| {
+    let key = Zeroizing::new(B64.decode(a.key.expose().trim()).map_err(|e| {
         CliError::Invalid(format!("invalid key for \"{}\": not base64: {e}", a.name))
     })?);
     if key.len() != 32 {
@@ -393,7 +394,7 @@ fn encrypt(a: EncryptArgs) -> Result<(), CliError> {
     let context = context_bytes(a.context.as_deref());
     block_on(async move {
         let ct = client
-            .encrypt(&a.name, a.message.as_bytes(), &context)
+            .encrypt(&a.name, a.message.expose().as_bytes(), &context)
             .await
             .map_err(|e| {
                 CliError::client(format!("failed to encrypt with key \"{}\"", a.name), e)
@@ -426,7 +427,7 @@ fn hmac(a: HmacArgs) -> Result<(), CliError> {
     let out = Out::detect(crate::output::ColorChoice::Auto);
     block_on(async move {
         let sum = client
-            .hmac(&a.name, a.message.as_bytes())
+            .hmac(&a.name, a.message.expose().as_bytes())
             .await
             .map_err(|e| {
                 CliError::client(format!("failed to compute HMAC with key \"{}\"", a.name), e)

@@ -7,6 +7,7 @@ use crate::cli::{FormatArgs, block_on};
 use crate::env::{self, Overrides};
 use crate::error::CliError;
 use crate::output;
+use crate::secret::SecretArg;
 
 /// `kes ls`.
 #[derive(Debug, Args)]
@@ -16,7 +17,7 @@ pub struct LsArgs {
     pub server: Option<String>,
     /// API key to authenticate with; replaces MINIO_KES_API_KEY/KES_API_KEY.
     #[arg(short = 'a', long = "api-key", value_name = "KEY")]
-    pub api_key: Option<String>,
+    pub api_key: Option<SecretArg>,
     /// Skip verification of the server's TLS certificate.
     #[arg(short = 'k', long)]
     pub insecure: bool,
