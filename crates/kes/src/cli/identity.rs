@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use kes_types::{ApiKey, CertificateOptions, Identity};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::cli::{ConnArgs, FormatArgs, block_on};
 use crate::env;
@@ -304,10 +305,10 @@ pub fn write_key_and_cert(
 }
 
 /// The text `kes identity new` prints (spec §10.4).
-fn new_identity_text(out: &Out, key: &ApiKey, files: Option<&Files>) -> String {
+fn new_identity_text(out: &Out, key: &ApiKey, files: Option<&Files>) -> Zeroizing<String> {
     let api_key = key.encode();
     let identity = key.identity();
-    let mut s = String::new();
+    let mut s = Zeroizing::new(String::new());
     s.push_str(&out.bold("Your API key:"));
     s.push_str("\n\n   ");
     s.push_str(&api_key);
@@ -327,7 +328,9 @@ fn new_identity_text(out: &Out, key: &ApiKey, files: Option<&Files>) -> String {
         ));
     }
     s.push_str("The identity can be computed again via:\n\n");
-    s.push_str(&format!("    kes identity of {}\n", api_key.as_str()));
+    s.push_str("    kes identity of ");
+    s.push_str(&api_key);
+    s.push('\n');
     if let Some(f) = files {
         s.push_str(&format!("    kes identity of {}\n", f.cert.display()));
     }
@@ -345,12 +348,10 @@ fn print_random_key() -> Result<(), CliError> {
     if !out.tty {
         return output::print(&api_key);
     }
-    let mut s = String::new();
-    s.push_str(&format!(
-        "\n  {}\n\n    {}\n\n",
-        out.bold("Your API key:"),
-        api_key.as_str()
-    ));
+    let mut s = Zeroizing::new(String::new());
+    s.push_str(&format!("\n  {}\n\n    ", out.bold("Your API key:")));
+    s.push_str(&api_key);
+    s.push_str("\n\n");
     s.push_str("  This is the only time it is shown. Keep it secret and secure!\n\n");
     s.push_str(&format!(
         "  {}\n\n    {}\n\n",
@@ -402,13 +403,14 @@ fn run_input(input: &str) -> Result<(), CliError> {
             let key = private_key_of(&bytes, input)?;
             let text = key.encode();
             if out.tty {
-                output::print(&format!(
-                    "\n  {}\n\n    {}\n\n  {}\n\n    {}\n\n",
-                    out.bold("API key:"),
-                    text.as_str(),
+                let mut s = Zeroizing::new(format!("\n  {}\n\n    ", out.bold("API key:")));
+                s.push_str(&text);
+                s.push_str(&format!(
+                    "\n\n  {}\n\n    {}\n\n",
                     out.bold("Identity:"),
                     key.identity()
-                ))
+                ));
+                output::print(&s)
             } else {
                 output::print(&text)
             }

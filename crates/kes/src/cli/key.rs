@@ -343,17 +343,22 @@ fn print_pairs(out: &Out, json: bool, pairs: &[(&str, &str)]) -> Result<(), CliE
 }
 
 /// The text of [`print_pairs`].
-fn pairs_text(out: &Out, json: bool, pairs: &[(&str, &str)]) -> Result<String, CliError> {
+fn pairs_text(
+    out: &Out,
+    json: bool,
+    pairs: &[(&str, &str)],
+) -> Result<Zeroizing<String>, CliError> {
     if json || !out.tty {
         // Built by hand to keep Go's field order (`plaintext` before `ciphertext`).
-        let mut text = String::from("{");
+        // Values may be secrets (plaintexts): keep every copy zeroizing.
+        let mut text = Zeroizing::new(String::from("{"));
         for (i, (k, v)) in pairs.iter().enumerate() {
             if i > 0 {
                 text.push(',');
             }
             text.push_str(&output::json(*k, false)?);
             text.push(':');
-            text.push_str(&output::json(*v, false)?);
+            text.push_str(&Zeroizing::new(output::json(*v, false)?));
         }
         text.push('}');
         if out.tty {
@@ -362,10 +367,13 @@ fn pairs_text(out: &Out, json: bool, pairs: &[(&str, &str)]) -> Result<String, C
         return Ok(text);
     }
     let width = pairs.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
-    let mut s = String::from("\n");
+    let mut s = Zeroizing::new(String::from("\n"));
     for (k, v) in pairs {
         let label = format!("{k}:");
-        s.push_str(&format!("{} {v}\n", out.bold(&format!("{label:<width$}"))));
+        s.push_str(&out.bold(&format!("{label:<width$}")));
+        s.push(' ');
+        s.push_str(v);
+        s.push('\n');
     }
     Ok(s)
 }
@@ -449,11 +457,11 @@ mod tests {
             color: false,
         };
         assert_eq!(
-            pairs_text(&tty, false, &pairs).unwrap(),
+            pairs_text(&tty, false, &pairs).unwrap().as_str(),
             "\nplaintext:  UA==\nciphertext: Qw==\n"
         );
         assert_eq!(
-            pairs_text(&tty, true, &pairs).unwrap(),
+            pairs_text(&tty, true, &pairs).unwrap().as_str(),
             "{\"plaintext\":\"UA==\",\"ciphertext\":\"Qw==\"}\n"
         );
         let piped = Out {
@@ -461,11 +469,13 @@ mod tests {
             color: false,
         };
         assert_eq!(
-            pairs_text(&piped, false, &pairs).unwrap(),
+            pairs_text(&piped, false, &pairs).unwrap().as_str(),
             "{\"plaintext\":\"UA==\",\"ciphertext\":\"Qw==\"}"
         );
         assert_eq!(
-            pairs_text(&tty, false, &[("ciphertext", "Qw==")]).unwrap(),
+            pairs_text(&tty, false, &[("ciphertext", "Qw==")])
+                .unwrap()
+                .as_str(),
             "\nciphertext: Qw==\n"
         );
     }
