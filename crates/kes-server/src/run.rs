@@ -50,17 +50,9 @@ pub enum ServerError {
     /// Loading the config was interrupted (the blocking task failed).
     #[error("failed to load the config file: {0}")]
     ConfigTask(#[from] tokio::task::JoinError),
-    /// The configured key-store back-end is not part of this build.
-    #[error("{0} key store is not built yet")]
-    KeyStoreNotBuilt(&'static str),
-    /// The key store could not be opened.
-    #[error("failed to open the {backend} key store: {source}")]
-    KeyStore {
-        /// Which back-end.
-        backend: &'static str,
-        /// The key-store error.
-        source: kes_keystore::KeyStoreError,
-    },
+    /// The key store could not be connected (the error names the back-end).
+    #[error(transparent)]
+    KeyStore(kes_keystore::KeyStoreError),
     /// The state (policies, TLS, keys) could not be built.
     #[error(transparent)]
     State(#[from] StateError),
