@@ -120,9 +120,15 @@ impl Server {
     /// Starts `kes <args>` in `dir` (the args include `server`), with output
     /// in `server.log`, and waits until `port` accepts connections.
     pub fn start(dir: &Path, port: u16, args: &[&str]) -> Server {
+        Self::start_env(dir, port, &[], args)
+    }
+
+    /// Like [`Server::start`], with extra environment `env`.
+    pub fn start_env(dir: &Path, port: u16, env: &[(&str, &str)], args: &[&str]) -> Server {
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
         let child = kes(dir)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
