@@ -20,6 +20,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use common::{Out, Server, api_key_in, free_port, identity_in, run, run_env};
 use kes_keystore::fakes::entrust::{FakeKeyControl, KeyControlFakeConfig};
 use kes_keystore::fakes::gemalto::{CipherTrustFakeConfig, FakeCipherTrust};
+use kes_testpeers::openbao::{self, OpenBao};
+use serde_json::json;
 
 /// A seed config from `tests/data/seed-configs/`.
 fn seed(name: &str) -> String {
@@ -238,4 +240,218 @@ fn gemalto_old_keys_shape_seed_config_against_fake() {
     assert_eq!(w.kes(&server, &["key", "ls"]).ok(), "Key\nmy-key-1\n");
     assert!(fake.stats().exchanges >= 1, "{:?}", fake.stats());
     assert_not_logged(&server, &[&cfg.refresh_token]);
+}
+
+// ---------------------------------------------------------------------------
+// HashiCorp Vault, against a real OpenBao.
+
+/// The fields of `kes status --json` that say whether the key store is up.
+#[derive(Debug, PartialEq, Eq)]
+struct StoreState {
+    latency: bool,
+    unreachable: bool,
+    unavailable: bool,
+}
+
+impl StoreState {
+    const UP: StoreState = StoreState {
+        latency: true,
+        unreachable: false,
+        unavailable: false,
+    };
+    const DOWN: StoreState = StoreState {
+        latency: false,
+        unreachable: true,
+        unavailable: true,
+    };
+}
+
+impl Workdir {
+    /// The key store's state as `kes status --json` reports it.
+    fn store_state(&self, server: &Server) -> StoreState {
+        let out = self.kes(server, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+        StoreState {
+            latency: v.get("keystore_latency").is_some(),
+            unreachable: v["keystore_unreachable"] == true,
+            unavailable: v["keystore_unavailable"] == true,
+        }
+    }
+
+    /// Polls `kes status` until the key store is in `want` (at most 30 s:
+    /// the server probes its store every 10 s; a bound, not a timing check).
+    fn wait_for_store(&self, server: &Server, want: &StoreState) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let got = self.store_state(server);
+            if got == *want {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "key store still {got:?} after 30 s, want {want:?}:\n{}",
+                server.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+}
+
+/// The policy of the `kes` AppRole role plus the `kv/` mount the older
+/// reference config uses (its default engine).
+const KV_POLICY: &str =
+    r#"path "kv/*" { capabilities = ["create", "read", "update", "delete", "list"] }"#;
+
+#[test]
+fn vault_old_keys_shape_seed_config_against_openbao() {
+    let rt = runtime();
+    let certs = tempfile::tempdir().unwrap();
+    let bao = rt.block_on(async {
+        let bao = OpenBao::start_tls(certs.path()).await;
+        bao.seed().await;
+        bao.root(
+            "POST",
+            "/v1/sys/mounts/kv",
+            Some(json!({"type": "kv", "options": {"version": "1"}})),
+        )
+        .await;
+        bao.root(
+            "PUT",
+            "/v1/sys/policies/acl/kes",
+            Some(json!({ "policy": format!("{}\n{KV_POLICY}", openbao::KES_POLICY) })),
+        )
+        .await;
+        bao
+    });
+    let w = Workdir::new("server.key", "server.cert");
+    std::fs::copy(
+        certs.path().join("vault-ca.pem"),
+        w.path().join("vault-ca.crt"),
+    )
+    .unwrap();
+    let port = free_port();
+    let address = format!("address: 127.0.0.1:{port}");
+    let root = format!("root: {}", w.identity);
+    let endpoint = format!("endpoint: {}", bao.endpoint());
+    let id = format!("id: \"{}\"", openbao::ROLE_ID);
+    let secret = format!("secret: \"{}\"", openbao::SECRET_ID);
+    let config = fill(
+        seed("reference-old-vault.yml"),
+        &[
+            ("address: 0.0.0.0:7373", &address),
+            ("root: disabled", &root),
+            ("endpoint: https://127.0.0.1:8200", &endpoint),
+            ("id: \"<approle-id>\"", &id),
+            ("secret: \"<approle-secret>\"", &secret),
+        ],
+    );
+    let server = w.start(port, &config, &[]);
+
+    w.create_and_use(&server, "my-key-1");
+    // The key is where the config says: K/V v1 at kv/, under the prefix.
+    let stored = rt.block_on(bao.root("GET", "/v1/kv/kes/my-key-1", None));
+    assert!(stored["data"].is_object(), "{stored}");
+    assert_eq!(w.kes(&server, &["key", "ls"]).ok(), "Key\nmy-key-1\n");
+    w.wait_for_store(&server, &StoreState::UP);
+    assert_not_logged(&server, &[openbao::SECRET_ID]);
+}
+
+#[test]
+fn vault_outage_cached_keys_serve_and_server_recovers() {
+    let rt = runtime();
+    let mut bao = rt.block_on(async {
+        let bao = OpenBao::start().await;
+        bao.seed().await;
+        bao
+    });
+    let w = Workdir::new("private.key", "public.crt");
+    let port = free_port();
+    // Offline caching on (cache.expiry.offline), K/V v2, AppRole.
+    let config = format!(
+        "address: 127.0.0.1:{port}
+admin:
+  identity: {admin}
+tls:
+  key: private.key
+  cert: public.crt
+cache:
+  expiry:
+    any: 1h
+    unused: 1h
+    offline: 1h
+keystore:
+  vault:
+    endpoint: {endpoint}
+    engine: kv2
+    version: v2
+    approle:
+      id: {id}
+      secret: {secret}
+    status:
+      ping: 1s
+",
+        admin = w.identity,
+        endpoint = bao.endpoint(),
+        id = openbao::ROLE_ID,
+        secret = openbao::SECRET_ID,
+    );
+    let server = w.start(port, &config, &[]);
+    // OpenBao's dev server keeps its data in memory: the restarted one is
+    // seeded again (same AppRole credentials), the old token is gone.
+    outage_and_recovery(&w, &server, |up| {
+        if up {
+            rt.block_on(async {
+                bao = OpenBao::start_on(bao.port).await;
+                bao.seed().await;
+            });
+        } else {
+            bao.stop();
+        }
+    });
+}
+
+/// The outage journey: a key in use, the store goes away, cached keys keep
+/// serving while status reports the store down and new keys fail, the store
+/// comes back and the server recovers without a restart.
+/// `set_store(false)` stops the store, `set_store(true)` starts it again.
+fn outage_and_recovery(w: &Workdir, server: &Server, mut set_store: impl FnMut(bool)) {
+    let ct = w.create_and_use(server, "cached-key");
+    let pt = {
+        let out = w.kes(server, &["key", "decrypt", "cached-key", &ct]);
+        let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+        B64.decode(v["plaintext"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(w.kes(server, &["key", "create", "never-read"]).ok(), "");
+    w.wait_for_store(server, &StoreState::UP);
+
+    set_store(false);
+    w.wait_for_store(server, &StoreState::DOWN);
+    // Cached keys keep serving: new DEKs and decryption.
+    w.dek_round_trip(server, "cached-key");
+    w.decrypts(server, "cached-key", &ct, &pt);
+    // A key that is not cached cannot be read; a new key cannot be created.
+    // The client sees Go's canonical 502 messages, the server log says why.
+    let e = w.kes(server, &["key", "dek", "never-read"]);
+    assert_eq!(
+        e.fails(1),
+        "Error: failed to generate DEK with key \"never-read\": failed to read key\n"
+    );
+    let e = w.kes(server, &["key", "create", "new-key"]);
+    assert_eq!(
+        e.fails(1),
+        "Error: failed to create key \"new-key\": failed to create key\n"
+    );
+    let log = server.log();
+    assert!(
+        log.lines().any(
+            |l| l.contains("failed to create key: key store is not reachable")
+                && l.contains("new-key")
+        ),
+        "{log}"
+    );
+
+    set_store(true);
+    w.wait_for_store(server, &StoreState::UP);
+    w.create_and_use(server, "new-key");
+    w.dek_round_trip(server, "cached-key");
 }
