@@ -12,6 +12,7 @@
 // A test harness: panicking with a precise message IS how it fails a test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod moto;
 pub mod openbao;
 
 use std::fs::{self, File};

@@ -20,6 +20,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use common::{Out, Server, api_key_in, free_port, identity_in, run, run_env};
 use kes_keystore::fakes::entrust::{FakeKeyControl, KeyControlFakeConfig};
 use kes_keystore::fakes::gemalto::{CipherTrustFakeConfig, FakeCipherTrust};
+use kes_testpeers::moto::{self, Moto};
 use kes_testpeers::openbao::{self, OpenBao};
 use serde_json::json;
 
@@ -54,11 +55,26 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A scratch directory with the server's TLS key pair and a client API key.
+/// A scratch directory with the server's TLS key pair and a client API key;
+/// derefs to that client.
 struct Workdir {
     dir: tempfile::TempDir,
-    api_key: String,
+    client: Client,
+    /// The identity of the client's API key.
     identity: String,
+}
+
+impl std::ops::Deref for Workdir {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The `kes` CLI run in a directory with an API key (`KES_API_KEY`).
+struct Client {
+    dir: std::path::PathBuf,
+    api_key: String,
 }
 
 impl Workdir {
@@ -85,15 +101,33 @@ impl Workdir {
         let out = run(d, &["identity", "new"]);
         let api_key = api_key_in(out.ok());
         let identity = identity_in(out.ok());
+        let client = Client {
+            dir: d.to_path_buf(),
+            api_key,
+        };
         Workdir {
             dir,
-            api_key,
+            client,
             identity,
         }
     }
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A further API key (`kes identity new`): the key and its identity.
+    fn new_api_key(&self) -> (String, String) {
+        let out = run(self.path(), &["identity", "new"]);
+        (api_key_in(out.ok()), identity_in(out.ok()))
+    }
+
+    /// The same directory used with another API key.
+    fn as_client(&self, api_key: &str) -> Client {
+        Client {
+            dir: self.path().to_path_buf(),
+            api_key: api_key.to_owned(),
+        }
     }
 
     /// Writes `config.yml` and starts `kes server --config config.yml`.
@@ -106,7 +140,9 @@ impl Workdir {
             &["server", "--config", "config.yml"],
         )
     }
+}
 
+impl Client {
     /// Runs `kes args...` as the client against `server` (`-k`: the server
     /// certificate is self-signed).
     fn kes(&self, server: &Server, args: &[&str]) -> Out {
@@ -114,7 +150,7 @@ impl Workdir {
         let mut args = args.to_vec();
         args.push("-k");
         run_env(
-            self.path(),
+            &self.dir,
             &[("KES_SERVER", &endpoint), ("KES_API_KEY", &self.api_key)],
             &args,
         )
@@ -266,7 +302,7 @@ impl StoreState {
     };
 }
 
-impl Workdir {
+impl Client {
     /// The key store's state as `kes status --json` reports it.
     fn store_state(&self, server: &Server) -> StoreState {
         let out = self.kes(server, &["status", "--json"]);
@@ -366,21 +402,8 @@ fn vault_outage_cached_keys_serve_and_server_recovers() {
     });
     let w = Workdir::new("private.key", "public.crt");
     let port = free_port();
-    // Offline caching on (cache.expiry.offline), K/V v2, AppRole.
-    let config = format!(
-        "address: 127.0.0.1:{port}
-admin:
-  identity: {admin}
-tls:
-  key: private.key
-  cert: public.crt
-cache:
-  expiry:
-    any: 1h
-    unused: 1h
-    offline: 1h
-keystore:
-  vault:
+    let store = format!(
+        "  vault:
     endpoint: {endpoint}
     engine: kv2
     version: v2
@@ -390,11 +413,11 @@ keystore:
     status:
       ping: 1s
 ",
-        admin = w.identity,
         endpoint = bao.endpoint(),
         id = openbao::ROLE_ID,
         secret = openbao::SECRET_ID,
     );
+    let config = offline_cache_config(port, &w.identity, &store);
     let server = w.start(port, &config, &[]);
     // OpenBao's dev server keeps its data in memory: the restarted one is
     // seeded again (same AppRole credentials), the old token is gone.
@@ -410,11 +433,33 @@ keystore:
     });
 }
 
+/// A config with an admin, the server key pair `private.key`/`public.crt`,
+/// offline caching on (`cache.expiry.offline`, long expiries so that no
+/// sweep races the test) and the key store block `store` (indented under
+/// `keystore:`).
+fn offline_cache_config(port: u16, admin: &str, store: &str) -> String {
+    format!(
+        "address: 127.0.0.1:{port}
+admin:
+  identity: {admin}
+tls:
+  key: private.key
+  cert: public.crt
+cache:
+  expiry:
+    any: 1h
+    unused: 1h
+    offline: 1h
+keystore:
+{store}"
+    )
+}
+
 /// The outage journey: a key in use, the store goes away, cached keys keep
 /// serving while status reports the store down and new keys fail, the store
 /// comes back and the server recovers without a restart.
 /// `set_store(false)` stops the store, `set_store(true)` starts it again.
-fn outage_and_recovery(w: &Workdir, server: &Server, mut set_store: impl FnMut(bool)) {
+fn outage_and_recovery(w: &Client, server: &Server, mut set_store: impl FnMut(bool)) {
     let ct = w.create_and_use(server, "cached-key");
     let pt = {
         let out = w.kes(server, &["key", "decrypt", "cached-key", &ct]);
@@ -454,4 +499,152 @@ fn outage_and_recovery(w: &Workdir, server: &Server, mut set_store: impl FnMut(b
     w.wait_for_store(server, &StoreState::UP);
     w.create_and_use(server, "new-key");
     w.dek_round_trip(server, "cached-key");
+}
+
+// ---------------------------------------------------------------------------
+// AWS Secrets Manager, against a real moto.
+
+/// Static credentials moto accepts.
+const AWS_ACCESS_KEY: &str = "AKIAKESTESTEXAMPLE01";
+const AWS_SECRET_KEY: &str = "kes-test-aws-secret-key-not-a-real-one";
+
+/// The names of the secrets moto holds (its state dump).
+fn moto_secret_names(moto: &Moto) -> Vec<String> {
+    let (code, body) = moto::http(moto.port(), "GET", "/moto-api/data.json").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut names = Vec::new();
+    collect_secret_names(&v["secretsmanager"], &mut names);
+    names.sort();
+    names
+}
+
+/// Every `name` field below a `FakeSecret` list of moto's state dump.
+fn collect_secret_names(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                if k == "FakeSecret" {
+                    for s in v.as_array().into_iter().flatten() {
+                        if let Some(n) = s["name"].as_str() {
+                            out.push(n.to_owned());
+                        }
+                    }
+                } else {
+                    collect_secret_names(v, out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| collect_secret_names(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn aws_secretsmanager_seed_config_against_moto() {
+    let moto = Moto::start();
+    let w = Workdir::new("private.key", "public.crt");
+    let port = free_port();
+    let address = format!("address: 127.0.0.1:{port}");
+    let endpoint = format!("endpoint: {}", moto.url());
+    let access = format!("accesskey: \"{AWS_ACCESS_KEY}\"");
+    let secret = format!("secretkey: \"{AWS_SECRET_KEY}\"");
+    let config = fill(
+        seed("aws-secretsmanager.yml"),
+        &[
+            ("address: 0.0.0.0:7373", &address),
+            (
+                "02ef5321ca409dbc7b10e7e8ee44d1c3b91e4bf6e2198befdebee6312745267b",
+                &w.identity,
+            ),
+            ("endpoint: secretsmanager.us-east-2.amazonaws.com", &endpoint),
+            ("accesskey: \"\"", &access),
+            ("secretkey: \"\"", &secret),
+        ],
+    );
+    let server = w.start(port, &config, &[]);
+
+    w.create_and_use(&server, "my-key-1");
+    assert_eq!(moto_secret_names(&moto), ["my-key-1"]);
+    let e = w.kes(&server, &["key", "create", "my-key-1"]);
+    assert_eq!(
+        e.fails(1),
+        "Error: failed to create key \"my-key-1\": key already exists\n"
+    );
+    assert_not_logged(&server, &[AWS_SECRET_KEY]);
+}
+
+#[test]
+fn aws_minio_sse_seed_config_with_env_vars_and_keys_against_moto() {
+    let moto = Moto::start();
+    let w = Workdir::new("kes-server.key", "kes-server.cert");
+    let (minio_key, minio_id) = w.new_api_key();
+    let port = free_port();
+    let address = format!("address: 127.0.0.1:{port}");
+    let endpoint = format!("endpoint: {}", moto.url());
+    let config = fill(
+        seed("minio-sse-aws.yml"),
+        &[
+            ("address: 0.0.0.0:7373", &address),
+            ("endpoint: secretsmanager.REGION.amazonaws", &endpoint),
+            ("region: REGION", "region: us-east-1"),
+        ],
+    );
+    let server = w.start(
+        port,
+        &config,
+        &[
+            ("ROOT_IDENTITY", &w.identity),
+            ("MINIO_IDENTITY", &minio_id),
+            ("AWS_ACCESS_KEY", AWS_ACCESS_KEY),
+            ("AWS_SECRET_KEY", AWS_SECRET_KEY),
+        ],
+    );
+
+    // `keys:` were created at start-up, in moto.
+    let want = [
+        "minio-encryption-key-alpha",
+        "minio-encryption-key-baker",
+        "minio-encryption-key-charlie",
+    ];
+    assert_eq!(moto_secret_names(&moto), want);
+    // `root:` is the admin: it lists them.
+    assert_eq!(
+        w.kes(&server, &["key", "ls"]).ok(),
+        format!("Key\n{}\n", want.join("\n"))
+    );
+    // MinIO (the policy's identity) uses one and creates its own.
+    let minio = w.as_client(&minio_key);
+    minio.dek_round_trip(&server, "minio-encryption-key-alpha");
+    minio.create_and_use(&server, "minio-backend-default-key");
+    let e = minio.kes(&server, &["key", "ls"]);
+    assert!(e.fails(1).contains("not authorized"), "{e:?}");
+    assert_not_logged(&server, &[AWS_SECRET_KEY]);
+}
+
+#[test]
+fn aws_outage_cached_keys_serve_and_server_recovers() {
+    let mut moto = Moto::start();
+    let w = Workdir::new("private.key", "public.crt");
+    let port = free_port();
+    let store = format!(
+        "  aws:
+    secretsmanager:
+      endpoint: {endpoint}
+      region: us-east-1
+      credentials:
+        accesskey: {AWS_ACCESS_KEY}
+        secretkey: {AWS_SECRET_KEY}
+",
+        endpoint = moto.url()
+    );
+    let server = w.start(port, &offline_cache_config(port, &w.identity, &store), &[]);
+    // moto keeps its state in memory: the restarted one starts empty.
+    outage_and_recovery(&w, &server, |up| {
+        if up {
+            moto.restart();
+        } else {
+            moto.stop();
+        }
+    });
 }
