@@ -471,6 +471,8 @@ fn outage_and_recovery(w: &Client, server: &Server, mut set_store: impl FnMut(bo
 
     set_store(false);
     w.wait_for_store(server, &StoreState::DOWN);
+    let text = w.kes(server, &["status"]).ok().to_owned();
+    assert!(text.contains("Keystore   unreachable\n"), "{text}");
     // Cached keys keep serving: new DEKs and decryption.
     w.dek_round_trip(server, "cached-key");
     w.decrypts(server, "cached-key", &ct, &pt);
@@ -557,7 +559,10 @@ fn aws_secretsmanager_seed_config_against_moto() {
                 "02ef5321ca409dbc7b10e7e8ee44d1c3b91e4bf6e2198befdebee6312745267b",
                 &w.identity,
             ),
-            ("endpoint: secretsmanager.us-east-2.amazonaws.com", &endpoint),
+            (
+                "endpoint: secretsmanager.us-east-2.amazonaws.com",
+                &endpoint,
+            ),
             ("accesskey: \"\"", &access),
             ("secretkey: \"\"", &secret),
         ],
