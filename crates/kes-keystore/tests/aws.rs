@@ -332,6 +332,102 @@ async fn refused_credentials_are_unauthorized() {
         .unwrap_err();
     assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
     let text = e.to_string();
+    assert!(text.contains("InvalidClientTokenId"), "{text}");
     assert!(text.contains("check the credentials"), "{text}");
     assert!(!text.contains("kes-test-secret"), "{text}");
+}
+
+/// The environment variables a child test process gets: no shared config
+/// files and no instance metadata (so the default chain never leaves
+/// 127.0.0.1).
+const CHILD_ENV: &[(&str, &str)] = &[
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_CONFIG_FILE", "/nonexistent/kes-test"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/kes-test"),
+];
+
+/// Runs test `name` of this binary in a child process with `env` (tests
+/// cannot change their own environment: `set_var` is unsafe).
+fn run_child(name: &str, env: &[(&str, &str)]) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .envs(CHILD_ENV.iter().copied())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "child {name} failed:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "child {name} ran no test:\n{text}"
+    );
+}
+
+/// Without credentials in the config the SDK default chain is used: keys
+/// from the environment work, and no credentials at all is a start-up error
+/// that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_credential_chain() {
+    let moto = Moto::start();
+    let url = moto.url();
+    run_child(
+        "child_default_chain",
+        &[
+            ("KES_AWS_CHILD", "env-keys"),
+            ("KES_AWS_MOTO", &url),
+            ("AWS_ACCESS_KEY_ID", "AKIDFROMENV"),
+            ("AWS_SECRET_ACCESS_KEY", "secret-from-env"),
+        ],
+    );
+    run_child(
+        "child_default_chain",
+        &[("KES_AWS_CHILD", "no-keys"), ("KES_AWS_MOTO", &url)],
+    );
+}
+
+/// The child half of [`default_credential_chain`]; does nothing when run
+/// directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_default_chain() {
+    let (Ok(mode), Ok(url)) = (
+        std::env::var("KES_AWS_CHILD"),
+        std::env::var("KES_AWS_MOTO"),
+    ) else {
+        return;
+    };
+    let opts = AwsOptions {
+        endpoint: url,
+        region: REGION.into(),
+        ..AwsOptions::default()
+    };
+    match mode.as_str() {
+        "env-keys" => {
+            let store = AwsSecretsManagerKeyStore::connect(&opts).await.unwrap();
+            store.create(&key("from-env-chain"), b"v").await.unwrap();
+            assert_eq!(
+                store.get(&key("from-env-chain")).await.unwrap().as_slice(),
+                b"v"
+            );
+        }
+        "no-keys" => {
+            let e = AwsSecretsManagerKeyStore::connect(&opts).await.unwrap_err();
+            assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
+            assert!(
+                e.to_string().contains("cannot obtain AWS credentials"),
+                "{e}"
+            );
+        }
+        other => panic!("unknown KES_AWS_CHILD mode {other:?}"),
+    }
 }

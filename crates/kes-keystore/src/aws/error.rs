@@ -77,13 +77,28 @@ where
         },
         SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
             let status = err.raw_response().map(|r| r.status().as_u16());
-            let code = err.code();
-            let msg = message(err);
+            // Not AWS JSON (an XML error of a proxy or emulator, an HTML
+            // page): take Code/Message from the XML if there are any.
+            let body = err
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let xml_code = xml_element(&body, "Code");
+            let xml_msg = xml_element(&body, "Message");
+            let code = err.code().or(xml_code);
+            let msg = match message(err) {
+                "" => xml_msg.unwrap_or_default(),
+                m => m,
+            };
             let status_txt = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
             let detail = match (code, msg.is_empty()) {
                 (Some(c), false) => format!("{c}{status_txt}: {msg}"),
                 (Some(c), true) => format!("{c}{status_txt}"),
                 (None, false) => format!("HTTP error{status_txt}: {msg}"),
+                (None, true) if body.trim_start().starts_with('<') => {
+                    format!("unexpected non-JSON response{status_txt}")
+                }
                 (None, true) => {
                     format!("unexpected response{status_txt}: {}", source_chain(err))
                 }
@@ -104,6 +119,16 @@ where
             message: format!("{what}: {}", source_chain(err)),
         },
     }
+}
+
+/// The text of the first `<name>...</name>` element in `body`, if any.
+fn xml_element<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let from = body.find(&open)? + open.len();
+    let len = body.get(from..)?.find(&close)?;
+    body.get(from..from + len)
+        .filter(|t| !t.is_empty() && t.len() <= 512)
 }
 
 /// The credentials-provider error somewhere in the source chain of `err`.
@@ -129,13 +154,26 @@ pub(crate) fn chain(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
-        let s = e.to_string();
+        let s = one_line(&e.to_string());
         if !s.is_empty() && !parts.last().is_some_and(|p| p.contains(&s)) {
             parts.push(s);
         }
         cur = e.source();
     }
     parts.join(": ")
+}
+
+/// Folds a multi-line message (the SDK lists every credential provider it
+/// tried on its own line) into one line.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for line in s.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(':') { " " } else { "; " });
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -153,6 +191,28 @@ mod tests {
     #[test]
     fn chain_joins_sources() {
         assert_eq!(chain(&Outer(Inner)), "outer: inner: connection refused");
+    }
+
+    #[test]
+    fn xml_errors_are_read() {
+        let body = "<?xml version=\"1.0\"?><ErrorResponse><Errors><Error><Code>InvalidClientTokenId\
+                    </Code><Message>The security token included in the request is invalid.\
+                    </Message></Error></Errors></ErrorResponse>";
+        assert_eq!(xml_element(body, "Code"), Some("InvalidClientTokenId"));
+        assert_eq!(
+            xml_element(body, "Message"),
+            Some("The security token included in the request is invalid.")
+        );
+        assert_eq!(xml_element(body, "Type"), None);
+        assert_eq!(xml_element("<Code>", "Code"), None);
+    }
+
+    #[test]
+    fn multi_line_messages_become_one_line() {
+        assert_eq!(
+            one_line("no credentials. Attempted:\n  Environment: not set\n  Profile: none\n"),
+            "no credentials. Attempted: Environment: not set; Profile: none"
+        );
     }
 
     #[test]

@@ -77,15 +77,14 @@ impl AwsOptions {
                 "aws: region {region:?} is not an AWS region name (like us-east-2)"
             )));
         }
-        if let Some(url) = self.endpoint_url()? {
-            if let Some(host_region) = endpoint_region(&url) {
-                if host_region != region {
-                    return Err(KeyStoreError::InvalidConfig(format!(
-                        "aws: region {region:?} does not match the endpoint {url}, which is in \
-                         region {host_region:?}"
-                    )));
-                }
-            }
+        if let Some(url) = self.endpoint_url()?
+            && let Some(host_region) = endpoint_region(&url)
+            && host_region != region
+        {
+            return Err(KeyStoreError::InvalidConfig(format!(
+                "aws: region {region:?} does not match the endpoint {url}, which is in \
+                 region {host_region:?}"
+            )));
         }
         Ok(region)
     }

@@ -2,7 +2,7 @@
 //!
 //! [`Moto::start`] installs `moto[server]` from PyPI into the project-local
 //! virtual environment `<workspace>/.venv` (once; an exclusive lock on
-//! `<workspace>/.venv.lock` serialises concurrent installers), starts
+//! `target/tmp/venv.lock` serialises concurrent installers), starts
 //! `moto_server -H 127.0.0.1 -p <free port>`, waits until it answers, and
 //! stops it by PID when dropped. Every failure panics with what went wrong:
 //! the tests never pass without a real moto.
@@ -53,7 +53,10 @@ pub fn moto_server() -> PathBuf {
     if exe.exists() {
         return exe;
     }
-    let lock_path = workspace_root().join(".venv.lock");
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    fs::create_dir_all(tmp)
+        .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", tmp.display()));
+    let lock_path = tmp.join("venv.lock");
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -211,17 +214,17 @@ impl Moto {
     /// Polls moto until it answers (at most 600 tries, 100 ms apart).
     fn wait_ready(&mut self) {
         for _ in 0..600 {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    panic!(
-                        "moto harness: moto_server exited ({status}) before answering on port \
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                panic!(
+                    "moto harness: moto_server exited ({status}) before answering on port \
                          {}; log {}:\n{}",
-                        self.port,
-                        self.log.display(),
-                        fs::read_to_string(&self.log).unwrap_or_default()
-                    );
-                }
+                    self.port,
+                    self.log.display(),
+                    fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             if matches!(http(self.port, "GET", "/moto-api/data.json"), Ok((200, _))) {
                 return;
