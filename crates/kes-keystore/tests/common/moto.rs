@@ -1,33 +1,40 @@
 //! moto (AWS Secrets Manager + KMS emulator) as a test peer.
 //!
-//! [`Moto::start`] installs `moto[server]` from PyPI into the project-local
-//! virtual environment `<workspace>/.venv` (once; an exclusive lock on
-//! `target/tmp/venv.lock` serialises concurrent installers), starts
+//! [`Moto::start`] installs `moto[server]` from PyPI into the test-peer
+//! virtual environment `<target>/test-peers/venv` (once, under an exclusive
+//! lock on `<target>/test-peers/venv.lock`, with an `.installed-<pkg>`
+//! marker: the same venv, lock and markers as the shared harness in
+//! `common/mod.rs`, so the two never race), starts
 //! `moto_server -H 127.0.0.1 -p <free port>`, waits until it answers, and
 //! stops it by PID when dropped. Every failure panics with what went wrong:
 //! the tests never pass without a real moto.
 #![allow(dead_code)]
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Serialises installs within one test binary (the file lock does across
-/// processes).
-static INSTALL: Mutex<()> = Mutex::new(());
+/// The PyPI requirement moto is installed from.
+const PACKAGE: &str = "moto[server]";
 
-/// The workspace root (two levels above this crate).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// `<workspace>/target` (or `$CARGO_TARGET_DIR`).
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+    }
 }
 
-/// The project-local virtual environment.
-fn venv() -> PathBuf {
-    workspace_root().join(".venv")
+/// `<target>/test-peers`, created if missing.
+fn peers_dir() -> PathBuf {
+    let dir = target_dir().join("test-peers");
+    fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", dir.display()));
+    dir
 }
 
 /// Runs `cmd`, panicking with its output when it fails.
@@ -35,10 +42,10 @@ fn run(cmd: &mut Command, what: &str) {
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("moto harness: cannot run {what} ({cmd:?}): {e}"));
+        .unwrap_or_else(|e| panic!("moto harness: could not {what}: cannot run {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(
-            "moto harness: {what} failed ({}):\n{}\n{}",
+            "moto harness: could not {what}: {cmd:?} exited with {}\nstdout:\n{}\nstderr:\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
@@ -48,50 +55,57 @@ fn run(cmd: &mut Command, what: &str) {
 
 /// The `moto_server` executable, installing moto first if needed.
 pub fn moto_server() -> PathBuf {
-    let exe = venv().join("bin/moto_server");
-    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    if exe.exists() {
-        return exe;
-    }
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    fs::create_dir_all(tmp)
-        .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", tmp.display()));
-    let lock_path = tmp.join("venv.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|e| panic!("moto harness: cannot open {}: {e}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("moto harness: cannot lock {}: {e}", lock_path.display()));
-    if !exe.exists() {
-        let python = venv().join("bin/python");
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let peers = peers_dir();
+        let venv = peers.join("venv");
+        let lock_path = peers.join("venv.lock");
+        let lock = File::create(&lock_path)
+            .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", lock_path.display()));
+        lock.lock()
+            .unwrap_or_else(|e| panic!("moto harness: cannot lock {}: {e}", lock_path.display()));
+        let python = venv.join("bin/python");
         if !python.exists() {
             run(
-                Command::new("python3").arg("-m").arg("venv").arg(venv()),
-                "creating the virtual environment (python3 -m venv)",
+                Command::new("python3").arg("-m").arg("venv").arg(&venv),
+                "create the test-peer Python venv (is python3 with the venv module installed?)",
             );
         }
-        run(
-            Command::new(&python).args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--quiet",
-                "moto[server]",
-            ]),
-            "installing moto (pip install 'moto[server]')",
-        );
+        let marker = venv.join(format!(
+            ".installed-{}",
+            PACKAGE.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+        ));
+        if !marker.exists() {
+            run(
+                Command::new(&python)
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                    ])
+                    .arg(PACKAGE),
+                &format!(
+                    "install the test peer {PACKAGE:?} from PyPI into {} (is the network \
+                     reachable?)",
+                    venv.display()
+                ),
+            );
+            fs::write(&marker, b"")
+                .unwrap_or_else(|e| panic!("moto harness: cannot write {}: {e}", marker.display()));
+        }
+        drop(lock);
+        let exe = venv.join("bin/moto_server");
         assert!(
-            exe.exists(),
-            "moto harness: pip installed moto but {} is missing",
+            exe.is_file(),
+            "moto harness: {PACKAGE} is installed in {} but {} is missing",
+            venv.display(),
             exe.display()
         );
-    }
-    drop(lock);
-    exe
+        exe
+    })
+    .clone()
 }
 
 /// A free TCP port on 127.0.0.1 (bound once, then released).
@@ -189,11 +203,14 @@ impl Moto {
 
     fn spawn(&mut self) {
         let exe = moto_server();
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("moto");
+        let dir = peers_dir().join("logs");
         fs::create_dir_all(&dir)
             .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", dir.display()));
         self.log = dir.join(format!("moto-{}.log", self.port));
-        let log = File::create(&self.log)
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
             .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", self.log.display()));
         let log2 = log
             .try_clone()
