@@ -1,2 +1,53 @@
-//! Async client library for the KES HTTP API. TODO(issue 4).
+//! Async client library for the KES HTTP API.
+//!
+//! A [`Client`] talks to one or more KES servers over mutual TLS, using
+//! either an API key (from which a self-signed client certificate is derived)
+//! or a certificate and private key file. It offers one typed async method
+//! per API call, maps the canonical KES errors to [`Error`] variants, and
+//! fails over between endpoints like the Go client: local endpoints first,
+//! failing endpoints set aside for 30 seconds, network errors and 503
+//! retried twice with a random 200 ms – 1 s back-off, 4xx returned at once.
+//!
+//! ```no_run
+//! use kes_client::Client;
+//!
+//! # async fn run() -> Result<(), kes_client::Error> {
+//! let client = Client::builder()
+//!     .endpoint("127.0.0.1:7373")
+//!     .api_key_str("kes:v1:AD9E7FSYWrMD+VjhI6q545cYT9YOyFxZb7UnjEepYDRc")
+//!     .insecure(true)
+//!     .build()?;
+//!
+//! match client.create_key("my-key").await {
+//!     Ok(()) | Err(kes_client::Error::KeyExists) => {}
+//!     Err(e) => return Err(e),
+//! }
+//! let dek = client.generate_key("my-key", b"bucket/object").await?;
+//! let plaintext = client
+//!     .decrypt("my-key", &dek.ciphertext, b"bucket/object")
+//!     .await?;
+//! assert_eq!(*plaintext, *dek.plaintext);
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
+
+mod api;
+mod client;
+mod connect;
+mod endpoint;
+mod error;
+mod stream;
+mod tls;
+
+pub use api::{Cipher, Dek};
+pub use client::{Client, ClientBuilder};
+pub use endpoint::normalize_endpoint;
+pub use error::{ConfigError, Error, InvalidResponse, TransportError, TransportKind};
+pub use kes_types::api::{
+    ApiRoute, AuditEvent, DescribeIdentityResponse, DescribeKeyResponse, DescribePolicyResponse,
+    ErrorEvent, ReadPolicyResponse, SelfDescribeResponse, StatusResponse, VersionResponse,
+};
+pub use kes_types::{ApiKey, Identity};
+pub use stream::{AuditStream, ErrorStream, EventStream};
+pub use zeroize::Zeroizing;

@@ -18,6 +18,7 @@ pub mod fs;
 pub mod mem;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod vault;
 
 /// The most names one [`KeyStore::list`] call returns (Go KES uses 1024).
 pub const MAX_LIST: usize = 1024;

@@ -1,1 +1,710 @@
-//! TODO(issue 3): cache.
+//! The key cache in front of the key store (spec §8.2, §8.3): decoded keys
+//! by name, per-name single-flight misses, the "recently used" mark, the
+//! background expiry jobs and the offline mode driven by status probes.
+//!
+//! The cache is generic over the decoded value `V` (the server uses the
+//! parsed key version of `kes-crypto`); the decode function turns the stored
+//! bytes into a `V` once per fetch.
+//!
+//! Hits take one read lock of one of [`SHARDS`] shards (chosen by hash of the
+//! name) and clone two `Arc`s; there is no global lock on the hit path.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use kes_keystore::{KeyStore, KeyStoreError, Status};
+use kes_types::KeyName;
+use tokio::sync::OnceCell;
+use tokio::task::AbortHandle;
+
+/// How many independently locked shards the cache map has.
+pub const SHARDS: usize = 16;
+
+/// How often the background job probes the key store's status.
+pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long one status probe may take before it counts as a failure.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Expiry settings (`cache.expiry.*`). A zero duration disables that job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheConfig {
+    /// `any`: every period, drop every entry (unless offline caching holds them).
+    pub any: Duration,
+    /// `unused`: drop entries not used for this long (swept every half period).
+    pub unused: Duration,
+    /// `offline`: while the store is offline, drop every entry every period;
+    /// zero disables offline caching altogether.
+    pub offline: Duration,
+}
+
+/// Errors of [`KeyCache::get`]. The texts never contain key material.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The key store has no key with that name.
+    #[error("key does not exist")]
+    NotFound,
+    /// The key store failed.
+    #[error(transparent)]
+    Store(KeyStoreError),
+    /// The stored value could not be decoded.
+    #[error("invalid stored key: {0}")]
+    Decode(String),
+}
+
+/// One cached key.
+struct Entry<V> {
+    value: Arc<V>,
+    used: AtomicBool,
+}
+
+/// One miss in progress: every concurrent miss of a name waits on one cell.
+struct Flight<V> {
+    cell: OnceCell<Result<Arc<V>, SharedError>>,
+}
+
+/// A cloneable form of a miss error, handed to every waiter of a flight.
+#[derive(Debug, Clone)]
+enum SharedError {
+    NotFound,
+    Store(KeyStoreErrorCopy),
+    Decode(String),
+}
+
+/// The parts of a [`KeyStoreError`] needed to rebuild it for each waiter.
+#[derive(Debug, Clone)]
+enum KeyStoreErrorCopy {
+    AlreadyExists,
+    Unreachable(String),
+    Unauthorized(String),
+    InvalidConfig(String),
+    Backend(&'static str, String),
+}
+
+impl KeyStoreErrorCopy {
+    fn of(e: &KeyStoreError) -> Self {
+        match e {
+            KeyStoreError::AlreadyExists => Self::AlreadyExists,
+            KeyStoreError::Unreachable(m) => Self::Unreachable(m.clone()),
+            KeyStoreError::Unauthorized(m) => Self::Unauthorized(m.clone()),
+            KeyStoreError::InvalidConfig(m) => Self::InvalidConfig(m.clone()),
+            KeyStoreError::Backend { backend, message } => Self::Backend(backend, message.clone()),
+            // NotFound is handled by the caller; anything newer keeps its text.
+            other => Self::Backend("keystore", other.to_string()),
+        }
+    }
+
+    fn to_error(&self) -> KeyStoreError {
+        match self {
+            Self::AlreadyExists => KeyStoreError::AlreadyExists,
+            Self::Unreachable(m) => KeyStoreError::Unreachable(m.clone()),
+            Self::Unauthorized(m) => KeyStoreError::Unauthorized(m.clone()),
+            Self::InvalidConfig(m) => KeyStoreError::InvalidConfig(m.clone()),
+            Self::Backend(backend, message) => KeyStoreError::Backend {
+                backend,
+                message: message.clone(),
+            },
+        }
+    }
+}
+
+impl SharedError {
+    fn to_error(&self) -> CacheError {
+        match self {
+            Self::NotFound => CacheError::NotFound,
+            Self::Store(e) => CacheError::Store(e.to_error()),
+            Self::Decode(m) => CacheError::Decode(m.clone()),
+        }
+    }
+}
+
+type Map<V> = HashMap<KeyName, Arc<Entry<V>>>;
+
+/// Decoded keys by name in front of a [`KeyStore`] (spec §8.2).
+///
+/// Created with [`KeyCache::new`], which starts the background jobs on the
+/// current tokio runtime. The jobs hold only a weak reference and are
+/// aborted when the cache is dropped.
+pub struct KeyCache<V> {
+    store: Arc<dyn KeyStore>,
+    cfg: CacheConfig,
+    decode: fn(&[u8]) -> Result<V, String>,
+    hasher: std::collections::hash_map::RandomState,
+    shards: Box<[RwLock<Map<V>>]>,
+    inflight: Mutex<HashMap<KeyName, Arc<Flight<V>>>>,
+    offline: AtomicBool,
+    jobs: Mutex<Vec<AbortHandle>>,
+}
+
+impl<V> std::fmt::Debug for KeyCache<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("store", &self.store)
+            .field("cfg", &self.cfg)
+            .field("offline", &self.offline.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V: Send + Sync + 'static> KeyCache<V> {
+    /// Creates a cache over `store` that decodes fetched values with `decode`
+    /// and starts the background jobs of §8.2 on the current tokio runtime
+    /// (outside a runtime no jobs run: entries then never expire and the
+    /// cache never goes offline).
+    ///
+    /// `decode` must not put key material into its error text.
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        cfg: CacheConfig,
+        decode: fn(&[u8]) -> Result<V, String>,
+    ) -> Arc<Self> {
+        let shards = (0..SHARDS)
+            .map(|_| RwLock::new(HashMap::new()))
+            .collect::<Vec<_>>()
+            .into_boxed_slice();
+        let cache = Arc::new(Self {
+            store,
+            cfg,
+            decode,
+            hasher: std::collections::hash_map::RandomState::new(),
+            shards,
+            inflight: Mutex::new(HashMap::new()),
+            offline: AtomicBool::new(false),
+            jobs: Mutex::new(Vec::new()),
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let mut jobs = Vec::with_capacity(4);
+            let weak = Arc::downgrade(&cache);
+            if !cfg.any.is_zero() {
+                jobs.push(spawn_ticker(&rt, weak.clone(), cfg.any, |c| async move {
+                    if c.expiry_applies() {
+                        c.clear();
+                    }
+                }));
+            }
+            let half_unused = cfg.unused / 2;
+            if !half_unused.is_zero() {
+                jobs.push(spawn_ticker(
+                    &rt,
+                    weak.clone(),
+                    half_unused,
+                    |c| async move {
+                        if c.expiry_applies() {
+                            c.sweep_unused();
+                        }
+                    },
+                ));
+            }
+            if !cfg.offline.is_zero() {
+                jobs.push(spawn_ticker(
+                    &rt,
+                    weak.clone(),
+                    cfg.offline,
+                    |c| async move {
+                        if c.is_offline() {
+                            c.clear();
+                        }
+                    },
+                ));
+            }
+            jobs.push(spawn_ticker(&rt, weak, STATUS_INTERVAL, |c| async move {
+                c.probe().await;
+            }));
+            *lock(&cache.jobs) = jobs;
+        }
+        cache
+    }
+
+    /// Returns the decoded key `name`, from the cache or (on a miss) from the
+    /// store. Concurrent misses of one name share a single store fetch.
+    /// `NotFound` is not cached.
+    pub async fn get(&self, name: &KeyName) -> Result<Arc<V>, CacheError> {
+        if let Some(v) = self.lookup(name) {
+            return Ok(v);
+        }
+        let flight = {
+            let mut inflight = lock(&self.inflight);
+            inflight
+                .entry(name.clone())
+                .or_insert_with(|| {
+                    Arc::new(Flight {
+                        cell: OnceCell::new(),
+                    })
+                })
+                .clone()
+        };
+        let result = flight.cell.get_or_init(|| self.fetch(name, &flight)).await;
+        match result {
+            Ok(v) => Ok(v.clone()),
+            Err(e) => Err(e.to_error()),
+        }
+    }
+
+    /// Drops the cached entry of `name` (after a delete). Other KES nodes
+    /// keep their entries until their own expiry.
+    /// A fetch of `name` still in progress is not cached when it completes
+    /// (its waiters still get the value), so a delete cannot be undone by a
+    /// concurrent read.
+    pub fn evict(&self, name: &KeyName) {
+        let mut inflight = lock(&self.inflight);
+        inflight.remove(name);
+        write(self.shard(name)).remove(name);
+    }
+
+    /// Whether the last status probe failed (the store is offline).
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Relaxed)
+    }
+
+    /// The store's status; while offline answers `Unreachable` without
+    /// contacting the store (spec §8.2).
+    pub async fn status(&self) -> Result<Status, KeyStoreError> {
+        if self.is_offline() {
+            return Err(KeyStoreError::Unreachable(
+                "key store is offline (last status check failed)".to_owned(),
+            ));
+        }
+        self.store.status().await
+    }
+
+    /// The key store behind the cache (for create, delete, list).
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.store
+    }
+
+    /// Number of cached entries (for tests and diagnostics).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| read(s).len()).sum()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard(&self, name: &KeyName) -> &RwLock<Map<V>> {
+        let h = self.hasher.hash_one(name.as_str()) as usize;
+        // `SHARDS` is non-zero and the slice has exactly `SHARDS` elements.
+        &self.shards[h % SHARDS]
+    }
+
+    fn lookup(&self, name: &KeyName) -> Option<Arc<V>> {
+        let shard = read(self.shard(name));
+        let entry = shard.get(name)?;
+        if !entry.used.load(Ordering::Relaxed) {
+            entry.used.store(true, Ordering::Relaxed);
+        }
+        Some(entry.value.clone())
+    }
+
+    /// The body of one flight: re-check the cache (an earlier flight may have
+    /// filled it just now), fetch, decode, insert, and retire the flight.
+    async fn fetch(&self, name: &KeyName, flight: &Arc<Flight<V>>) -> Result<Arc<V>, SharedError> {
+        if let Some(v) = self.lookup(name) {
+            self.retire(name, flight, None);
+            return Ok(v);
+        }
+        let result = match self.store.get(name).await {
+            Ok(bytes) => match (self.decode)(&bytes) {
+                Ok(v) => Ok(Arc::new(v)),
+                Err(m) => Err(SharedError::Decode(m)),
+            },
+            Err(KeyStoreError::NotFound) => Err(SharedError::NotFound),
+            Err(e) => Err(SharedError::Store(KeyStoreErrorCopy::of(&e))),
+        };
+        self.retire(name, flight, result.as_ref().ok());
+        result
+    }
+
+    /// Ends `flight`: if it is still the registered flight of `name` (no
+    /// `evict` happened meanwhile), caches `value` and unregisters it.
+    fn retire(&self, name: &KeyName, flight: &Arc<Flight<V>>, value: Option<&Arc<V>>) {
+        let mut inflight = lock(&self.inflight);
+        if !inflight.get(name).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            return;
+        }
+        inflight.remove(name);
+        if let Some(v) = value {
+            write(self.shard(name)).insert(
+                name.clone(),
+                Arc::new(Entry {
+                    value: v.clone(),
+                    used: AtomicBool::new(true),
+                }),
+            );
+        }
+    }
+
+    /// Whether the `any`/`unused` jobs may drop entries now: when online, or
+    /// when offline caching is disabled.
+    fn expiry_applies(&self) -> bool {
+        !self.is_offline() || self.cfg.offline.is_zero()
+    }
+
+    fn clear(&self) {
+        for s in self.shards.iter() {
+            write(s).clear();
+        }
+    }
+
+    fn sweep_unused(&self) {
+        for s in self.shards.iter() {
+            write(s).retain(|_, e| e.used.swap(false, Ordering::Relaxed));
+        }
+    }
+
+    async fn probe(&self) {
+        let ok = matches!(
+            tokio::time::timeout(STATUS_TIMEOUT, self.store.status()).await,
+            Ok(Ok(_))
+        );
+        self.offline.store(!ok, Ordering::Relaxed);
+    }
+}
+
+impl<V> Drop for KeyCache<V> {
+    fn drop(&mut self) {
+        for job in lock(&self.jobs).drain(..) {
+            job.abort();
+        }
+    }
+}
+
+/// Runs `job` every `period` (first run after one period) while the cache
+/// is alive.
+fn spawn_ticker<V, F, Fut>(
+    rt: &tokio::runtime::Handle,
+    cache: Weak<KeyCache<V>>,
+    period: Duration,
+    job: F,
+) -> AbortHandle
+where
+    V: Send + Sync + 'static,
+    F: Fn(Arc<KeyCache<V>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    rt.spawn(async move {
+        let start = tokio::time::Instant::now() + period;
+        let mut ticker = tokio::time::interval_at(start, period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(cache) = cache.upgrade() else { return };
+            job(cache).await;
+        }
+    })
+    .abort_handle()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use kes_keystore::ListPage;
+    use std::sync::atomic::AtomicUsize;
+    use zeroize::Zeroizing;
+
+    /// A tiny in-test store: fixed keys, counted gets, switchable failure.
+    #[derive(Debug, Default)]
+    struct CountingStore {
+        keys: Mutex<HashMap<String, Vec<u8>>>,
+        gets: AtomicUsize,
+        statuses: AtomicUsize,
+        down: AtomicBool,
+        get_delay: Mutex<Duration>,
+    }
+
+    impl CountingStore {
+        fn with(keys: &[(&str, &str)]) -> Arc<Self> {
+            let s = Self::default();
+            for (k, v) in keys {
+                lock(&s.keys).insert((*k).to_owned(), v.as_bytes().to_vec());
+            }
+            Arc::new(s)
+        }
+        fn gets(&self) -> usize {
+            self.gets.load(Ordering::SeqCst)
+        }
+        fn unreachable(&self) -> KeyStoreError {
+            KeyStoreError::Unreachable("connection refused".into())
+        }
+    }
+
+    #[async_trait]
+    impl KeyStore for CountingStore {
+        fn description(&self) -> String {
+            "Counting".into()
+        }
+        async fn status(&self) -> Result<Status, KeyStoreError> {
+            self.statuses.fetch_add(1, Ordering::SeqCst);
+            if self.down.load(Ordering::SeqCst) {
+                return Err(self.unreachable());
+            }
+            Ok(Status {
+                latency: Duration::from_millis(1),
+            })
+        }
+        async fn create(&self, _: &KeyName, _: &[u8]) -> Result<(), KeyStoreError> {
+            Err(KeyStoreError::AlreadyExists)
+        }
+        async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            let delay = *lock(&self.get_delay);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if self.down.load(Ordering::SeqCst) {
+                return Err(self.unreachable());
+            }
+            lock(&self.keys)
+                .get(name.as_str())
+                .map(|v| Zeroizing::new(v.clone()))
+                .ok_or(KeyStoreError::NotFound)
+        }
+        async fn delete(&self, _: &KeyName) -> Result<(), KeyStoreError> {
+            Ok(())
+        }
+        async fn list(&self, _: &str, _: &str, _: usize) -> Result<ListPage, KeyStoreError> {
+            Ok(ListPage::default())
+        }
+    }
+
+    fn decode(b: &[u8]) -> Result<String, String> {
+        match std::str::from_utf8(b) {
+            Ok("bad") => Err("not a key".into()),
+            Ok(s) => Ok(s.to_owned()),
+            Err(_) => Err("not utf-8".into()),
+        }
+    }
+
+    fn name(s: &str) -> KeyName {
+        KeyName::new(s).unwrap()
+    }
+
+    fn cfg(any: u64, unused: u64, offline: u64) -> CacheConfig {
+        CacheConfig {
+            any: Duration::from_secs(any),
+            unused: Duration::from_secs(unused),
+            offline: Duration::from_secs(offline),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_fetch_once() {
+        let store = CountingStore::with(&[("k1", "v1")]);
+        *lock(&store.get_delay) = Duration::from_millis(50);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let k = name("k1");
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let c = cache.clone();
+                let k = k.clone();
+                tokio::spawn(async move { c.get(&k).await.map(|v| (*v).clone()) })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), "v1");
+        }
+        assert_eq!(store.gets(), 1);
+        assert_eq!(*cache.get(&k).await.unwrap(), "v1");
+        assert_eq!(store.gets(), 1);
+        assert!(lock(&cache.inflight).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_not_found_is_shared_and_not_cached() {
+        let store = CountingStore::with(&[]);
+        *lock(&store.get_delay) = Duration::from_millis(50);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let k = name("missing");
+        let (a, b) = tokio::join!(cache.get(&k), cache.get(&k));
+        assert!(matches!(a, Err(CacheError::NotFound)));
+        assert!(matches!(b, Err(CacheError::NotFound)));
+        assert_eq!(store.gets(), 1);
+        // Not cached: the next get asks the store again and sees the new key.
+        lock(&store.keys).insert("missing".into(), b"now".to_vec());
+        assert_eq!(*cache.get(&k).await.unwrap(), "now");
+        assert_eq!(store.gets(), 2);
+    }
+
+    #[tokio::test]
+    async fn decode_and_store_errors_are_reported_not_cached() {
+        let store = CountingStore::with(&[("b", "bad"), ("g", "good")]);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let err = cache.get(&name("b")).await.unwrap_err();
+        assert_eq!(err.to_string(), "invalid stored key: not a key");
+        store.down.store(true, Ordering::SeqCst);
+        let err = cache.get(&name("g")).await.unwrap_err();
+        assert!(matches!(&err, CacheError::Store(e) if e.is_unreachable()));
+        assert_eq!(
+            err.to_string(),
+            "key store is not reachable: connection refused"
+        );
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn any_expiry_drops_everything() {
+        let store = CountingStore::with(&[("k1", "v1")]);
+        let cache = KeyCache::new(store.clone(), cfg(60, 0, 0), decode);
+        let k = name("k1");
+        cache.get(&k).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        cache.get(&k).await.unwrap();
+        assert_eq!(store.gets(), 1);
+        tokio::time::sleep(Duration::from_secs(2)).await; // past the 60 s tick
+        assert!(cache.is_empty());
+        cache.get(&k).await.unwrap();
+        assert_eq!(store.gets(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unused_expiry_keeps_used_entries() {
+        let store = CountingStore::with(&[("hot", "h"), ("cold", "c")]);
+        // Sweeps at 30 s, 60 s, 90 s, ...
+        let cache = KeyCache::new(store.clone(), cfg(0, 60, 0), decode);
+        let (hot, cold) = (name("hot"), name("cold"));
+        cache.get(&hot).await.unwrap();
+        cache.get(&cold).await.unwrap();
+        // t=31: first sweep cleared both marks (both were used since start).
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert_eq!(cache.len(), 2);
+        cache.get(&hot).await.unwrap(); // hit: marks used
+        // t=61: second sweep drops `cold`, keeps `hot`.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(cache.len(), 1);
+        assert!(cache.lookup(&hot).is_some());
+        assert_eq!(store.gets(), 2);
+        // t=91 and t=121: `hot` unused (lookup above marked it) → gone by 121.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn offline_mode_serves_cached_keys() {
+        let store = CountingStore::with(&[("k1", "v1"), ("k2", "v2")]);
+        let cache = KeyCache::new(store.clone(), cfg(15, 0, 300), decode);
+        let k = name("k1");
+        cache.get(&k).await.unwrap();
+        assert!(cache.status().await.is_ok());
+        store.down.store(true, Ordering::SeqCst);
+        // t=11: the 10 s probe failed → offline (the 15 s `any` tick has not run yet).
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert!(cache.is_offline());
+        let probes = store.statuses.load(Ordering::SeqCst);
+        let err = cache.status().await.unwrap_err();
+        assert!(err.is_unreachable());
+        assert_eq!(
+            store.statuses.load(Ordering::SeqCst),
+            probes,
+            "no store call"
+        );
+        // The `any` tick at 15 s and 30 s keeps the entry while offline.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(*cache.get(&k).await.unwrap(), "v1");
+        assert_eq!(store.gets(), 1);
+        // Misses still try the store and fail.
+        assert!(matches!(
+            cache.get(&name("k2")).await,
+            Err(CacheError::Store(_))
+        ));
+        // The offline tick (300 s) drops everything.
+        tokio::time::sleep(Duration::from_secs(260)).await;
+        assert!(cache.is_empty());
+        // Back online after the next probe.
+        store.down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(!cache.is_offline());
+        assert!(cache.status().await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn offline_without_offline_caching_still_expires() {
+        let store = CountingStore::with(&[("k1", "v1")]);
+        let cache = KeyCache::new(store.clone(), cfg(15, 0, 0), decode);
+        cache.get(&name("k1")).await.unwrap();
+        store.down.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(16)).await;
+        assert!(cache.is_offline());
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn evict_drops_one_entry() {
+        let store = CountingStore::with(&[("a", "1"), ("b", "2")]);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        cache.get(&name("a")).await.unwrap();
+        cache.get(&name("b")).await.unwrap();
+        cache.evict(&name("a"));
+        assert_eq!(cache.len(), 1);
+        cache.get(&name("a")).await.unwrap();
+        assert_eq!(store.gets(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn evict_during_fetch_is_not_undone() {
+        let store = CountingStore::with(&[("k", "old")]);
+        *lock(&store.get_delay) = Duration::from_millis(50);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let k = name("k");
+        let reader = {
+            let (c, k) = (cache.clone(), k.clone());
+            tokio::spawn(async move { c.get(&k).await.map(|v| (*v).clone()) })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await; // fetch in progress
+        // The store reads the value after its delay, so the reader sees the
+        // value written before the eviction; the cache must not keep it.
+        lock(&store.keys).insert("k".into(), b"new".to_vec());
+        cache.evict(&k);
+        assert_eq!(reader.await.unwrap().unwrap(), "new");
+        assert!(cache.is_empty(), "evicted key must not be re-cached");
+        lock(&store.keys).remove("k");
+        assert!(matches!(cache.get(&k).await, Err(CacheError::NotFound)));
+        assert_eq!(store.gets(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jobs_stop_when_cache_is_dropped() {
+        let store = CountingStore::with(&[]);
+        let cache = KeyCache::new(store.clone(), cfg(1, 2, 3), decode);
+        let weak = Arc::downgrade(&cache);
+        drop(cache);
+        assert!(weak.upgrade().is_none());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(store.statuses.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn futures_are_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        fn assert_sync<T: Send + Sync>() {}
+        assert_sync::<KeyCache<String>>();
+        let cache = KeyCache::new(CountingStore::with(&[]), cfg(0, 0, 0), decode);
+        let k = name("k");
+        assert_send(&cache.get(&k));
+        assert_send(&cache.status());
+    }
+
+    #[test]
+    fn works_outside_a_runtime() {
+        let store = CountingStore::with(&[]);
+        let cache = KeyCache::new(store, cfg(1, 1, 1), decode);
+        assert!(lock(&cache.jobs).is_empty());
+        assert!(!cache.is_offline());
+    }
+}

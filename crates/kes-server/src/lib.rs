@@ -11,3 +11,15 @@ pub mod config;
 pub mod level;
 pub mod log;
 pub mod metrics;
+pub mod sys;
+
+pub mod accept;
+pub mod api;
+pub mod auth;
+pub mod configure;
+pub mod dev;
+pub mod run;
+pub mod state;
+pub mod tls;
+
+pub use run::{ServeOptions, ServerError, run};

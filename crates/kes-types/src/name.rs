@@ -159,7 +159,7 @@ name_type!(
 
 /// A validated listing pattern: empty or `*` (everything), or a prefix with
 /// an optional trailing `*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ListPattern(String);
 
 impl ListPattern {
@@ -185,6 +185,25 @@ impl ListPattern {
     /// The pattern as given.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl fmt::Display for ListPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for ListPattern {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for ListPattern {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        Self::new(s)
     }
 }
 

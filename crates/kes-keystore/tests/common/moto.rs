@@ -1,119 +1,37 @@
-//! moto (AWS Secrets Manager + KMS emulator) as a test peer.
-//!
-//! [`Moto::start`] installs `moto[server]` from PyPI into the test-peer
-//! virtual environment `<target>/test-peers/venv` (once, under an exclusive
-//! lock on `<target>/test-peers/venv.lock`, with an `.installed-<pkg>`
-//! marker: the same venv, lock and markers as the shared harness in
-//! `common/mod.rs`, so the two never race), starts
-//! `moto_server -H 127.0.0.1 -p <free port>`, waits until it answers, and
-//! stops it by PID when dropped. Every failure panics with what went wrong:
-//! the tests never pass without a real moto.
-#![allow(dead_code)]
+//! moto (AWS Secrets Manager + KMS emulator, PyPI `moto[server]`) as a
+//! real test peer: [`Moto::start`] installs it into the shared test-peer venv
+//! ([`Venv::ensure`]), starts `moto_server -H 127.0.0.1 -p <free port>`,
+//! waits until it answers, and kills it by PID when dropped. moto keeps all
+//! state in memory; [`Moto::reset`] wipes it. If moto cannot be installed,
+//! the tests FAIL with the reason.
 
-use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The PyPI requirement moto is installed from.
-const PACKAGE: &str = "moto[server]";
+use super::{PeerProcess, Venv, free_port};
 
-/// `<workspace>/target` (or `$CARGO_TARGET_DIR`).
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-    }
-}
-
-/// `<target>/test-peers`, created if missing.
-fn peers_dir() -> PathBuf {
-    let dir = target_dir().join("test-peers");
-    fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", dir.display()));
-    dir
-}
-
-/// Runs `cmd`, panicking with its output when it fails.
-fn run(cmd: &mut Command, what: &str) {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("moto harness: could not {what}: cannot run {cmd:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "moto harness: could not {what}: {cmd:?} exited with {}\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-/// The `moto_server` executable, installing moto first if needed.
+/// The `moto_server` script from the project-local venv (installed on
+/// first use).
 pub fn moto_server() -> PathBuf {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
-        let peers = peers_dir();
-        let venv = peers.join("venv");
-        let lock_path = peers.join("venv.lock");
-        let lock = File::create(&lock_path)
-            .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", lock_path.display()));
-        lock.lock()
-            .unwrap_or_else(|e| panic!("moto harness: cannot lock {}: {e}", lock_path.display()));
-        let python = venv.join("bin/python");
-        if !python.exists() {
-            run(
-                Command::new("python3").arg("-m").arg("venv").arg(&venv),
-                "create the test-peer Python venv (is python3 with the venv module installed?)",
-            );
-        }
-        let marker = venv.join(format!(
-            ".installed-{}",
-            PACKAGE.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
-        ));
-        if !marker.exists() {
-            run(
-                Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                    ])
-                    .arg(PACKAGE),
-                &format!(
-                    "install the test peer {PACKAGE:?} from PyPI into {} (is the network \
-                     reachable?)",
-                    venv.display()
-                ),
-            );
-            fs::write(&marker, b"")
-                .unwrap_or_else(|e| panic!("moto harness: cannot write {}: {e}", marker.display()));
-        }
-        drop(lock);
-        let exe = venv.join("bin/moto_server");
+        let venv = Venv::ensure(&["moto[server]"]);
+        // A pip console script runs moto in its own (Python) process, so
+        // its PID is the server's.
+        let exe = venv.bin("moto_server");
         assert!(
             exe.is_file(),
-            "moto harness: {PACKAGE} is installed in {} but {} is missing",
-            venv.display(),
+            "moto[server] is installed in {} but {} is missing",
+            venv.dir.display(),
             exe.display()
         );
         exe
     })
     .clone()
-}
-
-/// A free TCP port on 127.0.0.1 (bound once, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("moto harness: no free port on 127.0.0.1: {e}"))
 }
 
 /// One request to `127.0.0.1:port`; returns the status code and body.
@@ -136,11 +54,10 @@ pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String
     Ok((code, body))
 }
 
-/// A running `moto_server`; stopped (by PID) on drop.
+/// A running `moto_server`; killed (by PID) on drop.
 pub struct Moto {
-    child: Option<Child>,
+    process: Option<PeerProcess>,
     port: u16,
-    log: PathBuf,
     env: Vec<(String, String)>,
 }
 
@@ -154,9 +71,8 @@ impl Moto {
     /// `INITIAL_NO_AUTH_ACTION_COUNT=0` to make it check credentials).
     pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let mut m = Moto {
-            child: None,
+            process: None,
             port: free_port(),
-            log: PathBuf::new(),
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -180,18 +96,14 @@ impl Moto {
     pub fn reset(&self) {
         match http(self.port, "POST", "/moto-api/reset") {
             Ok((200, _)) => {}
-            other => panic!(
-                "moto harness: reset on port {} failed: {other:?}",
-                self.port
-            ),
+            other => panic!("moto: reset on port {} failed: {other:?}", self.port),
         }
     }
 
     /// Kills moto (by PID) and waits for it to exit.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut p) = self.process.take() {
+            p.kill();
         }
     }
 
@@ -202,64 +114,23 @@ impl Moto {
     }
 
     fn spawn(&mut self) {
-        let exe = moto_server();
-        let dir = peers_dir().join("logs");
-        fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", dir.display()));
-        self.log = dir.join(format!("moto-{}.log", self.port));
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap_or_else(|e| panic!("moto harness: cannot create {}: {e}", self.log.display()));
-        let log2 = log
-            .try_clone()
-            .unwrap_or_else(|e| panic!("moto harness: cannot clone log handle: {e}"));
-        let mut cmd = Command::new(&exe);
+        let mut cmd = Command::new(moto_server());
         cmd.args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("moto harness: cannot start {}: {e}", exe.display()));
-        self.child = Some(child);
-        self.wait_ready();
-    }
-
-    /// Polls moto until it answers (at most 600 tries, 100 ms apart).
-    fn wait_ready(&mut self) {
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut process = PeerProcess::spawn(&format!("moto-{}", self.port), &mut cmd);
+        // Poll until it answers (a bound against hangs, not a timing check).
         for _ in 0..600 {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.child = None;
-                panic!(
-                    "moto harness: moto_server exited ({status}) before answering on port \
-                         {}; log {}:\n{}",
-                    self.port,
-                    self.log.display(),
-                    fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
+            process.assert_running();
             if matches!(http(self.port, "GET", "/moto-api/data.json"), Ok((200, _))) {
+                self.process = Some(process);
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        self.stop();
         panic!(
-            "moto harness: moto_server did not answer on port {}; log {}:\n{}",
+            "moto on port {} did not answer within 60 s (log: {})",
             self.port,
-            self.log.display(),
-            fs::read_to_string(&self.log).unwrap_or_default()
+            process.log.display()
         );
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

@@ -1,0 +1,449 @@
+//! The HTTP transport to Vault: one pooled hyper client per store (rustls
+//! with the ring provider, custom CA and client certificate; at most 64
+//! requests in flight and 32 idle connections), a connect timeout and a
+//! whole-request timeout on every call, bounded response bodies, and the mapping of Vault's `{"errors": [...]}` responses to
+//! [`KeyStoreError`]s.
+//!
+//! Nothing here ever logs or formats a token or a request body.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::config::{VaultOptions, VaultTlsOptions};
+use crate::KeyStoreError;
+
+/// The Vault token header.
+const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-vault-token");
+/// The Vault namespace header.
+const NAMESPACE_HEADER: HeaderName = HeaderName::from_static("x-vault-namespace");
+/// Sent by every Vault client (CSRF protection of the Vault UI).
+const REQUEST_HEADER: HeaderName = HeaderName::from_static("x-vault-request");
+
+/// Largest response body accepted for ordinary calls.
+pub(crate) const BODY_LIMIT: usize = 1 << 20;
+/// Largest response body accepted for a listing (Go KES: 32 MiB).
+pub(crate) const LIST_BODY_LIMIT: usize = 32 << 20;
+/// Idle pooled connections kept per host.
+const POOL_MAX_IDLE: usize = 32;
+/// Most requests in flight per store (and so most open connections).
+const MAX_IN_FLIGHT: usize = 64;
+/// How long an idle pooled connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Builds the error of the vault backend.
+pub(crate) fn backend(message: impl Into<String>) -> KeyStoreError {
+    KeyStoreError::Backend {
+        backend: "vault",
+        message: message.into(),
+    }
+}
+
+/// One Vault response: status and (bounded) body.
+#[derive(Debug)]
+pub(crate) struct Response {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The response body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// Parses the body as JSON.
+    pub fn json(&self, what: &str) -> Result<serde_json::Value, KeyStoreError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| backend(format!("{what}: response is not valid JSON: {e}")))
+    }
+
+    /// The messages of Vault's `{"errors": [...]}` body, joined with `; `.
+    pub fn error_messages(&self) -> String {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.body) else {
+            return String::from_utf8_lossy(&self.body)
+                .trim()
+                .chars()
+                .take(200)
+                .collect();
+        };
+        match v.get("errors").and_then(|e| e.as_array()) {
+            Some(list) => list
+                .iter()
+                .filter_map(|m| m.as_str())
+                .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join("; "),
+            None => String::new(),
+        }
+    }
+
+    /// Whether this is Vault's "nothing here" answer: 404 with an empty
+    /// error list (as opposed to "no handler for route", a missing mount).
+    pub fn is_plain_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND && self.error_messages().is_empty()
+    }
+
+    /// Whether Vault said there is no mount for the path.
+    pub fn is_missing_mount(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
+            && self.error_messages().contains("no handler for route")
+    }
+
+    /// The error for an unexpected status of operation `what`.
+    pub fn into_error(self, what: &str) -> KeyStoreError {
+        let status = self.status.as_u16();
+        let msg = self.error_messages();
+        let detail = if msg.is_empty() {
+            format!("vault: {what}: HTTP {status}")
+        } else {
+            format!("vault: {what}: HTTP {status}: {msg}")
+        };
+        match self.status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => KeyStoreError::Unauthorized(detail),
+            StatusCode::SERVICE_UNAVAILABLE if msg.contains("sealed") => {
+                KeyStoreError::Unreachable(detail)
+            }
+            _ => backend(detail.trim_start_matches("vault: ").to_owned()),
+        }
+    }
+}
+
+/// One request to Vault.
+pub(crate) struct Call<'a> {
+    /// HTTP method.
+    pub method: Method,
+    /// Path and query below the endpoint, starting with `/v1/`.
+    pub path: &'a str,
+    /// `X-Vault-Token`, if any.
+    pub token: Option<&'a str>,
+    /// `X-Vault-Namespace`, if any.
+    pub namespace: Option<&'a str>,
+    /// JSON body, if any.
+    pub body: Option<&'a [u8]>,
+    /// Largest accepted response body.
+    pub limit: usize,
+}
+
+impl<'a> Call<'a> {
+    /// A call without token, namespace or body.
+    pub fn new(method: Method, path: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            token: None,
+            namespace: None,
+            body: None,
+            limit: BODY_LIMIT,
+        }
+    }
+}
+
+/// The pooled HTTP client of one store.
+pub(crate) struct Http {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    endpoint: String,
+    timeout: Duration,
+    in_flight: tokio::sync::Semaphore,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("endpoint", &self.endpoint)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http {
+    /// Builds the client from validated options.
+    pub fn new(opts: &VaultOptions) -> Result<Self, KeyStoreError> {
+        let tls = tls_config(&opts.tls)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(opts.connect_timeout));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        Ok(Self {
+            client,
+            endpoint: opts.endpoint.clone(),
+            timeout: opts.request_timeout,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+        })
+    }
+
+    /// The configured endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Sends one request and reads the whole (bounded) response within the
+    /// request timeout. Transport failures and timeouts are
+    /// [`KeyStoreError::Unreachable`]; HTTP error statuses are returned as
+    /// responses for the caller to interpret.
+    pub async fn send(&self, call: Call<'_>) -> Result<Response, KeyStoreError> {
+        let uri = format!("{}{}", self.endpoint, call.path);
+        let mut req = Request::builder()
+            .method(call.method)
+            .uri(&uri)
+            .header(REQUEST_HEADER, HeaderValue::from_static("true"));
+        if let Some(token) = call.token {
+            let mut v = HeaderValue::from_str(token)
+                .map_err(|_| backend("vault token contains characters not allowed in a header"))?;
+            v.set_sensitive(true);
+            req = req.header(TOKEN_HEADER, v);
+        }
+        if let Some(ns) = call.namespace {
+            let v = HeaderValue::from_str(ns).map_err(|_| {
+                KeyStoreError::InvalidConfig(format!("vault: invalid namespace {ns:?}"))
+            })?;
+            req = req.header(NAMESPACE_HEADER, v);
+        }
+        let body = match call.body {
+            Some(b) => {
+                req = req.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Full::new(Bytes::copy_from_slice(b))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let req = req
+            .body(body)
+            .map_err(|e| backend(format!("cannot build request for {}: {e}", call.path)))?;
+        let path = strip_query(call.path);
+        let method = req.method().clone();
+        let limit = call.limit;
+        let fut = async {
+            // Waiting for a slot counts against the request timeout.
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| backend("vault client is shut down"))?;
+            let resp = self.client.request(req).await.map_err(|e| {
+                KeyStoreError::Unreachable(format!(
+                    "vault: cannot reach {} ({method} {path}): {}",
+                    self.endpoint,
+                    error_chain(&e)
+                ))
+            })?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        backend(format!("{path}: response body larger than {limit} bytes"))
+                    } else {
+                        KeyStoreError::Unreachable(format!(
+                            "vault: {} ({method} {path}): reading the response failed: {}",
+                            self.endpoint,
+                            error_chain(e.as_ref())
+                        ))
+                    }
+                })?
+                .to_bytes();
+            Ok(Response { status, body })
+        };
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(KeyStoreError::Unreachable(format!(
+                "vault: {} ({method} {path}): no response within {:?}",
+                self.endpoint, self.timeout
+            ))),
+        }
+    }
+}
+
+/// The path without its query string (for error messages).
+fn strip_query(path: &str) -> &str {
+    path.split('?').next().unwrap_or(path)
+}
+
+/// An error and its sources, e.g. "client error (Connect): tcp connect
+/// error: Connection refused (os error 111)".
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+/// Builds the rustls client config: the CA file/directory (or the system
+/// roots) and the optional client certificate.
+fn tls_config(tls: &VaultTlsOptions) -> Result<rustls::ClientConfig, KeyStoreError> {
+    let invalid = |m: String| KeyStoreError::InvalidConfig(format!("vault: {m}"));
+    let mut roots = RootCertStore::empty();
+    match &tls.ca {
+        Some(ca) => {
+            let files = ca_files(ca)?;
+            for file in files {
+                let certs = read_certs(&file)?;
+                for cert in certs {
+                    roots.add(cert).map_err(|e| {
+                        invalid(format!(
+                            "tls.ca: invalid certificate in {}: {e}",
+                            file.display()
+                        ))
+                    })?;
+                }
+            }
+            if roots.is_empty() {
+                return Err(invalid(format!(
+                    "tls.ca: no PEM certificate found in {}",
+                    ca.display()
+                )));
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            for cert in native.certs {
+                // Skip system certificates rustls cannot parse, like Go does.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(format!("tls: {e}")))?
+        .with_root_certificates(roots);
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certs(cert)?;
+            if chain.is_empty() {
+                return Err(invalid(format!(
+                    "tls.cert: no PEM certificate found in {}",
+                    cert.display()
+                )));
+            }
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                invalid(format!(
+                    "tls.key: cannot read a PEM private key from {}: {e}",
+                    key.display()
+                ))
+            })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| invalid(format!("tls.cert/tls.key: {e}")))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// The CA file itself, or the regular files of a CA directory.
+fn ca_files(ca: &Path) -> Result<Vec<std::path::PathBuf>, KeyStoreError> {
+    let meta = std::fs::metadata(ca).map_err(|e| {
+        KeyStoreError::InvalidConfig(format!("vault: tls.ca: cannot read {}: {e}", ca.display()))
+    })?;
+    if !meta.is_dir() {
+        return Ok(vec![ca.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(ca).map_err(|e| {
+        KeyStoreError::InvalidConfig(format!("vault: tls.ca: cannot list {}: {e}", ca.display()))
+    })?;
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// All PEM certificates of one file.
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, KeyStoreError> {
+    let iter = CertificateDer::pem_file_iter(path).map_err(|e| {
+        KeyStoreError::InvalidConfig(format!("vault: cannot read {}: {e}", path.display()))
+    })?;
+    iter.collect::<Result<Vec<_>, _>>().map_err(|e| {
+        KeyStoreError::InvalidConfig(format!("vault: invalid PEM in {}: {e}", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, body: &str) -> Response {
+        Response {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn vault_error_bodies_are_classified() {
+        assert!(resp(404, r#"{"errors":[]}"#).is_plain_not_found());
+        let r = resp(
+            404,
+            r#"{"errors":["no handler for route \"kv9/x\". route entry not found."]}"#,
+        );
+        assert!(!r.is_plain_not_found());
+        assert!(r.is_missing_mount());
+        let e = resp(
+            403,
+            "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}",
+        )
+        .into_error("read key");
+        assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("1 error occurred: * permission denied"),
+            "{e}"
+        );
+        let e = resp(503, r#"{"errors":["Vault is sealed"]}"#).into_error("read key");
+        assert!(e.is_unreachable(), "{e:?}");
+        let e = resp(500, "oops").into_error("list keys");
+        assert_eq!(e.to_string(), "vault: list keys: HTTP 500: oops");
+    }
+
+    #[test]
+    fn missing_tls_files_are_config_errors() {
+        let tls = VaultTlsOptions {
+            ca: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        let e = tls_config(&tls).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let tls = VaultTlsOptions {
+            ca: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        assert!(
+            tls_config(&tls)
+                .unwrap_err()
+                .to_string()
+                .contains("no PEM certificate")
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! System endpoints (spec §2.2): `/version`, `/v1/ready`, `/v1/status`,
+//! `/v1/metrics`, `/v1/api`.
+
+use bytes::Bytes;
+use http::Response;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http_body_util::{BodyExt, Full};
+use kes_keystore::KeyStoreError;
+use kes_types::api::{ApiRoute, StatusResponse, VersionResponse};
+
+use super::error::Error;
+use super::{Body, Ctx, empty_ok, json};
+use crate::sys::SysStats;
+
+/// The version reported by `/version` and `/v1/status`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The VCS commit, when the build provides `KES_COMMIT`.
+pub const COMMIT: Option<&str> = option_env!("KES_COMMIT");
+
+/// Go's spelling of the CPU architecture.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
+/// `GET /version`.
+pub(super) fn version() -> Result<Response<Body>, Error> {
+    json(&VersionResponse {
+        version: VERSION.to_owned(),
+        commit: COMMIT.unwrap_or_default().to_owned(),
+    })
+}
+
+/// `GET /v1/ready`: 200 when the key store answers; 504 when it is
+/// unreachable (or the cache is offline); 502 on other errors.
+pub(super) async fn ready(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
+    if ctx.state.cache.is_offline() {
+        return Err(Error::NotReachable("key cache is offline".into()));
+    }
+    match ctx.state.cache.status().await {
+        Ok(_) => Ok(empty_ok()),
+        Err(e @ KeyStoreError::Unreachable(_)) => Err(Error::NotReachable(e.to_string())),
+        Err(e) => Err(Error::Unavailable(e.to_string())),
+    }
+}
+
+/// `GET /v1/status`: both key-store flags when the status check fails.
+pub(super) async fn status(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
+    let store = ctx.state.cache.status().await;
+    let sys = SysStats::collect(ctx.server.uptime());
+    let (latency, down) = match store {
+        Ok(s) => {
+            let ms = u64::try_from(s.latency.as_millis().max(1)).unwrap_or(u64::MAX);
+            (Some(ms), false)
+        }
+        Err(_) => (None, true),
+    };
+    json(&StatusResponse {
+        version: VERSION.to_owned(),
+        os: std::env::consts::OS.to_owned(),
+        arch: go_arch().to_owned(),
+        uptime: ctx.server.uptime().as_secs_f64().round() as u64,
+        num_cpu: sys.num_cpu,
+        num_cpu_used: sys.num_cpu_used,
+        mem_heap_used: sys.mem_heap_used,
+        mem_stack_used: sys.mem_stack_used,
+        keystore_latency: latency,
+        keystore_unavailable: down,
+        keystore_unreachable: down,
+    })
+}
+
+/// `GET /v1/metrics`: Prometheus text format 0.0.4.
+pub(super) fn metrics(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
+    let text = ctx
+        .server
+        .metrics()
+        .render(&SysStats::collect(ctx.server.uptime()));
+    let mut resp = Response::new(Full::new(Bytes::from(text)).boxed_unsync());
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(resp)
+}
+
+/// `GET /v1/api`: the route table as clients see it.
+pub(super) fn api(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
+    let routes: Vec<ApiRoute> = ctx
+        .state
+        .routes
+        .routes()
+        .iter()
+        .filter(|r| r.listed)
+        .map(|r| ApiRoute {
+            method: r.method.to_string(),
+            path: r.path.to_owned(),
+            max_body: r.max_body,
+            timeout: r.timeout.map_or(0, |t| t.as_secs()),
+        })
+        .collect();
+    json(&routes)
+}

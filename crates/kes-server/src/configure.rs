@@ -1,0 +1,135 @@
+//! From a config file to [`Settings`]: loads and validates the file
+//! (`crate::config`), connects the key store, and maps the config's types
+//! onto the server's. Used at start-up and on every SIGHUP.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kes_keystore::KeyStore;
+use kes_keystore::fs::FsKeyStore;
+use zeroize::Zeroizing;
+
+use crate::api::routes::RouteOverride;
+use crate::auth::PolicySpec;
+use crate::config::{KeyStoreConfig, ServerConfig, TlsAuth};
+use crate::run::{Loaded, ServerError};
+use crate::state::Settings;
+use crate::tls::{CertSource, ClientAuth, TlsSettings};
+
+/// Loads `path` into settings. `auth_flag` is the deprecated `--auth`
+/// flag: `on` upgrades a config that leaves `tls.auth` at its default (`off`)
+/// to verification, as pre-2024 servers did.
+pub async fn load(path: &Path, auth_flag: Option<bool>) -> Result<Loaded, ServerError> {
+    let path = path.to_owned();
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path))
+        .await
+        .map_err(|e| ServerError::Config(format!("failed to load the config file: {e}")))?
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    from_config(config, auth_flag)
+}
+
+/// Loads only the TLS settings of `path` (the periodic certificate re-read
+/// does not reconnect the key store).
+pub async fn load_tls(path: &Path, auth_flag: Option<bool>) -> Result<TlsSettings, ServerError> {
+    let path = path.to_owned();
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path))
+        .await
+        .map_err(|e| ServerError::Config(format!("failed to load the config file: {e}")))?
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    Ok(tls_settings(&config, auth_flag))
+}
+
+fn tls_settings(config: &ServerConfig, auth_flag: Option<bool>) -> TlsSettings {
+    let auth = match (config.tls.auth, auth_flag) {
+        (TlsAuth::On, _) | (TlsAuth::Off, Some(true)) => ClientAuth::On {
+            ca: config.tls.ca.clone(),
+        },
+        (TlsAuth::Off, _) => ClientAuth::Off,
+    };
+    TlsSettings {
+        source: CertSource::Files {
+            cert: config.tls.cert.clone(),
+            key: config.tls.key.clone(),
+            password: config
+                .tls
+                .password
+                .as_ref()
+                .filter(|p| !p.is_empty())
+                .map(|p| Zeroizing::new(p.expose().to_owned())),
+        },
+        auth,
+        optional_client_cert: false,
+    }
+}
+
+/// Maps a validated config onto settings, opening the key store.
+pub fn from_config(config: ServerConfig, auth_flag: Option<bool>) -> Result<Loaded, ServerError> {
+    let store = connect(&config.keystore)?;
+    let tls = tls_settings(&config, auth_flag);
+    let settings = Settings {
+        admin: config.admin,
+        tls,
+        policies: config
+            .policies
+            .into_iter()
+            .map(|(name, p)| {
+                (
+                    name,
+                    PolicySpec {
+                        allow: p.allow,
+                        deny: p.deny,
+                        identities: p.identities,
+                    },
+                )
+            })
+            .collect(),
+        api: config
+            .api
+            .into_iter()
+            .map(|(path, a)| {
+                (
+                    path,
+                    RouteOverride {
+                        skip_auth: a.skip_auth,
+                        timeout: a.timeout,
+                    },
+                )
+            })
+            .collect(),
+        cache: crate::cache::CacheConfig {
+            any: config.cache.any,
+            unused: config.cache.unused,
+            offline: config.cache.offline,
+        },
+        error_level: config.log.error,
+        audit_level: config.log.audit,
+        keys: config.keys,
+        store,
+    };
+    Ok(Loaded {
+        settings,
+        address: config.address,
+        warnings: config.warnings,
+    })
+}
+
+/// Opens the configured key store. Only the filesystem store exists so far.
+pub fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, ServerError> {
+    let not_built = |name: &str| {
+        Err(ServerError::KeyStore(format!(
+            "{name} key store is not built yet"
+        )))
+    };
+    match config {
+        KeyStoreConfig::Fs { path } => FsKeyStore::open(path)
+            .map(|s| Arc::new(s) as Arc<dyn KeyStore>)
+            .map_err(|e| ServerError::KeyStore(format!("failed to open the fs key store: {e}"))),
+        KeyStoreConfig::Vault(_) => not_built("Hashicorp Vault"),
+        KeyStoreConfig::Aws(_) => not_built("AWS SecretsManager"),
+        KeyStoreConfig::Gemalto(_) => not_built("Gemalto KeySecure"),
+        KeyStoreConfig::Entrust(_) => not_built("Entrust KeyControl"),
+        KeyStoreConfig::Fortanix(_) => not_built("Fortanix SDKMS"),
+        KeyStoreConfig::Gcp(_) => not_built("GCP SecretManager"),
+        KeyStoreConfig::Azure(_) => not_built("Azure KeyVault"),
+    }
+}

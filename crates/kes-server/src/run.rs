@@ -1,0 +1,354 @@
+//! `kes server` as a library call: options, start-up (config or `--dev`),
+//! the banner, signals (SIGHUP reload, SIGINT/SIGTERM drain and exit) and
+//! `--mlock`. The binary only parses flags and calls [`run`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::accept::{self, DRAIN_TIMEOUT};
+use crate::state::{Server, Settings, StateError};
+
+/// How often the TLS certificate is re-read from the config (spec §8.5).
+pub const TLS_REREAD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The default listen address (spec §1.1).
+pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7373);
+
+/// Options of `kes server`.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// `--config <file>`.
+    pub config: Option<PathBuf>,
+    /// `--addr <ip:port>` (host part must be an IP literal or empty).
+    pub addr: Option<String>,
+    /// `--dev`: in-memory store, fresh certificate and admin API key.
+    pub dev: bool,
+    /// `--auth on|off` (deprecated; honoured as the TLS mode when the config
+    /// leaves `tls.auth` at its default).
+    pub auth: Option<String>,
+    /// `--key` (deprecated, ignored).
+    pub key: Option<PathBuf>,
+    /// `--cert` (deprecated, ignored).
+    pub cert: Option<PathBuf>,
+    /// `--mlock`: lock all memory or fail.
+    pub mlock: bool,
+}
+
+/// Errors of `kes server`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Wrong flags (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The config file is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The key store could not be opened.
+    #[error("{0}")]
+    KeyStore(String),
+    /// The state (policies, TLS, keys) could not be built.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// `--mlock` was refused.
+    #[error(
+        "failed to lock memory (mlockall): {0}; the process needs the CAP_IPC_LOCK capability, e.g. `sudo setcap cap_ipc_lock=+ep $(readlink -f $(which kes))`"
+    )]
+    Mlock(String),
+    /// Listening or signal setup failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Dev-mode certificate generation failed.
+    #[error("failed to generate the dev certificate: {0}")]
+    DevCert(String),
+}
+
+impl ServerError {
+    /// Whether the error is a usage error (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::Usage(_))
+    }
+}
+
+/// Parses a listen address: `ip:port`, `[v6]:port` or `:port`; hostnames are
+/// rejected (§8.4).
+pub fn parse_addr(s: &str) -> Result<SocketAddr, ServerError> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| ServerError::Usage(format!("invalid address '{s}': missing port")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| ServerError::Usage(format!("invalid address '{s}': invalid port '{port}'")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    let ip: IpAddr = host
+        .parse()
+        .map_err(|_| ServerError::Usage(format!("'{host}' is not a valid IP address")))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Locks all current and future memory pages (`--mlock`).
+pub fn lock_memory() -> Result<(), ServerError> {
+    use nix::sys::mman::{MlockAllFlags, mlockall};
+    mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
+        .map_err(|e| ServerError::Mlock(e.to_string()))
+}
+
+fn warn(msg: &str) {
+    eprintln!("WARNING: {msg}");
+}
+
+/// Runs `kes server` until SIGINT/SIGTERM.
+pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
+    if opts.dev && opts.config.is_some() {
+        return Err(ServerError::Usage(
+            "'--config' cannot be used with '--dev'".into(),
+        ));
+    }
+    if !opts.dev && opts.config.is_none() {
+        return Err(ServerError::Usage(
+            "no config file specified: use '--config <file>' or '--dev'".into(),
+        ));
+    }
+    for (flag, set) in [("key", opts.key.is_some()), ("cert", opts.cert.is_some())] {
+        if set {
+            warn(&format!(
+                "'--{flag}' flag is deprecated and no longer honored. Specify the {flag} in the config file."
+            ));
+        }
+    }
+    let auth_flag = match opts.auth.as_deref().map(str::trim) {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("on") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("off") => Some(false),
+        Some(v) => {
+            return Err(ServerError::Usage(format!(
+                "invalid value '{v}' for '--auth': want 'on' or 'off'"
+            )));
+        }
+    };
+    if auth_flag.is_some() {
+        warn(
+            "'--auth' flag is deprecated; use 'tls.auth' in the config file. It only applies when the config does not set 'tls.auth: on'.",
+        );
+    }
+    let mlocked = if opts.mlock {
+        lock_memory()?;
+        true
+    } else {
+        false
+    };
+
+    let (settings, addr, extra) = if opts.dev {
+        let dev = crate::dev::settings()?;
+        let addr = match &opts.addr {
+            Some(a) => parse_addr(a)?,
+            None => DEFAULT_ADDR,
+        };
+        (dev.settings, addr, dev.banner)
+    } else {
+        let path = opts.config.clone().unwrap_or_default();
+        let loaded = crate::configure::load(&path, auth_flag).await?;
+        for w in &loaded.warnings {
+            warn(w);
+        }
+        let addr = match &opts.addr {
+            Some(a) => parse_addr(a)?,
+            None => loaded.address.unwrap_or(DEFAULT_ADDR),
+        };
+        (loaded.settings, addr, Vec::new())
+    };
+
+    let levels = (settings.error_level, settings.audit_level);
+    let server = Server::new(settings).await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Io {
+            context: format!("failed to listen on {addr}"),
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    // Handlers first: a SIGHUP right after the banner must not kill us.
+    let shutdown = signals(server.clone(), opts.config.clone(), auth_flag)?;
+    print_banner(&server, local, levels, mlocked, &extra);
+    accept::serve(server, listener, shutdown, DRAIN_TIMEOUT).await;
+    println!("\n=> Stopping server... Goodbye.");
+    Ok(())
+}
+
+/// Installs SIGHUP (reload) and returns a future that completes on SIGINT
+/// or SIGTERM.
+fn signals(
+    server: Arc<Server>,
+    config: Option<PathBuf>,
+    auth_flag: Option<bool>,
+) -> Result<impl std::future::Future<Output = ()>, ServerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let io = |context: &str| {
+        let context = context.to_owned();
+        move |source| ServerError::Io { context, source }
+    };
+    let mut hup = signal(SignalKind::hangup()).map_err(io("failed to install SIGHUP handler"))?;
+    let hup_server = server.clone();
+    let hup_config = config.clone();
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(io("failed to install SIGINT handler"))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(io("failed to install SIGTERM handler"))?;
+    tokio::spawn(async move {
+        let (server, config) = (hup_server, hup_config);
+        while hup.recv().await.is_some() {
+            eprintln!("SIGHUP signal received. Reloading configuration...");
+            let Some(path) = &config else {
+                eprintln!("Failed to reload server config: no config file (dev mode)");
+                continue;
+            };
+            let result = match crate::configure::load(path, auth_flag).await {
+                Ok(loaded) => server
+                    .reload(loaded.settings)
+                    .await
+                    .map_err(ServerError::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => eprintln!("=> Reloading configuration after SIGHUP signal completed."),
+                Err(e) => eprintln!("Failed to reload server config: {e}"),
+            }
+        }
+    });
+    if let Some(path) = config {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TLS_REREAD);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let result = match crate::configure::load_tls(&path, auth_flag).await {
+                    Ok(tls) => server.reload_tls(tls).map_err(ServerError::from),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    eprintln!("Failed to reload TLS configuration: {e}");
+                }
+            }
+        });
+    }
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
+
+fn print_banner(
+    server: &Server,
+    addr: SocketAddr,
+    (error_level, audit_level): (crate::level::Level, crate::level::Level),
+    mlocked: bool,
+    extra: &[(String, String)],
+) {
+    let state = server.state();
+    let admin = state.policies.admin();
+    let admin_hex = admin.len() == 64
+        && admin
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let mut lines: Vec<(String, String)> = vec![
+        (
+            "Version".into(),
+            format!(
+                "{} commit={}",
+                crate::api::VERSION,
+                option_env!("KES_COMMIT").unwrap_or("<unknown>")
+            ),
+        ),
+        (
+            "Runtime".into(),
+            format!("rust {}/{}", std::env::consts::OS, crate::api::go_arch()),
+        ),
+        (String::new(), String::new()),
+        ("KMS".into(), state.store_description.clone()),
+    ];
+    let host = if addr.ip().is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        addr.ip()
+    };
+    lines.push((
+        "API".into(),
+        format!("· https://{}", SocketAddr::new(host, addr.port())),
+    ));
+    lines.push((String::new(), String::new()));
+    lines.push((
+        "Admin".into(),
+        if admin_hex {
+            admin.to_owned()
+        } else {
+            "<disabled>".into()
+        },
+    ));
+    lines.extend(extra.iter().cloned());
+    lines.push(("Logs".into(), format!("error=stderr level={error_level}")));
+    if audit_level <= crate::level::Level::INFO {
+        lines.push((String::new(), format!("audit=stdout level={audit_level}")));
+    }
+    if mlocked {
+        lines.push(("MLock".into(), "enabled".into()));
+    }
+    let mut out = String::new();
+    for (label, value) in lines {
+        if label.is_empty() && value.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("{label:<12}{value}\n"));
+        }
+    }
+    out.push_str("\n=> Server is up and running...\n");
+    print!("{out}");
+}
+
+/// Settings loaded from a config file, plus what only `run` needs.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The server settings.
+    pub settings: Settings,
+    /// `address:` from the config.
+    pub address: Option<SocketAddr>,
+    /// Deprecation and no-effect warnings.
+    pub warnings: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_addr("127.0.0.1:7373").unwrap().to_string(),
+            "127.0.0.1:7373"
+        );
+        assert_eq!(parse_addr(":7000").unwrap().to_string(), "0.0.0.0:7000");
+        assert_eq!(parse_addr("[::1]:7000").unwrap().to_string(), "[::1]:7000");
+        assert_eq!(
+            parse_addr("localhost:7373").unwrap_err().to_string(),
+            "'localhost' is not a valid IP address"
+        );
+        assert!(parse_addr("127.0.0.1").is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! Start-up from a config file on disk (TLS files, fs key store, `keys:`,
+//! `api:` overrides), TLS file errors, and reload from a changed file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use kes_server::configure;
+use kes_server::state::Server;
+
+fn write_config(dir: &Path, pki: &Pki, extra_policy_path: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("server.cert"), &pki.server.pem).unwrap();
+    std::fs::write(dir.join("server.key"), &pki.server.key_pem).unwrap();
+    let yaml = format!(
+        r#"
+address: 127.0.0.1:0
+admin:
+  identity: {admin}
+tls:
+  key: {dir}/server.key
+  cert: {dir}/server.cert
+api:
+  /v1/ready:
+    skip_auth: true
+    timeout: 3s
+policy:
+  app:
+    allow:
+    - /v1/key/generate/app-*
+    - {extra}
+    identities:
+    - {app}
+keys:
+  - name: preset-key
+keystore:
+  fs:
+    path: {dir}/keys
+"#,
+        admin = pki.admin.identity,
+        app = pki.app.identity,
+        dir = dir.display(),
+        extra = extra_policy_path,
+    );
+    let path = dir.join("config.yml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn serves_from_a_config_file_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let path = write_config(dir.path(), &pki, "/v1/status");
+    let loaded = configure::load(&path, None).await.unwrap();
+    assert_eq!(loaded.address.unwrap().to_string(), "127.0.0.1:0");
+    let server = Server::new(loaded.settings).await.unwrap();
+    let srv = TestServer::start_with(server).await;
+
+    // keys: were created in the fs store.
+    assert!(dir.path().join("keys").join("preset-key").exists());
+    let admin = Client::new(srv.addr, &pki.admin);
+    let d = admin.get("/v1/key/describe/preset-key").await.json();
+    assert_eq!(d["created_by"], pki.admin.identity.as_str());
+    // skip_auth relaxed the handshake and the route; timeout override shows in /v1/api.
+    Client::anonymous(srv.addr)
+        .get("/v1/ready")
+        .await
+        .assert_empty_ok();
+    let api = admin.get("/v1/api").await.json();
+    let ready = api
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "/v1/ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready["timeout"], 3);
+
+    let app = Client::new(srv.addr, &pki.app);
+    assert_eq!(app.get("/v1/status").await.status, 200);
+    assert_eq!(app.get("/v1/api").await.status, 403);
+
+    // Change the file and reload.
+    write_config(dir.path(), &pki, "/v1/api");
+    let loaded = configure::load(&path, None).await.unwrap();
+    srv.server.reload(loaded.settings).await.unwrap();
+    assert_eq!(app.get("/v1/status").await.status, 403);
+    assert_eq!(app.get("/v1/api").await.status, 200);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn tls_file_errors_are_precise() {
+    use kes_server::tls::{CertSource, ClientAuth, TlsSettings, server_config};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let files = |cert: &str, key: &str| {
+        let c = dir.path().join("c.pem");
+        let k = dir.path().join("k.pem");
+        std::fs::write(&c, cert).unwrap();
+        std::fs::write(&k, key).unwrap();
+        TlsSettings {
+            source: CertSource::Files {
+                cert: c,
+                key: k,
+                password: None,
+            },
+            auth: ClientAuth::Off,
+            optional_client_cert: false,
+        }
+    };
+    // Works: a key file may also hold certificates.
+    let both = format!("{}{}", pki.server.pem, pki.server.key_pem);
+    server_config(&files(&pki.server.pem, &both)).unwrap();
+    // No SAN.
+    let no_san = self_signed_client("no-san");
+    let err = server_config(&files(&no_san.pem, &no_san.key_pem)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid TLS certificate: certificate does not contain any DNS or IP address as SAN"
+    );
+    // Key does not match the certificate.
+    let err = server_config(&files(&pki.server.pem, &pki.admin.key_pem)).unwrap_err();
+    assert!(
+        err.to_string().starts_with("invalid TLS private key"),
+        "{err}"
+    );
+    // Private key in the certificate file.
+    let err = server_config(&files(&both, &pki.server.key_pem)).unwrap_err();
+    assert!(err.to_string().contains("only CERTIFICATE blocks"), "{err}");
+    // Legacy-encrypted key without password.
+    let enc = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+    let err = server_config(&files(&pki.server.pem, enc)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "https: private key is encrypted: password required"
+    );
+    // No key at all.
+    let err = server_config(&files(&pki.server.pem, &pki.server.pem)).unwrap_err();
+    assert!(err.to_string().contains("no private key"), "{err}");
+    // Missing file.
+    let mut s = files(&pki.server.pem, &pki.server.key_pem);
+    s.source = CertSource::Files {
+        cert: dir.path().join("missing.pem"),
+        key: dir.path().join("k.pem"),
+        password: None,
+    };
+    let err = server_config(&s).unwrap_err();
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn unsupported_keystore_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let path = write_config(dir.path(), &pki, "/v1/status");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("  fs:\n    path: {}/keys\n", dir.path().display()),
+        "  vault:\n    endpoint: https://127.0.0.1:8200\n    approle:\n      id: x\n      secret: y\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let err = configure::load(&path, None).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Hashicorp Vault key store is not built yet"
+    );
+}
