@@ -215,6 +215,86 @@ mod tests {
         );
     }
 
+    use aws_sdk_secretsmanager::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsError;
+    use aws_smithy_types::body::SdkBody;
+
+    type Err = SdkError<ListSecretsError, HttpResponse>;
+
+    fn service(status: u16, code: Option<&str>, msg: &str, body: &str) -> Err {
+        let mut meta = ErrorMetadata::builder().message(msg);
+        if let Some(c) = code {
+            meta = meta.code(c);
+        }
+        let resp = HttpResponse::new(status.try_into().unwrap(), SdkBody::from(body));
+        SdkError::service_error(ListSecretsError::generic(meta.build()), resp)
+    }
+
+    #[test]
+    fn auth_codes_are_unauthorized() {
+        for code in ["UnrecognizedClientException", "AccessDeniedException"] {
+            let e = map_sdk_error("ListSecrets", &service(400, Some(code), "nope", ""));
+            assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
+            assert!(e.to_string().contains(code), "{e}");
+        }
+        // No JSON code, but an XML one (moto with auth on) or a bare 403.
+        let xml = "<ErrorResponse><Error><Code>InvalidClientTokenId</Code>\
+                   <Message>bad token</Message></Error></ErrorResponse>";
+        let e = map_sdk_error("ListSecrets", &service(403, None, "", xml));
+        assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("InvalidClientTokenId (HTTP 403): bad token"),
+            "{e}"
+        );
+        let e = map_sdk_error("ListSecrets", &service(403, None, "", ""));
+        assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
+    }
+
+    #[test]
+    fn other_service_errors_name_code_status_and_message() {
+        let e = map_sdk_error(
+            "GetSecretValue 'k'",
+            &service(400, Some("InternalServiceError"), "boom", ""),
+        );
+        assert!(matches!(e, KeyStoreError::Backend { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "aws: GetSecretValue 'k': InternalServiceError (HTTP 400): boom"
+        );
+        let e = map_sdk_error("ListSecrets", &service(500, None, "", "<html>oops</html>"));
+        assert_eq!(
+            e.to_string(),
+            "aws: ListSecrets: unexpected non-JSON response (HTTP 500)"
+        );
+    }
+
+    #[test]
+    fn transport_failures_are_unreachable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e: Err = SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+        let m = map_sdk_error("ListSecrets", &e);
+        assert!(m.is_unreachable(), "{m}");
+        assert!(m.to_string().contains("connection failed"), "{m}");
+        let t = std::io::Error::new(std::io::ErrorKind::TimedOut, "slow");
+        let e: Err = SdkError::dispatch_failure(ConnectorError::timeout(Box::new(t)));
+        assert!(map_sdk_error("x", &e).to_string().contains("timed out"));
+        let e: Err = SdkError::timeout_error("deadline");
+        assert!(map_sdk_error("x", &e).is_unreachable());
+    }
+
+    #[test]
+    fn missing_credentials_are_unauthorized() {
+        let cred = CredentialsError::not_loaded("no providers in chain provided credentials");
+        let e: Err = SdkError::dispatch_failure(ConnectorError::other(Box::new(cred), None));
+        let m = map_sdk_error("ListSecrets", &e);
+        assert!(matches!(m, KeyStoreError::Unauthorized(_)), "{m}");
+        assert!(
+            m.to_string().contains("cannot obtain AWS credentials"),
+            "{m}"
+        );
+    }
+
     #[test]
     fn finds_credentials_errors() {
         let e = CredentialsError::not_loaded("no providers in chain provided credentials");

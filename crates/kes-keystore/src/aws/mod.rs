@@ -125,7 +125,7 @@ impl AwsSecretsManagerKeyStore {
         }
         Ok(Self {
             client: Client::from_conf(conf.build()),
-            endpoint: endpoint.unwrap_or_else(|| format!("the regional endpoint of {region}")),
+            endpoint: endpoint.unwrap_or_else(|| format!("secretsmanager.{region} (SDK default)")),
             region,
             kms_key: opts.kms_key().map(str::to_owned),
         })
