@@ -9,6 +9,11 @@
 //! instance metadata). The HTTPS client is rustls on ring with the system
 //! trust store.
 //!
+//! With no credentials in the config the default chain may query the EC2
+//! instance metadata service (169.254.169.254) when nothing else provides
+//! credentials; tests that use it set `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
+//! or `AWS_EC2_METADATA_DISABLED=true` so that no request leaves 127.0.0.1.
+//!
 //! Divergences from Go KES, on purpose: `list` filters by name prefix on the
 //! server where possible and applies the clean `start`/`limit` contract of
 //! [`KeyStore::list`]; `status` is a one-attempt `ListSecrets` (so refused
