@@ -18,10 +18,7 @@ use crate::tls::{CertSource, ClientAuth, TlsSettings};
 /// to verification, as pre-2024 servers did.
 pub async fn load(path: &Path, auth_flag: Option<bool>) -> Result<Loaded, ServerError> {
     let path = path.to_owned();
-    let config = tokio::task::spawn_blocking(move || crate::config::load(&path))
-        .await
-        .map_err(|e| ServerError::Config(format!("failed to load the config file: {e}")))?
-        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
     from_config(config, auth_flag).await
 }
 
@@ -29,10 +26,7 @@ pub async fn load(path: &Path, auth_flag: Option<bool>) -> Result<Loaded, Server
 /// does not reconnect the key store).
 pub async fn load_tls(path: &Path, auth_flag: Option<bool>) -> Result<TlsSettings, ServerError> {
     let path = path.to_owned();
-    let config = tokio::task::spawn_blocking(move || crate::config::load(&path))
-        .await
-        .map_err(|e| ServerError::Config(format!("failed to load the config file: {e}")))?
-        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
     Ok(tls_settings(&config, auth_flag))
 }
 
@@ -67,7 +61,7 @@ pub async fn from_config(
 ) -> Result<Loaded, ServerError> {
     let store = crate::keystores::connect(&config.keystore)
         .await
-        .map_err(|e| ServerError::KeyStore(e.to_string()))?;
+        .map_err(ServerError::KeyStore)?;
     let tls = tls_settings(&config, auth_flag);
     let settings = Settings {
         admin: config.admin,
