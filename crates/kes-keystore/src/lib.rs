@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
+pub mod aws;
 pub mod entrust;
 #[cfg(any(test, feature = "testkit"))]
 pub mod fakes;

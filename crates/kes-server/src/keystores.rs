@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use kes_keystore::aws::{AwsOptions, AwsSecretsManagerKeyStore};
 use kes_keystore::entrust::{EntrustKeyStore, KeyControlOptions};
 use kes_keystore::fs::FsKeyStore;
 use kes_keystore::gemalto::{KeySecureKeyStore, KeySecureOptions};
@@ -33,7 +34,9 @@ pub async fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, KeySt
             Ok(Arc::new(store))
         }
         KeyStoreConfig::Vault(c) => Ok(Arc::new(VaultKeyStore::connect(vault_options(c)).await?)),
-        KeyStoreConfig::Aws(_) => not_built("AWS SecretsManager"),
+        KeyStoreConfig::Aws(c) => Ok(Arc::new(
+            AwsSecretsManagerKeyStore::connect(&aws_options(c)).await?,
+        )),
         KeyStoreConfig::Gemalto(c) => Ok(Arc::new(
             KeySecureKeyStore::connect(KeySecureOptions {
                 endpoint: c.endpoint.clone(),
@@ -57,6 +60,27 @@ pub async fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, KeySt
         KeyStoreConfig::Fortanix(_) => not_built("Fortanix SDKMS"),
         KeyStoreConfig::Gcp(_) => not_built("GCP SecretManager"),
         KeyStoreConfig::Azure(_) => not_built("Azure KeyVault"),
+    }
+}
+
+fn aws_options(c: &config::AwsSecretsManagerConfig) -> AwsOptions {
+    let creds = c.credentials.as_ref();
+    AwsOptions {
+        endpoint: c.endpoint.clone(),
+        region: c.region.clone(),
+        kms_key: c.kms_key.clone().unwrap_or_default(),
+        access_key: creds.map(|k| k.access_key.clone()).unwrap_or_default(),
+        secret_key: Zeroizing::new(
+            creds
+                .map(|k| k.secret_key.expose().to_owned())
+                .unwrap_or_default(),
+        ),
+        session_token: Zeroizing::new(
+            creds
+                .and_then(|k| k.session_token.as_ref())
+                .map(|t| t.expose().to_owned())
+                .unwrap_or_default(),
+        ),
     }
 }
 

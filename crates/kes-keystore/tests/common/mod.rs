@@ -9,6 +9,7 @@
 //! the test FAIL with a message saying why; it never passes silently.
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod openbao;
 
 use std::fs::{self, File};
