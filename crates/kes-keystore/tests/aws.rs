@@ -5,13 +5,11 @@
 //! that fails the tests fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use aws_sdk_secretsmanager::primitives::Blob;
-use common::moto::Moto;
 use kes_keystore::aws::{AwsOptions, AwsSecretsManagerKeyStore};
 use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::{KeyStore, KeyStoreError};
+use kes_testpeers::moto::Moto;
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
@@ -276,7 +274,7 @@ async fn startup_errors_name_the_problem() {
     );
 
     // Unreachable endpoint: nothing listens on the port.
-    let port = common::free_port();
+    let port = kes_testpeers::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let e = AwsSecretsManagerKeyStore::connect(&options(&url))
         .await
