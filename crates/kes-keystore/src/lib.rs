@@ -13,11 +13,17 @@ use async_trait::async_trait;
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
+pub mod aws;
+pub mod entrust;
+#[cfg(any(test, feature = "testkit"))]
+pub mod fakes;
 pub mod fs;
+pub mod gemalto;
 pub mod mem;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod vault;
+mod vendor_http;
 
 /// The most names one [`KeyStore::list`] call returns (Go KES uses 1024).
 pub const MAX_LIST: usize = 1024;

@@ -9,8 +9,6 @@
 //! If OpenBao cannot be installed (no network), these tests FAIL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,8 +17,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use common::openbao::{NAMESPACE, OpenBao, ROLE_ID, SECRET_ID, TRANSIT_KEY};
-use common::{free_port, wait_until};
 use http_body_util::{BodyExt, Full};
 use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::vault::{
@@ -28,6 +24,8 @@ use kes_keystore::vault::{
     VaultAuth, VaultKeyStore, VaultOptions,
 };
 use kes_keystore::{KeyStore, KeyStoreError};
+use kes_testpeers::openbao::{NAMESPACE, OpenBao, ROLE_ID, SECRET_ID, TRANSIT_KEY};
+use kes_testpeers::{free_port, wait_until};
 use kes_types::KeyName;
 use serde_json::json;
 use zeroize::Zeroizing;

@@ -3,15 +3,12 @@
 //! onto the server's. Used at start-up and on every SIGHUP.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use kes_keystore::KeyStore;
-use kes_keystore::fs::FsKeyStore;
 use zeroize::Zeroizing;
 
 use crate::api::routes::RouteOverride;
 use crate::auth::PolicySpec;
-use crate::config::{KeyStoreConfig, ServerConfig, TlsAuth};
+use crate::config::{ServerConfig, TlsAuth};
 use crate::run::{Loaded, ServerError};
 use crate::state::Settings;
 use crate::tls::{CertSource, ClientAuth, TlsSettings};
@@ -21,21 +18,15 @@ use crate::tls::{CertSource, ClientAuth, TlsSettings};
 /// to verification, as pre-2024 servers did.
 pub async fn load(path: &Path, auth_flag: Option<bool>) -> Result<Loaded, ServerError> {
     let path = path.to_owned();
-    let config = tokio::task::spawn_blocking(move || crate::config::load(&path))
-        .await
-        .map_err(|e| ServerError::Config(format!("failed to load the config file: {e}")))?
-        .map_err(|e| ServerError::Config(e.to_string()))?;
-    from_config(config, auth_flag)
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
+    from_config(config, auth_flag).await
 }
 
 /// Loads only the TLS settings of `path` (the periodic certificate re-read
 /// does not reconnect the key store).
 pub async fn load_tls(path: &Path, auth_flag: Option<bool>) -> Result<TlsSettings, ServerError> {
     let path = path.to_owned();
-    let config = tokio::task::spawn_blocking(move || crate::config::load(&path))
-        .await
-        .map_err(|e| ServerError::Config(format!("failed to load the config file: {e}")))?
-        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
     Ok(tls_settings(&config, auth_flag))
 }
 
@@ -62,9 +53,15 @@ fn tls_settings(config: &ServerConfig, auth_flag: Option<bool>) -> TlsSettings {
     }
 }
 
-/// Maps a validated config onto settings, opening the key store.
-pub fn from_config(config: ServerConfig, auth_flag: Option<bool>) -> Result<Loaded, ServerError> {
-    let store = connect(&config.keystore)?;
+/// Maps a validated config onto settings, connecting the key store (which
+/// logs in where the back-end needs it).
+pub async fn from_config(
+    config: ServerConfig,
+    auth_flag: Option<bool>,
+) -> Result<Loaded, ServerError> {
+    let store = crate::keystores::connect(&config.keystore)
+        .await
+        .map_err(ServerError::KeyStore)?;
     let tls = tls_settings(&config, auth_flag);
     let settings = Settings {
         admin: config.admin,
@@ -111,25 +108,4 @@ pub fn from_config(config: ServerConfig, auth_flag: Option<bool>) -> Result<Load
         address: config.address,
         warnings: config.warnings,
     })
-}
-
-/// Opens the configured key store. Only the filesystem store exists so far.
-pub fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, ServerError> {
-    let not_built = |name: &str| {
-        Err(ServerError::KeyStore(format!(
-            "{name} key store is not built yet"
-        )))
-    };
-    match config {
-        KeyStoreConfig::Fs { path } => FsKeyStore::open(path)
-            .map(|s| Arc::new(s) as Arc<dyn KeyStore>)
-            .map_err(|e| ServerError::KeyStore(format!("failed to open the fs key store: {e}"))),
-        KeyStoreConfig::Vault(_) => not_built("Hashicorp Vault"),
-        KeyStoreConfig::Aws(_) => not_built("AWS SecretsManager"),
-        KeyStoreConfig::Gemalto(_) => not_built("Gemalto KeySecure"),
-        KeyStoreConfig::Entrust(_) => not_built("Entrust KeyControl"),
-        KeyStoreConfig::Fortanix(_) => not_built("Fortanix SDKMS"),
-        KeyStoreConfig::Gcp(_) => not_built("GCP SecretManager"),
-        KeyStoreConfig::Azure(_) => not_built("Azure KeyVault"),
-    }
 }

@@ -45,11 +45,14 @@ pub enum ServerError {
     #[error("{0}")]
     Usage(String),
     /// The config file is invalid.
-    #[error("{0}")]
-    Config(String),
-    /// The key store could not be opened.
-    #[error("{0}")]
-    KeyStore(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Loading the config was interrupted (the blocking task failed).
+    #[error("failed to load the config file: {0}")]
+    ConfigTask(#[from] tokio::task::JoinError),
+    /// The key store could not be connected (the error names the back-end).
+    #[error(transparent)]
+    KeyStore(kes_keystore::KeyStoreError),
     /// The state (policies, TLS, keys) could not be built.
     #[error(transparent)]
     State(#[from] StateError),

@@ -100,9 +100,9 @@ pub enum Error {
         /// Decoder message.
         cause: String,
     },
-    /// Generating, encoding or using a key failed.
+    /// Generating, encoding or using a key, or encoding a response, failed.
     #[error("{message}: {cause}")]
-    Crypto {
+    Internal {
         /// The canonical 500 text.
         message: &'static str,
         /// The cause (never secret).
@@ -155,7 +155,7 @@ impl Error {
                 (op, _) => ApiError::new(502, op.failure()),
             },
             Self::StoredKey { .. } => ApiError::new(502, "failed to read key"),
-            Self::Crypto { message, .. } => ApiError::new(500, *message),
+            Self::Internal { message, .. } => ApiError::new(500, *message),
             Self::NotReachable(_) => ApiError::new(504, "key store is not reachable"),
             Self::Unavailable(_) => ApiError::new(502, "key store is unavailable"),
             Self::BadPath(msg) => ApiError::new(400, msg.as_str()),
@@ -174,7 +174,7 @@ impl Error {
                 ..
             } => None,
             Self::Store { .. } | Self::NotReachable(_) | Self::Unavailable(_) => Some(Level::WARN),
-            Self::StoredKey { .. } | Self::Crypto { .. } => Some(Level::ERROR),
+            Self::StoredKey { .. } | Self::Internal { .. } => Some(Level::ERROR),
             Self::Timeout => Some(Level::WARN),
             _ => None,
         }

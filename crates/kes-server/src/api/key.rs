@@ -45,7 +45,7 @@ async fn get_key(ctx: &Ctx<'_>, name: &KeyName) -> Result<Arc<KeyVersion>, Error
 }
 
 async fn store_new_key(ctx: &Ctx<'_>, name: &KeyName, key: &KeyVersion) -> Result<(), Error> {
-    let encoded = key.encode().map_err(|e| Error::Crypto {
+    let encoded = key.encode().map_err(|e| Error::Internal {
         message: "failed to generate encryption key",
         cause: e.to_string(),
     })?;
@@ -183,7 +183,7 @@ pub(super) async fn generate(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<B
         parse_fields(&raw)?.bytes("context").map_err(bad_body)?
     };
     let key = get_key(ctx, &name).await?;
-    let dek = key.generate_dek(&context).map_err(|e| Error::Crypto {
+    let dek = key.generate_dek(&context).map_err(|e| Error::Internal {
         message: "failed to generate encryption key",
         cause: e.to_string(),
     })?;
@@ -221,7 +221,7 @@ pub(super) async fn encrypt(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Bo
     let key = get_key(ctx, &name).await?;
     let ciphertext = key
         .encrypt(&plaintext, &context)
-        .map_err(|e| Error::Crypto {
+        .map_err(|e| Error::Internal {
             message: "failed to encrypt plaintext",
             cause: e.to_string(),
         })?;

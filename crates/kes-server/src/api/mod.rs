@@ -50,6 +50,8 @@ pub(crate) struct Ctx<'a> {
     pub resource: &'a str,
     /// The caller's identity, if it has one.
     pub identity: Option<&'a str>,
+    /// The request method as received.
+    pub method: &'a Method,
 }
 
 /// Answers one request.
@@ -90,13 +92,14 @@ pub(crate) async fn handle(
         route,
         resource,
         identity: conn.identity.known(),
+        method: &parts.method,
     };
     let work = authorize_and_run(&ctx, &path, body);
     let resp = match route.timeout {
         Some(limit) => match tokio::time::timeout(limit, work).await {
             Ok(resp) => resp,
             Err(_) => {
-                log_error(&ctx, &path, &parts.method, &Error::Timeout);
+                log_error(&ctx, &path, &Error::Timeout);
                 error_response(&Error::Timeout.to_api())
             }
         },
@@ -127,7 +130,7 @@ fn method_str(m: &Method) -> &'static str {
 
 async fn authorize_and_run(ctx: &Ctx<'_>, path: &str, body: Incoming) -> Response<Body> {
     if let Err(e) = authorize(ctx, path) {
-        log_error(ctx, path, &ctx.route.method, &e);
+        log_error(ctx, path, &e);
         return error_response(&e.to_api());
     }
     let metrics = ctx.server.metrics();
@@ -136,7 +139,7 @@ async fn authorize_and_run(ctx: &Ctx<'_>, path: &str, body: Incoming) -> Respons
     let resp = match dispatch(ctx, body).await {
         Ok(resp) => resp,
         Err(e) => {
-            log_error(ctx, path, &ctx.route.method, &e);
+            log_error(ctx, path, &e);
             error_response(&e.to_api())
         }
     };
@@ -175,7 +178,7 @@ fn authorize(ctx: &Ctx<'_>, path: &str) -> Result<(), Error> {
     }
 }
 
-fn log_error(ctx: &Ctx<'_>, path: &str, method: &Method, e: &Error) {
+fn log_error(ctx: &Ctx<'_>, path: &str, e: &Error) {
     // Denials are logged by `authorize` with their reason.
     if matches!(e, Error::NotAllowed) {
         return;
@@ -185,7 +188,7 @@ fn log_error(ctx: &Ctx<'_>, path: &str, method: &Method, e: &Error) {
             level,
             &e.to_string(),
             &[
-                ("req.method", method.as_str()),
+                ("req.method", ctx.method.as_str()),
                 ("req.path", path),
                 ("req.ip", &ctx.conn.peer.ip().to_string()),
                 ("req.identity", ctx.identity.unwrap_or("<unknown>")),
@@ -247,7 +250,7 @@ pub(crate) async fn read_body(
 
 /// A 200 response with a JSON body followed by `\n` (Go's encoder).
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<Response<Body>, Error> {
-    let mut buf = serde_json::to_vec(value).map_err(|e| Error::Crypto {
+    let mut buf = serde_json::to_vec(value).map_err(|e| Error::Internal {
         message: "failed to encode response",
         cause: e.to_string(),
     })?;

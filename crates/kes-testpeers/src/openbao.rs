@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{JsonHttp, PeerProcess, Venv, free_port};
+use crate::{JsonHttp, PeerProcess, Venv, free_port};
 
 /// The dev server's root token.
 pub const ROOT_TOKEN: &str = "root";

@@ -4,11 +4,14 @@
 //! guard drops (also when a test panics), readiness polling, and a small
 //! JSON-over-HTTP client for configuring peers.
 //!
-//! Nothing here is specific to one peer; `openbao.rs` builds on it, and other
-//! peers (moto, ...) can do the same. A peer that cannot be installed makes
-//! the test FAIL with a message saying why; it never passes silently.
-#![allow(dead_code)]
+//! Nothing in this file is specific to one peer; [`openbao`] and [`moto`]
+//! build on it. Used by the integration tests of `kes-keystore` (the stores
+//! against their peers) and `kes` (the server binary end to end). A peer that cannot be installed makes the test FAIL
+//! with a message saying why; it never passes silently.
+// A test harness: panicking with a precise message IS how it fails a test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod moto;
 pub mod openbao;
 
 use std::fs::{self, File};

@@ -1,0 +1,467 @@
+//! The Entrust KeyControl key store (the "Secrets Vault" / PASM vault REST
+//! API): one box of one vault holds KES's keys as secrets named verbatim.
+//!
+//! This module owns the options ([`KeyControlOptions`]), the session
+//! (login with username and password, renewal at half the remaining lifetime,
+//! re-login when a renewal fails or a call answers 401) and the five
+//! operations. The wire details live in `api`; the HTTPS transport (custom
+//! CA added to the system roots, timeouts, retries) is shared with the other
+//! appliance stores.
+//!
+//! Differences from Go KES, on purpose: missing credentials are a config
+//! error instead of a crash; listings never contain empty names; a failed
+//! renewal is retried every 5 s instead of never again; `list` honours the
+//! prefix and `start` contract of [`KeyStore::list`].
+
+mod api;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use http::header::HeaderName;
+use http::{Method, StatusCode};
+use kes_types::KeyName;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use crate::vendor_http::{BODY_LIMIT, CaMode, Call, Http, LIST_BODY_LIMIT, Response};
+use crate::{KeyStore, KeyStoreError, ListPage, MAX_LIST, Status};
+use api::Op;
+
+/// The name of this backend in errors.
+const BACKEND: &str = "entrust keycontrol";
+/// The session header of every call after login.
+const AUTH_HEADER: HeaderName = HeaderName::from_static("x-vault-auth");
+/// Lifetime assumed when the appliance does not say (Go KES: 5 minutes).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
+/// Wait before retrying a failed renewal.
+const RENEW_RETRY: Duration = Duration::from_secs(5);
+/// Shortest wait before a renewal (guards against a busy loop).
+const MIN_RENEW_WAIT: Duration = Duration::from_millis(100);
+/// Most secrets asked for per `ListSecretIds` call.
+const LIST_PAGE: usize = 1000;
+
+/// Connection settings of an Entrust KeyControl vault
+/// (`keystore.entrust.keycontrol` in the config file).
+#[derive(Clone, Default)]
+pub struct KeyControlOptions {
+    /// The appliance URL, e.g. `https://keycontrol.example.com`.
+    pub endpoint: String,
+    /// The vault UUID (used in the login path).
+    pub vault_id: String,
+    /// The box (name or id) that holds the keys.
+    pub box_id: String,
+    /// The vault user.
+    pub username: String,
+    /// The vault user's password.
+    pub password: Zeroizing<String>,
+    /// A CA certificate file or directory trusted in addition to the system
+    /// roots.
+    pub ca: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for KeyControlOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyControlOptions")
+            .field("endpoint", &self.endpoint)
+            .field("vault_id", &self.vault_id)
+            .field("box_id", &self.box_id)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("ca", &self.ca)
+            .finish()
+    }
+}
+
+impl KeyControlOptions {
+    /// Checks that every required field is present and usable.
+    fn validate(&self) -> Result<(), KeyStoreError> {
+        let missing = |field: &str| {
+            KeyStoreError::InvalidConfig(format!("{BACKEND}: missing required field `{field}`"))
+        };
+        for (field, value) in [
+            ("endpoint", self.endpoint.as_str()),
+            ("vault_id", self.vault_id.as_str()),
+            ("box_id", self.box_id.as_str()),
+            ("credentials.username", self.username.as_str()),
+            ("credentials.password", self.password.as_str()),
+        ] {
+            if value.trim().is_empty() {
+                return Err(missing(field));
+            }
+        }
+        // The vault id goes into the login path.
+        if !self
+            .vault_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(KeyStoreError::InvalidConfig(format!(
+                "{BACKEND}: vault_id {:?} is not a vault id (letters, digits, '-', '_', '.')",
+                self.vault_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A login session: the access token and when to renew it.
+struct Session {
+    token: Zeroizing<String>,
+    renew_at: Instant,
+}
+
+/// The state shared by the store and its renewal task.
+struct Inner {
+    http: Http,
+    vault_id: String,
+    box_id: String,
+    username: String,
+    password: Zeroizing<String>,
+    session: ArcSwap<Session>,
+    /// Serializes logins and renewals so that concurrent 401s log in once.
+    login: Mutex<()>,
+}
+
+/// An Entrust KeyControl box as a [`KeyStore`].
+///
+/// Dropping the store stops its token renewal.
+pub struct EntrustKeyStore {
+    inner: Arc<Inner>,
+    renewal: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for EntrustKeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntrustKeyStore")
+            .field("endpoint", &self.inner.http.endpoint())
+            .field("vault_id", &self.inner.vault_id)
+            .field("box_id", &self.inner.box_id)
+            .field("username", &self.inner.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for EntrustKeyStore {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
+}
+
+impl EntrustKeyStore {
+    /// Logs in to the vault, checks that the box exists and starts the
+    /// session renewal. Errors name the problem: a missing field, an
+    /// unreachable appliance or TLS failure, wrong credentials, an unknown
+    /// vault or box.
+    pub async fn connect(opts: KeyControlOptions) -> Result<Self, KeyStoreError> {
+        opts.validate()?;
+        let http = Http::new(
+            BACKEND,
+            &opts.endpoint,
+            opts.ca.as_deref(),
+            CaMode::AddToSystem,
+        )?;
+        let KeyControlOptions {
+            vault_id,
+            box_id,
+            username,
+            password,
+            ..
+        } = opts;
+        let first = login(&http, &vault_id, &username, &password).await?;
+        let inner = Arc::new(Inner {
+            http,
+            vault_id,
+            box_id,
+            username,
+            password,
+            session: ArcSwap::from_pointee(first),
+            login: Mutex::new(()),
+        });
+        inner.get_box().await?;
+        let renewal = tokio::spawn(renew_loop(Arc::downgrade(&inner)));
+        Ok(Self { inner, renewal })
+    }
+}
+
+impl Inner {
+    /// `POST /vault/1.0/GetBox/`: the status probe and the start-up check of
+    /// the box id.
+    async fn get_box(&self) -> Result<(), KeyStoreError> {
+        let body = api::box_body(&self.box_id)?;
+        let resp = self.authed(Op::GetBox, body, BODY_LIMIT).await?;
+        if resp.status == StatusCode::OK {
+            return Ok(());
+        }
+        Err(match resp.status {
+            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => {
+                KeyStoreError::InvalidConfig(format!(
+                    "{BACKEND}: box_id {:?}: no such box in vault {} (HTTP {}: {})",
+                    self.box_id,
+                    self.vault_id,
+                    resp.status.as_u16(),
+                    api::error_text(&resp)
+                ))
+            }
+            _ => api::unexpected(Op::GetBox, &resp),
+        })
+    }
+
+    /// Sends an authenticated call; on 401 logs in again (once) and resends.
+    async fn authed(&self, op: Op, body: Vec<u8>, limit: usize) -> Result<Response, KeyStoreError> {
+        let session = self.session.load_full();
+        let resp = self.send_with(op, &body, &session.token, limit).await?;
+        if resp.status != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        self.relogin(&session).await?;
+        let session = self.session.load_full();
+        self.send_with(op, &body, &session.token, limit).await
+    }
+
+    async fn send_with(
+        &self,
+        op: Op,
+        body: &[u8],
+        token: &str,
+        limit: usize,
+    ) -> Result<Response, KeyStoreError> {
+        let call = Call::new(Method::POST, op.path())
+            .secret_header(AUTH_HEADER, token)
+            .map_err(|m| backend(format!("access token: {m}")))?
+            .raw_body(body.to_vec())
+            .limit(limit);
+        self.http.send(&call).await
+    }
+
+    /// Logs in again after a 401 unless another call already replaced the
+    /// session `stale`.
+    async fn relogin(&self, stale: &Arc<Session>) -> Result<(), KeyStoreError> {
+        let _guard = self.login.lock().await;
+        if !Arc::ptr_eq(&self.session.load_full(), stale) {
+            return Ok(());
+        }
+        let fresh = login(&self.http, &self.vault_id, &self.username, &self.password).await?;
+        self.session.store(Arc::new(fresh));
+        Ok(())
+    }
+
+    /// Renews the session, or logs in again if the renewal fails.
+    async fn renew_or_login(&self) -> Result<(), KeyStoreError> {
+        let _guard = self.login.lock().await;
+        let current = self.session.load_full();
+        let renewed = match renew(&self.http, &current.token).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("{BACKEND}: renewing the session failed, logging in again: {e}");
+                login(&self.http, &self.vault_id, &self.username, &self.password).await?
+            }
+        };
+        self.session.store(Arc::new(renewed));
+        Ok(())
+    }
+}
+
+/// Renews the session at half its remaining lifetime until the store is
+/// dropped; failures are retried every [`RENEW_RETRY`].
+async fn renew_loop(inner: Weak<Inner>) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let at = strong.session.load().renew_at;
+        drop(strong);
+        tokio::time::sleep_until(at.into()).await;
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        // A 401 re-login may have replaced the session meanwhile.
+        if strong.session.load().renew_at > Instant::now() {
+            continue;
+        }
+        if let Err(e) = strong.renew_or_login().await {
+            tracing::warn!("{BACKEND}: cannot renew the session, retrying in {RENEW_RETRY:?}: {e}");
+            drop(strong);
+            tokio::time::sleep(RENEW_RETRY).await;
+        }
+    }
+}
+
+/// `POST /vault/1.0/Login/<vault_id>/` with username and password.
+async fn login(
+    http: &Http,
+    vault_id: &str,
+    username: &str,
+    password: &str,
+) -> Result<Session, KeyStoreError> {
+    let path = format!("/vault/1.0/Login/{vault_id}/");
+    let call = Call::new(Method::POST, &path).json_body(api::login_body(username, password)?);
+    let resp = http.send(&call).await?;
+    match resp.status {
+        StatusCode::OK => session_from(&resp, Op::Login),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            Err(KeyStoreError::Unauthorized(format!(
+                "{BACKEND}: login to vault {vault_id} as user {username:?} failed: wrong username or password (HTTP {}: {})",
+                resp.status.as_u16(),
+                api::error_text(&resp)
+            )))
+        }
+        StatusCode::NOT_FOUND => Err(KeyStoreError::InvalidConfig(format!(
+            "{BACKEND}: vault_id {vault_id:?}: no such vault at {} (HTTP 404: {})",
+            http.endpoint(),
+            api::error_text(&resp)
+        ))),
+        _ => Err(api::unexpected(Op::Login, &resp)),
+    }
+}
+
+/// `POST /vault/1.0/Renew/` with the current token.
+async fn renew(http: &Http, token: &str) -> Result<Session, KeyStoreError> {
+    let call = Call::new(Method::POST, Op::Renew.path())
+        .secret_header(AUTH_HEADER, token)
+        .map_err(|m| backend(format!("access token: {m}")))?;
+    let resp = http.send(&call).await?;
+    if resp.status != StatusCode::OK {
+        return Err(api::unexpected(Op::Renew, &resp));
+    }
+    session_from(&resp, Op::Renew)
+}
+
+/// The session of a login or renewal answer.
+fn session_from(resp: &Response, op: Op) -> Result<Session, KeyStoreError> {
+    let grant = api::parse_token(resp, op)?;
+    let lifetime = match grant.expires_at {
+        Some(at) => {
+            let left = at - time::OffsetDateTime::now_utc();
+            Duration::try_from(left)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .unwrap_or(DEFAULT_LIFETIME)
+        }
+        None => DEFAULT_LIFETIME,
+    };
+    Ok(Session {
+        token: grant.token,
+        renew_at: Instant::now() + (lifetime / 2).max(MIN_RENEW_WAIT),
+    })
+}
+
+/// A backend error of this store.
+fn backend(message: String) -> KeyStoreError {
+    KeyStoreError::Backend {
+        backend: BACKEND,
+        message,
+    }
+}
+
+#[async_trait]
+impl KeyStore for EntrustKeyStore {
+    fn description(&self) -> String {
+        format!(
+            "Entrust KeyControl: {} (vault {}, box {})",
+            self.inner.http.endpoint(),
+            self.inner.vault_id,
+            self.inner.box_id
+        )
+    }
+
+    async fn status(&self) -> Result<Status, KeyStoreError> {
+        let started = Instant::now();
+        self.inner.get_box().await?;
+        Ok(Status {
+            latency: started.elapsed(),
+        })
+    }
+
+    async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
+        let body = api::create_body(&self.inner.box_id, name.as_str(), value)?;
+        let resp = self.inner.authed(Op::Create, body, BODY_LIMIT).await?;
+        match resp.status {
+            StatusCode::OK | StatusCode::CREATED => Ok(()),
+            StatusCode::CONFLICT => Err(KeyStoreError::AlreadyExists),
+            _ => Err(api::unexpected(Op::Create, &resp)),
+        }
+    }
+
+    async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
+        let body = api::secret_body(&self.inner.box_id, name.as_str())?;
+        let resp = self.inner.authed(Op::Checkout, body, BODY_LIMIT).await?;
+        match resp.status {
+            StatusCode::OK => api::parse_secret(&resp),
+            _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::NotFound),
+            _ => Err(api::unexpected(Op::Checkout, &resp)),
+        }
+    }
+
+    async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
+        let body = api::secret_body(&self.inner.box_id, name.as_str())?;
+        let resp = self.inner.authed(Op::Delete, body, BODY_LIMIT).await?;
+        match resp.status {
+            StatusCode::OK | StatusCode::NO_CONTENT => Ok(()),
+            _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::NotFound),
+            _ => Err(api::unexpected(Op::Delete, &resp)),
+        }
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+    ) -> Result<ListPage, KeyStoreError> {
+        let limit = if limit == 0 {
+            MAX_LIST
+        } else {
+            limit.min(MAX_LIST)
+        };
+        // KeyControl lists in name order from `next_ctx` on: begin at the
+        // later of prefix and start, stop after the prefix range ends.
+        let begin = if start > prefix { start } else { prefix };
+        let mut token = api::start_token(&self.inner.box_id, begin)?;
+        let mut names: Vec<String> = Vec::new();
+        'pages: loop {
+            let want = (limit + 1 - names.len()).min(LIST_PAGE);
+            let body = api::list_body(&self.inner.box_id, want, &token)?;
+            let resp = self.inner.authed(Op::List, body, LIST_BODY_LIMIT).await?;
+            if resp.status != StatusCode::OK {
+                return Err(api::unexpected(Op::List, &resp));
+            }
+            let page = api::parse_list(&resp)?;
+            for name in page.names {
+                if name.as_str() < begin {
+                    continue;
+                }
+                if !name.starts_with(prefix) {
+                    // Past the end of the prefix range (names come sorted).
+                    break 'pages;
+                }
+                names.push(name);
+            }
+            names.sort();
+            names.dedup();
+            if names.len() > limit {
+                break;
+            }
+            match page.next_token {
+                Some(next) if next != token => token = next,
+                Some(_) => {
+                    return Err(backend(
+                        "ListSecretIds returned the same next_token it was given".into(),
+                    ));
+                }
+                None => break,
+            }
+        }
+        let next = if names.len() > limit {
+            names.truncate(limit + 1);
+            names.pop()
+        } else {
+            None
+        };
+        Ok(ListPage { names, next })
+    }
+}

@@ -1,0 +1,288 @@
+//! FAKES of vendor REST APIs, for tests only (feature `testkit`): in-process
+//! HTTPS servers on `127.0.0.1:0` that implement exactly the calls, bodies,
+//! status codes and error bodies the appliance key stores use, with tokens
+//! that expire, failure injection and counters.
+//!
+//! - [`entrust::FakeKeyControl`]: Entrust KeyControl Secrets Vault.
+//! - [`gemalto::FakeCipherTrust`]: Thales CipherTrust Manager (KeySecure).
+//!
+//! This module owns the shared plumbing: a throw-away PKI ([`FakePki`], an
+//! rcgen CA and a server certificate for `127.0.0.1`/`localhost`, with the CA
+//! written to a PEM file for the stores' `ca` option) and the HTTPS server
+//! loop. Servers stop when their fake is dropped. Nothing here is used by
+//! the stores themselves.
+
+pub mod entrust;
+pub mod gemalto;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// A request as the fakes see it: the body is read completely.
+#[derive(Debug)]
+pub struct FakeRequest {
+    /// The method.
+    pub method: Method,
+    /// The path, without query.
+    pub path: String,
+    /// The query string, without `?` (empty if none).
+    pub query: String,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl FakeRequest {
+    /// The value of query parameter `key`, if present.
+    pub fn query_param(&self, key: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    }
+}
+
+/// The answer of a fake handler.
+pub type FakeResponse = http::Response<Full<Bytes>>;
+
+/// A synchronous request handler.
+type Handler = Arc<dyn Fn(FakeRequest) -> FakeResponse + Send + Sync>;
+
+/// An answer with status, content type and body.
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> FakeResponse {
+    let mut resp = http::Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// A JSON answer.
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> FakeResponse {
+    respond(status, "application/json", value.to_string())
+}
+
+/// A random lowercase hex string of `bytes` random bytes.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// A throw-away PKI: a CA, a server certificate for `127.0.0.1` and
+/// `localhost` signed by it, and the CA certificate as a PEM file (removed
+/// on drop).
+pub struct FakePki {
+    ca_pem: String,
+    ca_file: PathBuf,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for FakePki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakePki")
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakePki {
+    /// Generates a fresh CA and server certificate.
+    pub fn generate() -> std::io::Result<Self> {
+        let err = |e: rcgen::Error| std::io::Error::other(format!("fake PKI: {e}"));
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(
+            DnType::CommonName,
+            format!("KES test fake CA {}", random_hex(4)),
+        );
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().map_err(err)?;
+        let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .map_err(err)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "KES test fake appliance");
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().map_err(err)?;
+        let cert = params.signed_by(&key, &issuer).map_err(err)?;
+
+        let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(std::io::Error::other)?;
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let ca_file = std::env::temp_dir().join(format!(
+            "kes-fake-ca-{}-{}-{}.pem",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            random_hex(4)
+        ));
+        let ca_pem = ca_cert.pem();
+        std::fs::write(&ca_file, &ca_pem)?;
+        Ok(Self {
+            ca_pem,
+            ca_file,
+            server: Arc::new(server),
+        })
+    }
+
+    /// The CA certificate (PEM).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The file holding the CA certificate (PEM).
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+}
+
+impl Drop for FakePki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ca_file);
+    }
+}
+
+/// A running HTTPS server; stops (with all its connections) on drop.
+pub(crate) struct FakeServer {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl FakeServer {
+    /// Binds `127.0.0.1:0` and serves `handler` over TLS with `pki`.
+    pub(crate) async fn start(pki: &FakePki, handler: Handler) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&pki.server));
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                let tcp = match listener.accept().await {
+                    Ok((tcp, _)) => tcp,
+                    Err(_) => {
+                        // E.g. too many open files: back off instead of spinning.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let handler = Arc::clone(&handler);
+                conns.spawn(async move {
+                    // Handshake failures (untrusted CA tests) just close.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = service_fn(move |req: http::Request<Incoming>| {
+                        let handler = Arc::clone(&handler);
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.map(|c| c.to_bytes());
+                            let resp = match body {
+                                Ok(body) => handler(FakeRequest {
+                                    method: parts.method,
+                                    path: parts.uri.path().to_owned(),
+                                    query: parts.uri.query().unwrap_or("").to_owned(),
+                                    headers: parts.headers,
+                                    body,
+                                }),
+                                Err(e) => respond(
+                                    StatusCode::BAD_REQUEST,
+                                    "text/plain",
+                                    format!("cannot read body: {e}"),
+                                ),
+                            };
+                            Ok::<_, Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                });
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub(crate) fn endpoint(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_are_found() {
+        let req = FakeRequest {
+            method: Method::GET,
+            path: "/".into(),
+            query: "limit=200&skip=0&flag".into(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        assert_eq!(req.query_param("skip"), Some("0"));
+        assert_eq!(req.query_param("flag"), Some(""));
+        assert_eq!(req.query_param("x"), None);
+    }
+
+    #[test]
+    fn pki_writes_and_removes_the_ca_file() {
+        let pki = FakePki::generate().unwrap();
+        let path = pki.ca_file().to_path_buf();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("BEGIN CERTIFICATE")
+        );
+        drop(pki);
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,340 @@
+//! The Entrust KeyControl store against the in-process FAKE of the
+//! KeyControl REST API (`kes_keystore::fakes::entrust`): the shared
+//! conformance suite, session expiry and renewal, start-up errors, retries
+//! and the stored format.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use kes_keystore::entrust::{EntrustKeyStore, KeyControlOptions};
+use kes_keystore::fakes::FakePki;
+use kes_keystore::fakes::entrust::{FakeKeyControl, KeyControlFakeConfig};
+use kes_keystore::testkit::{run_all, unique_prefix};
+use kes_keystore::{KeyStore, KeyStoreError};
+use kes_types::KeyName;
+use zeroize::Zeroizing;
+
+async fn fake() -> FakeKeyControl {
+    FakeKeyControl::start(KeyControlFakeConfig::default())
+        .await
+        .unwrap()
+}
+
+fn key(s: &str) -> KeyName {
+    KeyName::new(s).unwrap()
+}
+
+async fn connect_err(opts: KeyControlOptions) -> KeyStoreError {
+    match EntrustKeyStore::connect(opts).await {
+        Ok(s) => panic!("connect succeeded: {s:?}"),
+        Err(e) => e,
+    }
+}
+
+/// Waits (bounded) until `cond` holds; the bound is a safety net, not an
+/// assertion on timing.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conforms_against_the_fake() {
+    let fake = fake().await;
+    let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
+    if let Err(e) = run_all(&store, &unique_prefix("entrust")).await {
+        panic!("{e}");
+    }
+    assert!(
+        fake.secret_names().is_empty(),
+        "left behind: {:?}",
+        fake.secret_names()
+    );
+    assert_eq!(fake.stats().logins, 1);
+    assert!(
+        store.description().contains("Entrust KeyControl"),
+        "{}",
+        store.description()
+    );
+}
+
+/// The box may be given by id as well as by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conforms_with_the_box_id() {
+    let cfg = KeyControlFakeConfig::default();
+    let box_id = cfg.box_id.clone();
+    let fake = FakeKeyControl::start(cfg).await.unwrap();
+    let store = EntrustKeyStore::connect(KeyControlOptions {
+        box_id,
+        ..fake.options()
+    })
+    .await
+    .unwrap();
+    run_all(&store, &unique_prefix("entrust-id")).await.unwrap();
+}
+
+/// Every token the store holds becomes invalid mid-suite: the store logs in
+/// again transparently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_expiring_mid_test_is_renewed() {
+    let fake = fake().await;
+    let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
+    let prefix = unique_prefix("entrust-exp");
+    let n = key(&format!("{prefix}-k"));
+    store.create(&n, b"before").await.unwrap();
+    fake.expire_tokens();
+    assert_eq!(store.get(&n).await.unwrap().as_slice(), b"before");
+    assert_eq!(fake.stats().logins, 2);
+    assert!(fake.stats().rejected_tokens >= 1);
+    fake.expire_tokens();
+    run_all(&store, &prefix).await.unwrap();
+    store.delete(&n).await.unwrap();
+    assert!(fake.stats().logins >= 3);
+}
+
+/// Concurrent calls hitting an expired session log in once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_401s_log_in_once() {
+    let fake = fake().await;
+    let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
+    fake.expire_tokens();
+    let names: Vec<KeyName> = (0..8).map(|i| key(&format!("conc-{i}"))).collect();
+    let results = futures_util::future::join_all(names.iter().map(|n| store.get(n))).await;
+    for r in results {
+        assert!(matches!(r, Err(KeyStoreError::NotFound)), "{r:?}");
+    }
+    assert_eq!(fake.stats().logins, 2);
+}
+
+/// With a one-second session the store renews in the background and keeps
+/// working through several lifetimes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_sessions_are_renewed_in_the_background() {
+    let fake = FakeKeyControl::start(KeyControlFakeConfig {
+        token_lifetime: Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
+    let prefix = unique_prefix("entrust-short");
+    run_all(&store, &prefix).await.unwrap();
+    eventually("two renewals", || fake.stats().renewals >= 2).await;
+    run_all(&store, &prefix).await.unwrap();
+    store.status().await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_password_names_the_problem() {
+    let fake = fake().await;
+    let e = connect_err(KeyControlOptions {
+        password: Zeroizing::new("not-the-password".into()),
+        ..fake.options()
+    })
+    .await;
+    assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("wrong username or password"), "{msg}");
+    assert!(!msg.contains("not-the-password"), "{msg}");
+    assert_eq!(fake.stats().failed_logins, 1);
+}
+
+#[tokio::test]
+async fn wrong_vault_id_names_the_problem() {
+    let fake = fake().await;
+    let e = connect_err(KeyControlOptions {
+        vault_id: "00000000-0000-0000-0000-000000000000".into(),
+        ..fake.options()
+    })
+    .await;
+    assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("vault_id"), "{msg}");
+    assert!(msg.contains("no such vault"), "{msg}");
+    let e = connect_err(KeyControlOptions {
+        vault_id: "../etc".into(),
+        ..fake.options()
+    })
+    .await;
+    assert!(e.to_string().contains("is not a vault id"), "{e}");
+}
+
+#[tokio::test]
+async fn wrong_box_id_names_the_problem() {
+    let fake = fake().await;
+    let e = connect_err(KeyControlOptions {
+        box_id: "no-such-box".into(),
+        ..fake.options()
+    })
+    .await;
+    assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("box_id \"no-such-box\""), "{msg}");
+    assert!(msg.contains("no such box"), "{msg}");
+}
+
+#[tokio::test]
+async fn unreachable_appliance_names_the_problem() {
+    // A port that was just free: nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let fake = fake().await;
+    let endpoint = format!("https://127.0.0.1:{port}");
+    let e = connect_err(KeyControlOptions {
+        endpoint: endpoint.clone(),
+        ..fake.options()
+    })
+    .await;
+    assert!(e.is_unreachable(), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("cannot connect"), "{msg}");
+    assert!(msg.contains(&endpoint), "{msg}");
+}
+
+#[tokio::test]
+async fn untrusted_certificate_is_a_clear_tls_error() {
+    let fake = fake().await;
+    let other = FakePki::generate().unwrap();
+    let e = connect_err(KeyControlOptions {
+        ca: Some(other.ca_file().to_path_buf()),
+        ..fake.options()
+    })
+    .await;
+    let msg = e.to_string();
+    assert!(msg.contains("TLS handshake"), "{msg}");
+    assert!(msg.contains("not trusted"), "{msg}");
+    assert!(msg.contains("tls.ca"), "{msg}");
+    // Without the CA (system roots only) the certificate is untrusted too.
+    let e = connect_err(KeyControlOptions {
+        ca: None,
+        ..fake.options()
+    })
+    .await;
+    assert!(e.to_string().contains("not trusted"), "{e}");
+}
+
+#[tokio::test]
+async fn missing_fields_are_named() {
+    let fake = fake().await;
+    let full = fake.options();
+    let cases: Vec<(&str, KeyControlOptions)> = vec![
+        (
+            "`endpoint`",
+            KeyControlOptions {
+                endpoint: String::new(),
+                ..full.clone()
+            },
+        ),
+        (
+            "`vault_id`",
+            KeyControlOptions {
+                vault_id: String::new(),
+                ..full.clone()
+            },
+        ),
+        (
+            "`box_id`",
+            KeyControlOptions {
+                box_id: String::new(),
+                ..full.clone()
+            },
+        ),
+        (
+            "`credentials.username`",
+            KeyControlOptions {
+                username: String::new(),
+                ..full.clone()
+            },
+        ),
+        (
+            "`credentials.password`",
+            KeyControlOptions {
+                password: Zeroizing::new(String::new()),
+                ..full.clone()
+            },
+        ),
+    ];
+    for (field, opts) in cases {
+        let e = connect_err(opts).await;
+        assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains(&format!("missing required field {field}")),
+            "{e}"
+        );
+    }
+    // No login was attempted for any of them.
+    assert_eq!(fake.stats().logins + fake.stats().failed_logins, 0);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_twice() {
+    let fake = fake().await;
+    let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
+    let n = key("retry-me");
+    store.create(&n, b"v").await.unwrap();
+    fake.fail_next(2);
+    assert_eq!(store.get(&n).await.unwrap().as_slice(), b"v");
+    fake.fail_next(3);
+    let e = store.get(&n).await.unwrap_err();
+    assert!(e.to_string().contains("HTTP 503"), "{e}");
+    assert_eq!(fake.stats().injected_failures, 5);
+}
+
+/// The value is stored as base64 in `secret_data` (Go KES's `[]byte`
+/// encoding), so keys written by Go KES read back and vice versa.
+#[tokio::test]
+async fn stored_format_matches_go_kes() {
+    let fake = fake().await;
+    let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
+    let value = b"CiQKIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fEAE=";
+    store.create(&key("ours"), value).await.unwrap();
+    assert_eq!(
+        fake.raw_secret("ours").unwrap(),
+        STANDARD.encode(value.as_slice())
+    );
+    fake.insert_raw("theirs", &STANDARD.encode(b"written by go"));
+    assert_eq!(
+        store.get(&key("theirs")).await.unwrap().as_slice(),
+        b"written by go"
+    );
+}
+
+/// Expired secrets are not listed; listings hold no empty names.
+#[tokio::test]
+async fn listings_skip_expired_secrets() {
+    let fake = fake().await;
+    let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
+    for n in ["ls-a", "ls-b", "ls-c", "ls-d"] {
+        store.create(&key(n), b"v").await.unwrap();
+    }
+    assert!(fake.expire_secret("ls-b"));
+    let page = store.list("ls-", "", 0).await.unwrap();
+    assert_eq!(page.names, ["ls-a", "ls-c", "ls-d"]);
+    assert_eq!(page.next, None);
+    let page = store.list("ls-", "", 1).await.unwrap();
+    assert_eq!(page.names, ["ls-a"]);
+    assert_eq!(page.next.as_deref(), Some("ls-c"));
+    let page = store.list("", "", 0).await.unwrap();
+    assert!(page.names.iter().all(|n| !n.is_empty()), "{page:?}");
+}
+
+#[tokio::test]
+async fn credentials_are_not_in_debug() {
+    let fake = fake().await;
+    let opts = fake.options();
+    let password = opts.password.to_string();
+    assert!(!format!("{opts:?}").contains(&password));
+    let store = EntrustKeyStore::connect(opts).await.unwrap();
+    let dbg = format!("{store:?}");
+    assert!(!dbg.contains(&password), "{dbg}");
+    assert!(dbg.contains("EntrustKeyStore"), "{dbg}");
+}

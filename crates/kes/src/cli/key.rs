@@ -1,0 +1,496 @@
+//! `kes key`: create, import, describe, list and delete keys, and use them
+//! (data keys, encryption, decryption, HMAC) — spec §10.5.
+//!
+//! Context arguments (`dek`, `encrypt`, `decrypt`) are bytes given as text:
+//! a non-empty argument that is valid standard base64 (with `=` padding) is
+//! decoded and its bytes are used; anything else is used as the UTF-8 bytes
+//! of the text itself. So `kes key dek k e30=` and `kes key dek k '{}'` send
+//! the same context.
+//!
+//! `dek`, `encrypt` and `decrypt` print `label: value` lines on a terminal
+//! and Go's one-line JSON (no trailing newline) when piped or with `--json`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::cli::{ConnArgs, FormatArgs, block_on};
+use crate::env;
+use crate::error::CliError;
+use crate::output::{self, Out};
+use crate::secret::SecretArg;
+
+/// `kes key`.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The key command.
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+/// The `kes key` commands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create one or more keys.
+    Create(CreateArgs),
+    /// Import a key from its base64 bytes.
+    Import(ImportArgs),
+    /// Describe a key.
+    Info(InfoArgs),
+    /// List keys.
+    Ls(LsArgs),
+    /// Delete one or more keys.
+    Rm(RmArgs),
+    /// Generate a data encryption key (plaintext and ciphertext).
+    Dek(DekArgs),
+    /// Encrypt a message.
+    Encrypt(EncryptArgs),
+    /// Decrypt a ciphertext.
+    Decrypt(DecryptArgs),
+    /// Compute the HMAC-SHA256 of a message.
+    Hmac(HmacArgs),
+}
+
+/// `kes key create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Names of the keys to create.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+}
+
+/// `kes key import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Cipher of the imported key.
+    #[arg(long, value_name = "CIPHER", default_value = "AES256", value_parser = ["AES256", "ChaCha20"])]
+    pub cipher: String,
+    /// Name of the key.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The 32 key bytes, base64.
+    #[arg(value_name = "KEY")]
+    pub key: SecretArg,
+}
+
+/// `kes key info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Output flags.
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Name of the key.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `kes key ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Output flags.
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// List keys matching this pattern (a prefix, optionally ending in `*`).
+    #[arg(value_name = "PATTERN", default_value = "*")]
+    pub pattern: String,
+}
+
+/// `kes key rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Names of the keys to delete.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+}
+
+/// `kes key dek`.
+#[derive(Debug, Args)]
+#[command(after_help = "CONTEXT is base64 if it decodes as standard base64, otherwise text.")]
+pub struct DekArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Name of the key.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Associated data bound to the DEK.
+    #[arg(value_name = "CONTEXT")]
+    pub context: Option<String>,
+}
+
+/// `kes key encrypt`.
+#[derive(Debug, Args)]
+#[command(after_help = "CONTEXT is base64 if it decodes as standard base64, otherwise text.")]
+pub struct EncryptArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Name of the key.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The message (its text bytes are encrypted).
+    #[arg(value_name = "MESSAGE")]
+    pub message: SecretArg,
+    /// Associated data.
+    #[arg(value_name = "CONTEXT")]
+    pub context: Option<String>,
+}
+
+/// `kes key decrypt`.
+#[derive(Debug, Args)]
+#[command(after_help = "CONTEXT is base64 if it decodes as standard base64, otherwise text.")]
+pub struct DecryptArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Name of the key.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The ciphertext, base64.
+    #[arg(value_name = "CIPHERTEXT")]
+    pub ciphertext: String,
+    /// Associated data used when encrypting.
+    #[arg(value_name = "CONTEXT")]
+    pub context: Option<String>,
+}
+
+/// `kes key hmac`.
+#[derive(Debug, Args)]
+pub struct HmacArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Name of the key.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The message (its text bytes are authenticated).
+    #[arg(value_name = "MESSAGE")]
+    pub message: SecretArg,
+}
+
+/// Runs `kes key …`.
+pub fn run(a: KeyArgs) -> Result<(), CliError> {
+    match a.command {
+        KeyCommand::Create(a) => create(a),
+        KeyCommand::Import(a) => import(a),
+        KeyCommand::Info(a) => info(a),
+        KeyCommand::Ls(a) => ls(a),
+        KeyCommand::Rm(a) => rm(a),
+        KeyCommand::Dek(a) => dek(a),
+        KeyCommand::Encrypt(a) => encrypt(a),
+        KeyCommand::Decrypt(a) => decrypt(a),
+        KeyCommand::Hmac(a) => hmac(a),
+    }
+}
+
+/// The bytes of a context argument: decoded if it is non-empty valid
+/// standard base64, its UTF-8 bytes otherwise.
+pub fn context_bytes(arg: Option<&str>) -> Zeroizing<Vec<u8>> {
+    match arg {
+        None | Some("") => Zeroizing::new(Vec::new()),
+        Some(s) => Zeroizing::new(B64.decode(s).unwrap_or_else(|_| s.as_bytes().to_vec())),
+    }
+}
+
+fn create(a: CreateArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    block_on(async move {
+        for name in &a.names {
+            client
+                .create_key(name)
+                .await
+                .map_err(|e| CliError::client(format!("failed to create key \"{name}\""), e))?;
+        }
+        Ok(())
+    })
+}
+
+fn import(a: ImportArgs) -> Result<(), CliError> {
+    let key = Zeroizing::new(B64.decode(a.key.expose().trim()).map_err(|e| {
+        CliError::Invalid(format!("invalid key for \"{}\": not base64: {e}", a.name))
+    })?);
+    if key.len() != 32 {
+        return Err(CliError::Invalid(format!(
+            "invalid key for \"{}\": must be 32 bytes, got {}",
+            a.name,
+            key.len()
+        )));
+    }
+    let cipher = if a.cipher == "ChaCha20" {
+        kes_client::Cipher::ChaCha20
+    } else {
+        kes_client::Cipher::Aes256
+    };
+    let client = env::client(&a.conn.overrides())?;
+    block_on(async move {
+        client
+            .import_key(&a.name, &key, cipher)
+            .await
+            .map_err(|e| CliError::client(format!("failed to import key \"{}\"", a.name), e))
+    })
+}
+
+/// The JSON of `kes key info --json`.
+#[derive(Serialize)]
+struct KeyInfo<'a> {
+    name: &'a str,
+    algorithm: &'a str,
+    created_at: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    created_by: &'a str,
+}
+
+fn info(a: InfoArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    let out = a.format.out();
+    block_on(async move {
+        let k = client
+            .describe_key(&a.name)
+            .await
+            .map_err(|e| CliError::client(format!("failed to describe key \"{}\"", a.name), e))?;
+        if a.format.json {
+            return output::print_json(
+                &out,
+                &KeyInfo {
+                    name: &k.name,
+                    algorithm: &k.algorithm,
+                    created_at: &k.created_at,
+                    created_by: &k.created_by,
+                },
+            );
+        }
+        let mut s = String::new();
+        s.push_str(&output::field(&out, 11, "Name", &k.name));
+        s.push_str(&output::field(&out, 11, "Algorithm", &k.algorithm));
+        s.push_str(&output::field(
+            &out,
+            11,
+            "Date",
+            &output::date_time(&k.created_at),
+        ));
+        let owner = if k.created_by.is_empty() {
+            "-"
+        } else {
+            &k.created_by
+        };
+        s.push_str(&output::field(&out, 11, "Owner", owner));
+        output::print(&s)
+    })
+}
+
+fn ls(a: LsArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    let out = a.format.out();
+    block_on(async move {
+        let mut names = client
+            .list_keys(&a.pattern)
+            .await
+            .map_err(|e| CliError::client("failed to list keys", e))?;
+        names.sort();
+        if a.format.json {
+            output::print_json(&out, &names)
+        } else {
+            output::print(&output::column(&out, "Key", &names))
+        }
+    })
+}
+
+fn rm(a: RmArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    block_on(async move {
+        for name in &a.names {
+            client
+                .delete_key(name)
+                .await
+                .map_err(|e| CliError::client(format!("failed to remove key \"{name}\""), e))?;
+        }
+        Ok(())
+    })
+}
+
+/// Prints `pairs` as `label: value` lines (terminal) or one-line JSON.
+fn print_pairs(out: &Out, json: bool, pairs: &[(&str, &str)]) -> Result<(), CliError> {
+    output::print(&pairs_text(out, json, pairs)?)
+}
+
+/// The text of [`print_pairs`].
+fn pairs_text(
+    out: &Out,
+    json: bool,
+    pairs: &[(&str, &str)],
+) -> Result<Zeroizing<String>, CliError> {
+    if json || !out.tty {
+        // Built by hand to keep Go's field order (`plaintext` before `ciphertext`).
+        // Values may be secrets (plaintexts): keep every copy zeroizing.
+        let mut text = Zeroizing::new(String::from("{"));
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&output::json(*k, false)?);
+            text.push(':');
+            text.push_str(&Zeroizing::new(output::json(*v, false)?));
+        }
+        text.push('}');
+        if out.tty {
+            text.push('\n');
+        }
+        return Ok(text);
+    }
+    let width = pairs.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
+    let mut s = Zeroizing::new(String::from("\n"));
+    for (k, v) in pairs {
+        let label = format!("{k}:");
+        s.push_str(&out.bold(&format!("{label:<width$}")));
+        s.push(' ');
+        s.push_str(v);
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+fn dek(a: DekArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    let out = Out::detect(crate::output::ColorChoice::Auto);
+    let context = context_bytes(a.context.as_deref());
+    block_on(async move {
+        let dek = client.generate_key(&a.name, &context).await.map_err(|e| {
+            CliError::client(format!("failed to generate DEK with key \"{}\"", a.name), e)
+        })?;
+        let plaintext = Zeroizing::new(B64.encode(dek.plaintext.as_slice()));
+        let ciphertext = B64.encode(&dek.ciphertext);
+        print_pairs(
+            &out,
+            a.json,
+            &[("plaintext", &plaintext), ("ciphertext", &ciphertext)],
+        )
+    })
+}
+
+fn encrypt(a: EncryptArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    let out = Out::detect(crate::output::ColorChoice::Auto);
+    let context = context_bytes(a.context.as_deref());
+    block_on(async move {
+        let ct = client
+            .encrypt(&a.name, a.message.expose().as_bytes(), &context)
+            .await
+            .map_err(|e| {
+                CliError::client(format!("failed to encrypt with key \"{}\"", a.name), e)
+            })?;
+        print_pairs(&out, a.json, &[("ciphertext", &B64.encode(ct))])
+    })
+}
+
+fn decrypt(a: DecryptArgs) -> Result<(), CliError> {
+    let ciphertext = B64
+        .decode(a.ciphertext.trim())
+        .map_err(|e| CliError::Invalid(format!("invalid ciphertext: not base64: {e}")))?;
+    let client = env::client(&a.conn.overrides())?;
+    let out = Out::detect(crate::output::ColorChoice::Auto);
+    let context = context_bytes(a.context.as_deref());
+    block_on(async move {
+        let pt = client
+            .decrypt(&a.name, &ciphertext, &context)
+            .await
+            .map_err(|e| {
+                CliError::client(format!("failed to decrypt with key \"{}\"", a.name), e)
+            })?;
+        let plaintext = Zeroizing::new(B64.encode(pt.as_slice()));
+        print_pairs(&out, a.json, &[("plaintext", &plaintext)])
+    })
+}
+
+fn hmac(a: HmacArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    let out = Out::detect(crate::output::ColorChoice::Auto);
+    block_on(async move {
+        let sum = client
+            .hmac(&a.name, a.message.expose().as_bytes())
+            .await
+            .map_err(|e| {
+                CliError::client(format!("failed to compute HMAC with key \"{}\"", a.name), e)
+            })?;
+        let text = Zeroizing::new(B64.encode(sum.as_slice()));
+        print_pairs(&out, a.json, &[("hmac", &text)])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dek_text_on_a_terminal_and_json_when_piped() {
+        let pairs = [("plaintext", "UA=="), ("ciphertext", "Qw==")];
+        let tty = Out {
+            tty: true,
+            color: false,
+        };
+        assert_eq!(
+            pairs_text(&tty, false, &pairs).unwrap().as_str(),
+            "\nplaintext:  UA==\nciphertext: Qw==\n"
+        );
+        assert_eq!(
+            pairs_text(&tty, true, &pairs).unwrap().as_str(),
+            "{\"plaintext\":\"UA==\",\"ciphertext\":\"Qw==\"}\n"
+        );
+        let piped = Out {
+            tty: false,
+            color: false,
+        };
+        assert_eq!(
+            pairs_text(&piped, false, &pairs).unwrap().as_str(),
+            "{\"plaintext\":\"UA==\",\"ciphertext\":\"Qw==\"}"
+        );
+        assert_eq!(
+            pairs_text(&tty, false, &[("ciphertext", "Qw==")])
+                .unwrap()
+                .as_str(),
+            "\nciphertext: Qw==\n"
+        );
+    }
+
+    #[test]
+    fn context_is_base64_or_text() {
+        assert_eq!(context_bytes(None).as_slice(), b"");
+        assert_eq!(context_bytes(Some("")).as_slice(), b"");
+        assert_eq!(context_bytes(Some("e30=")).as_slice(), b"{}");
+        assert_eq!(context_bytes(Some("{}")).as_slice(), b"{}");
+        assert_eq!(
+            context_bytes(Some("my bucket/object")).as_slice(),
+            b"my bucket/object"
+        );
+        // Missing padding is not standard base64: used as text.
+        assert_eq!(context_bytes(Some("e30")).as_slice(), b"e30");
+    }
+}
