@@ -5,7 +5,6 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
 
@@ -188,7 +187,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     let shutdown = signals(server.clone(), opts.config.clone(), auth_flag)?;
     print_banner(&server, local, levels, mlocked, &extra);
     accept::serve(server.clone(), listener, shutdown, DRAIN_TIMEOUT).await;
-    server.logger().flush(Duration::from_secs(2));
+    server.logger().flush();
     println!("\n=> Stopping server... Goodbye.");
     Ok(())
 }
