@@ -9,6 +9,14 @@
 //!   integer nanoseconds) written to stdout and sent to `/v1/log/audit`
 //!   subscribers when INFO passes the `log.audit` threshold.
 //!
+//! Audit lines written to stdout go through a dedicated writer thread fed by
+//! a bounded channel: the request path only formats the line and queues it,
+//! the thread batches whatever is queued into one `write(2)` and flushes as
+//! soon as the queue is empty, so lines are never held back. When the queue
+//! is full the request waits (back-pressure): audit records are never
+//! dropped. [`Logger::flush`] waits until everything queued is written
+//! (shutdown). Error records are rare and are written directly.
+//!
 //! Subscribers are `tokio::sync::broadcast` receivers: a subscriber that
 //! falls behind loses events (it sees `RecvError::Lagged`) instead of
 //! slowing the server down. Every event handed to subscribers is counted in
@@ -21,6 +29,7 @@
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +43,10 @@ use crate::metrics::LogCounters;
 
 /// How many events a subscriber may fall behind before it loses some.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
+
+/// How many audit lines may wait for the writer thread before requests
+/// wait for it.
+pub const AUDIT_QUEUE: usize = 16 * 1024;
 
 /// One audited request (written as one JSON line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +93,7 @@ pub struct Logger {
     error_level: AtomicI32,
     audit_level: AtomicI32,
     error_out: Mutex<Box<dyn Write + Send>>,
-    audit_out: Mutex<Box<dyn Write + Send>>,
+    audit_out: Sink,
     error_tx: broadcast::Sender<Arc<[u8]>>,
     audit_tx: broadcast::Sender<Arc<[u8]>>,
     counters: Arc<LogCounters>,
@@ -97,13 +110,16 @@ impl std::fmt::Debug for Logger {
 }
 
 impl Logger {
-    /// A logger writing error records to stderr and audit records to stdout.
+    /// A logger writing error records to stderr and audit records to stdout
+    /// (through the batching writer thread; if that thread cannot be
+    /// started, audit lines are written directly).
     pub fn new(error_level: Level, audit_level: Level) -> Arc<Self> {
-        Self::with_writers(
+        let audit_out = Sink::threaded(Box::new(std::io::stdout()));
+        Self::build(
             error_level,
             audit_level,
             Box::new(std::io::stderr()),
-            Box::new(std::io::stdout()),
+            audit_out,
         )
     }
 
@@ -115,13 +131,27 @@ impl Logger {
         err: Box<dyn Write + Send>,
         audit: Box<dyn Write + Send>,
     ) -> Arc<Self> {
+        Self::build(
+            error_level,
+            audit_level,
+            err,
+            Sink::Direct(Mutex::new(audit)),
+        )
+    }
+
+    fn build(
+        error_level: Level,
+        audit_level: Level,
+        err: Box<dyn Write + Send>,
+        audit_out: Sink,
+    ) -> Arc<Self> {
         let (error_tx, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         let (audit_tx, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         Arc::new(Self {
             error_level: AtomicI32::new(error_level.0),
             audit_level: AtomicI32::new(audit_level.0),
             error_out: Mutex::new(err),
-            audit_out: Mutex::new(audit),
+            audit_out,
             error_tx,
             audit_tx,
             counters: Arc::new(LogCounters::default()),
@@ -188,7 +218,13 @@ impl Logger {
         {
             self.counters.add_audit(n);
         }
-        write_line(&self.audit_out, &line);
+        self.audit_out.write(line);
+    }
+
+    /// Waits (at most `timeout`) until every audit line queued so far has
+    /// been written and flushed. Called at shutdown.
+    pub fn flush(&self, timeout: Duration) {
+        self.audit_out.flush(timeout);
     }
 
     /// A new `/v1/log/audit` subscriber: receives NDJSON lines (each with
@@ -201,6 +237,78 @@ impl Logger {
     /// of error records produced from now on.
     pub fn subscribe_error(&self) -> broadcast::Receiver<Arc<[u8]>> {
         self.error_tx.subscribe()
+    }
+}
+
+/// Where audit lines go.
+enum Sink {
+    /// Written and flushed in the caller's thread (tests, files).
+    Direct(Mutex<Box<dyn Write + Send>>),
+    /// Queued for the writer thread.
+    Thread(SyncSender<SinkMsg>),
+}
+
+enum SinkMsg {
+    Line(Arc<[u8]>),
+    Flush(SyncSender<()>),
+}
+
+impl Sink {
+    /// A sink backed by a writer thread that owns `out`.
+    fn threaded(out: Box<dyn Write + Send>) -> Sink {
+        let (tx, rx) = sync_channel(AUDIT_QUEUE);
+        let started = std::thread::Builder::new()
+            .name("kes-audit-writer".into())
+            .spawn(move || write_loop(rx, out));
+        match started {
+            Ok(_) => Sink::Thread(tx),
+            Err(_) => Sink::Direct(Mutex::new(Box::new(std::io::stdout()))),
+        }
+    }
+
+    fn write(&self, line: Arc<[u8]>) {
+        match self {
+            Sink::Direct(out) => write_line(out, &line),
+            Sink::Thread(tx) => match tx.try_send(SinkMsg::Line(line)) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                // Back-pressure: wait rather than lose an audit record.
+                Err(TrySendError::Full(msg)) => {
+                    let _ = tx.send(msg);
+                }
+            },
+        }
+    }
+
+    fn flush(&self, timeout: Duration) {
+        if let Sink::Thread(tx) = self {
+            let (ack_tx, ack_rx) = sync_channel(1);
+            if tx.send(SinkMsg::Flush(ack_tx)).is_ok() {
+                let _ = ack_rx.recv_timeout(timeout);
+            }
+        }
+    }
+}
+
+/// The writer thread: writes every queued line into a buffer and flushes it
+/// whenever the queue runs empty (one `write(2)` per batch, not per line).
+/// Ends when the logger, and with it the sender, is dropped.
+fn write_loop(rx: Receiver<SinkMsg>, out: Box<dyn Write + Send>) {
+    let mut buf = std::io::BufWriter::with_capacity(64 * 1024, out);
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                SinkMsg::Line(line) => {
+                    let _ = buf.write_all(&line);
+                }
+                SinkMsg::Flush(ack) => {
+                    let _ = buf.flush();
+                    let _ = ack.send(());
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        let _ = buf.flush();
     }
 }
 
@@ -348,6 +456,26 @@ mod tests {
         let (e, a) = (Buf::default(), Buf::default());
         let l = Logger::with_writers(error, audit, Box::new(e.clone()), Box::new(a.clone()));
         (l, e, a)
+    }
+
+    #[test]
+    fn threaded_audit_sink_writes_every_line_in_order() {
+        let out = Buf::default();
+        let logger = Logger::build(
+            Level::INFO,
+            Level::INFO,
+            Box::new(Buf::default()),
+            Sink::threaded(Box::new(out.clone())),
+        );
+        let mut expected = String::new();
+        for i in 0..5000u16 {
+            let mut r = record();
+            r.status = 200 + i % 300;
+            expected.push_str(std::str::from_utf8(&r.to_json_line()).unwrap());
+            logger.audit(&r);
+        }
+        logger.flush(Duration::from_secs(10));
+        assert_eq!(out.text(), expected);
     }
 
     fn record() -> AuditRecord {

@@ -5,8 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::accept::{self, DRAIN_TIMEOUT};
 use crate::state::{Server, Settings, StateError};
@@ -178,19 +179,37 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
 
     let levels = (settings.error_level, settings.audit_level);
     let server = Server::new(settings).await?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Io {
-            context: format!("failed to listen on {addr}"),
-            source,
-        })?;
+    let listener = listen(addr).map_err(|source| ServerError::Io {
+        context: format!("failed to listen on {addr}"),
+        source,
+    })?;
     let local = listener.local_addr().unwrap_or(addr);
     // Handlers first: a SIGHUP right after the banner must not kill us.
     let shutdown = signals(server.clone(), opts.config.clone(), auth_flag)?;
     print_banner(&server, local, levels, mlocked, &extra);
-    accept::serve(server, listener, shutdown, DRAIN_TIMEOUT).await;
+    accept::serve(server.clone(), listener, shutdown, DRAIN_TIMEOUT).await;
+    server.logger().flush(Duration::from_secs(2));
     println!("\n=> Stopping server... Goodbye.");
     Ok(())
+}
+
+/// How many connections may wait in the kernel's accept queue. tokio's
+/// `TcpListener::bind` uses 128, which overflows when a few hundred clients
+/// (a restarting MinIO cluster) connect at once: dropped SYNs are retried
+/// after 1 s. Measured in BENCHMARKS.md (finding 3). The kernel caps it at
+/// `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as `bind` does).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Installs SIGHUP (reload) and returns a future that completes on SIGINT
