@@ -64,21 +64,45 @@ impl AuditRecord {
     /// The JSON line of this record (with trailing `\n`), e.g.
     /// `{"time":"2025-05-01T12:00:00.123456789Z","request":{"ip":"10.1.2.3","path":"/v1/key/create/k1","identity":"3ecf…"},"response":{"code":200,"time":2000000}}`.
     pub fn to_json_line(&self) -> Vec<u8> {
-        let event = AuditEvent {
-            time: rfc3339_nanos(self.time),
-            request: AuditRequest {
-                ip: self.ip.map(|ip| ip.to_string()).unwrap_or_default(),
-                path: self.path.clone(),
-                identity: self.identity.clone().unwrap_or_default(),
-            },
-            response: AuditResponse {
-                code: self.status,
-                time: u64::try_from(self.latency.as_nanos()).unwrap_or(u64::MAX),
-            },
-        };
-        let mut out = serde_json::to_vec(&event).unwrap_or_default();
-        out.push(b'\n');
+        // Written by hand (this runs once per audited request): the same
+        // bytes serde would produce for `AuditEvent` (the test
+        // `hand_written_audit_json_equals_serde` checks that), without
+        // building the intermediate strings.
+        use std::io::Write as _;
+        let mut out = Vec::with_capacity(96 + self.path.len() + 64);
+        out.extend_from_slice(b"{\"time\":\"");
+        out.extend_from_slice(rfc3339_nanos(self.time).as_bytes());
+        out.extend_from_slice(b"\",\"request\":{");
+        if let Some(ip) = self.ip {
+            let _ = write!(out, "\"ip\":\"{ip}\",");
+        }
+        out.extend_from_slice(b"\"path\":");
+        push_json_str(&mut out, &self.path);
+        if let Some(id) = self.identity.as_deref().filter(|id| !id.is_empty()) {
+            out.extend_from_slice(b",\"identity\":");
+            push_json_str(&mut out, id);
+        }
+        let nanos = u64::try_from(self.latency.as_nanos()).unwrap_or(u64::MAX);
+        let _ = writeln!(
+            out,
+            "}},\"response\":{{\"code\":{},\"time\":{nanos}}}}}",
+            self.status
+        );
         out
+    }
+}
+
+/// Appends `s` as a JSON string: verbatim when it needs no escaping (the
+/// common case: paths of valid names, hex identities), else via serde_json.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 
@@ -505,6 +529,58 @@ mod tests {
         }
         logger.flush();
         assert_eq!(out.text(), expected);
+    }
+
+    #[test]
+    fn hand_written_audit_json_equals_serde() {
+        let reference = |r: &AuditRecord| {
+            let event = AuditEvent {
+                time: rfc3339_nanos(r.time),
+                request: AuditRequest {
+                    ip: r.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                    path: r.path.clone(),
+                    identity: r.identity.clone().unwrap_or_default(),
+                },
+                response: AuditResponse {
+                    code: r.status,
+                    time: u64::try_from(r.latency.as_nanos()).unwrap(),
+                },
+            };
+            let mut v = serde_json::to_vec(&event).unwrap();
+            v.push(b'\n');
+            v
+        };
+        let paths = [
+            "/v1/key/generate/k1",
+            "/v1/key/list/*",
+            "/a\"b\\c\n\u{7f}é<>&",
+            "",
+        ];
+        let ips: [Option<IpAddr>; 3] = [
+            None,
+            Some("10.1.2.3".parse().unwrap()),
+            Some("::1".parse().unwrap()),
+        ];
+        let ids = [
+            None,
+            Some(String::new()),
+            Some("3ecf".to_owned()),
+            Some("x\"y".to_owned()),
+        ];
+        for path in paths {
+            for ip in ips {
+                for id in &ids {
+                    let mut r = record();
+                    r.path = path.to_owned();
+                    r.ip = ip;
+                    r.identity = id.clone();
+                    assert_eq!(
+                        String::from_utf8(r.to_json_line()).unwrap(),
+                        String::from_utf8(reference(&r)).unwrap()
+                    );
+                }
+            }
+        }
     }
 
     fn record() -> AuditRecord {
