@@ -5,7 +5,7 @@
 //!   (`time=… level=WARN msg="…" req.method=GET …`) written to stderr when
 //!   their level passes the `log.error` threshold, and sent to
 //!   `/v1/log/error` subscribers as `{"message":"<line>"}`.
-//! * Audit records are JSON lines of the [`AuditEvent`] shape (latency in
+//! * Audit records are JSON lines of the [`kes_types::api::AuditEvent`] shape (latency in
 //!   integer nanoseconds) written to stdout and sent to `/v1/log/audit`
 //!   subscribers when INFO passes the `log.audit` threshold.
 //!
@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use kes_types::api::{AuditEvent, AuditRequest, AuditResponse, ErrorEvent};
+use kes_types::api::ErrorEvent;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::broadcast;
@@ -533,6 +533,7 @@ mod tests {
 
     #[test]
     fn hand_written_audit_json_equals_serde() {
+        use kes_types::api::{AuditEvent, AuditRequest, AuditResponse};
         let reference = |r: &AuditRecord| {
             let event = AuditEvent {
                 time: rfc3339_nanos(r.time),
@@ -662,7 +663,7 @@ mod tests {
             "{\"time\":\"2025-05-01T12:00:00.5Z\",\"request\":{\"path\":\"/v1/key/create/k1\"},\
              \"response\":{\"code\":200,\"time\":1500000}}\n"
         );
-        let parsed: AuditEvent = serde_json::from_str(line.trim_end()).unwrap();
+        let parsed: kes_types::api::AuditEvent = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(parsed.response.time, 1_500_000);
     }
 
