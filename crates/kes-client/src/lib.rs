@@ -50,4 +50,5 @@ pub use kes_types::api::{
 };
 pub use kes_types::{ApiKey, Identity};
 pub use stream::{AuditStream, ErrorStream, EventStream};
+pub use tls::NoServerVerification;
 pub use zeroize::Zeroizing;

@@ -182,9 +182,18 @@ fn system_ca_files() -> Vec<PathBuf> {
 
 /// Accepts any server certificate but still verifies that the server holds
 /// its private key (handshake signatures), like Go's `InsecureSkipVerify`.
+/// Used for `insecure` clients (`kes -k`) and by the load tool.
 #[derive(Debug)]
-struct NoServerVerification {
+pub struct NoServerVerification {
     provider: Arc<CryptoProvider>,
+}
+
+impl NoServerVerification {
+    /// A verifier that checks handshake signatures with `provider`'s
+    /// algorithms and nothing else.
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self { provider }
+    }
 }
 
 impl ServerCertVerifier for NoServerVerification {
