@@ -130,6 +130,22 @@ pub fn column(out: &Out, header: &str, items: &[String]) -> String {
     s
 }
 
+/// Prints a listing sorted: a JSON array with `--json`, else a one-column
+/// table under `header`. Every `ls` command shares this.
+pub fn print_names(
+    out: &Out,
+    json: bool,
+    header: &str,
+    mut names: Vec<String>,
+) -> Result<(), CliError> {
+    names.sort();
+    if json {
+        print_json(out, &names)
+    } else {
+        print(&column(out, header, &names))
+    }
+}
+
 /// Parses an RFC 3339 time.
 pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()

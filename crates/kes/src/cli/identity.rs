@@ -669,16 +669,11 @@ fn run_ls(a: IdentityLsArgs) -> Result<(), CliError> {
     let out = a.format.out();
     let prefix = a.prefix.unwrap_or_default();
     block_on(async move {
-        let mut ids = client
+        let ids = client
             .list_identities(&prefix)
             .await
             .map_err(|e| CliError::client("failed to list identities", e))?;
-        ids.sort();
-        if a.format.json {
-            output::print_json(&out, &ids)
-        } else {
-            output::print(&output::column(&out, "Identity", &ids))
-        }
+        output::print_names(&out, a.format.json, "Identity", ids)
     })
 }
 

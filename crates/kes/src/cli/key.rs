@@ -311,16 +311,11 @@ fn ls(a: LsArgs) -> Result<(), CliError> {
     let client = env::client(&a.conn.overrides())?;
     let out = a.format.out();
     block_on(async move {
-        let mut names = client
+        let names = client
             .list_keys(&a.pattern)
             .await
             .map_err(|e| CliError::client("failed to list keys", e))?;
-        names.sort();
-        if a.format.json {
-            output::print_json(&out, &names)
-        } else {
-            output::print(&output::column(&out, "Key", &names))
-        }
+        output::print_names(&out, a.format.json, "Key", names)
     })
 }
 

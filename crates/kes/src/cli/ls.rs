@@ -59,12 +59,7 @@ pub fn run(a: LsArgs) -> Result<(), CliError> {
             "Policy" => "failed to list policies",
             _ => "failed to list keys",
         };
-        let mut names = result.map_err(|e| CliError::client(what, e))?;
-        names.sort();
-        if a.format.json {
-            output::print_json(&out, &names)
-        } else {
-            output::print(&output::column(&out, header, &names))
-        }
+        let names = result.map_err(|e| CliError::client(what, e))?;
+        output::print_names(&out, a.format.json, header, names)
     })
 }

@@ -110,16 +110,11 @@ fn ls(a: PolicyLsArgs) -> Result<(), CliError> {
     let client = env::client(&a.conn.overrides())?;
     let out = a.format.out();
     block_on(async move {
-        let mut names = client
+        let names = client
             .list_policies(&a.pattern)
             .await
             .map_err(|e| CliError::client("failed to list policies", e))?;
-        names.sort();
-        if a.format.json {
-            output::print_json(&out, &names)
-        } else {
-            output::print(&output::column(&out, "Policy", &names))
-        }
+        output::print_names(&out, a.format.json, "Policy", names)
     })
 }
 
