@@ -109,6 +109,11 @@ pub struct Args {
     #[arg(long)]
     pub cipher_suite: Option<String>,
 
+    /// Key-exchange group to offer: `X25519` (default), `secp256r1`, `secp384r1` or the
+    /// hybrid post-quantum `X25519MLKEM768` (what Go 1.24+ clients offer first).
+    #[arg(long, default_value = "X25519")]
+    pub kx_group: String,
+
     /// Context string (e.g. `{}`) sent base64-encoded with generate/encrypt/decrypt.
     #[arg(long)]
     pub context: Option<String>,
@@ -258,6 +263,8 @@ pub struct BenchConfig {
     pub resume: bool,
     /// The only TLS 1.3 suite to offer, if set.
     pub cipher_suite: Option<String>,
+    /// The only key-exchange group to offer.
+    pub kx_group: String,
     /// Raw context bytes for generate/encrypt/decrypt (not used by `minio`).
     pub context: Option<String>,
     /// Plaintext size for `encrypt`.
@@ -352,6 +359,7 @@ impl TryFrom<Args> for BenchConfig {
             new_conn: args.new_conn || args.workload == Workload::Handshake,
             resume: args.resume,
             cipher_suite: args.cipher_suite,
+            kx_group: args.kx_group,
             context: args.context,
             plaintext_size: args.plaintext_size,
             pool: args.pool,

@@ -2,7 +2,9 @@
 //! files), server verification (CA file or `--insecure`), ALPN and session
 //! resumption.
 //!
-//! Only the ring provider is used, like the rest of the workspace.
+//! rustls's aws-lc-rs provider, like the rest of the workspace; one
+//! key-exchange group (`--kx-group`, X25519 by default) so that handshake
+//! figures say which group they measured.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 /// Resumption is disabled unless `cfg.resume`, so `--new-conn` measures full
 /// handshakes (certificate exchange and signatures on both sides).
 pub fn client_config(cfg: &BenchConfig) -> Result<Arc<ClientConfig>, BenchError> {
-    let mut provider = rustls::crypto::ring::default_provider();
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
     if let Some(name) = &cfg.cipher_suite {
         let wanted = name.to_ascii_uppercase();
         let known: Vec<String> = provider
@@ -43,6 +45,22 @@ pub fn client_config(cfg: &BenchConfig) -> Result<Arc<ClientConfig>, BenchError>
                 known.join(", ")
             )));
         }
+    }
+    let known: Vec<String> = rustls::crypto::aws_lc_rs::ALL_KX_GROUPS
+        .iter()
+        .map(|g| format!("{:?}", g.name()))
+        .collect();
+    provider.kx_groups = rustls::crypto::aws_lc_rs::ALL_KX_GROUPS
+        .iter()
+        .filter(|g| format!("{:?}", g.name()).eq_ignore_ascii_case(&cfg.kx_group))
+        .copied()
+        .collect();
+    if provider.kx_groups.is_empty() {
+        return Err(BenchError::Config(format!(
+            "--kx-group {:?} is not one of {}",
+            cfg.kx_group,
+            known.join(", ")
+        )));
     }
     let provider = Arc::new(provider);
     let builder = ClientConfig::builder_with_provider(provider.clone())

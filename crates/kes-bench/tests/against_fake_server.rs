@@ -116,7 +116,7 @@ impl ClientCertVerifier for AnyClientCert {
 }
 
 async fn start_server(client_public_key: [u8; 32]) -> FakeServer {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
             .unwrap();
@@ -590,6 +590,41 @@ async fn cipher_suite_restriction() {
     let err = kes_bench::run(cfg).await.unwrap_err();
     assert!(
         err.to_string().contains("TLS13_AES_128_GCM_SHA256"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_exchange_group_choice() {
+    let key = ApiKey::generate().unwrap();
+    let server = start_server(key.public_key()).await;
+    for group in ["x25519", "secp256r1", "X25519MLKEM768"] {
+        let report = bench(
+            &server,
+            &key,
+            &["-w", "handshake", "-n", "3", "--kx-group", group],
+        )
+        .await;
+        assert_eq!(report.ok(), 3, "{group}");
+    }
+
+    let endpoint = format!("https://{}", server.addr);
+    let argv = [
+        "kes-bench",
+        "--server",
+        &endpoint,
+        "-k",
+        "--kx-group",
+        "ffdhe2048",
+        "-n",
+        "1",
+    ];
+    let cfg = BenchConfig::try_from(Args::try_parse_from(argv).unwrap()).unwrap();
+    let err = kes_bench::run(cfg).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("--kx-group \"ffdhe2048\" is not one of")
+            && err.to_string().contains("X25519MLKEM768"),
         "{err}"
     );
 }

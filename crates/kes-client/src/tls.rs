@@ -44,9 +44,9 @@ pub(crate) struct ServerTrust {
     pub(crate) insecure: bool,
 }
 
-/// The ring provider every rustls object of this crate uses.
+/// The aws-lc-rs provider every rustls object of this crate uses.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// Builds the rustls client configuration; also returns the identity of the

@@ -320,6 +320,66 @@ async fn tls12_with_ed25519_client_certificates() {
     srv.stop().await;
 }
 
+/// The server's cipher-suite order wins (AES-128-GCM first, like Go's
+/// server), while the client's order picks the key-exchange group, so a
+/// client preferring hybrid post-quantum X25519MLKEM768 gets it.
+#[tokio::test]
+async fn server_prefers_aes128_and_honours_the_clients_group() {
+    use rustls::crypto::aws_lc_rs::{self, kx_group};
+    use rustls::version::{TLS12, TLS13};
+    use rustls::{CipherSuite, NamedGroup, ProtocolVersion};
+
+    let pki = Pki::new();
+    let srv = TestServer::start(settings(&pki, TestStore::new())).await;
+    let cert = &pki.admin;
+
+    // rustls clients list AES-256-GCM first.
+    let default = aws_lc_rs::default_provider();
+    assert_eq!(
+        default.cipher_suites[0].suite(),
+        CipherSuite::TLS13_AES_256_GCM_SHA384
+    );
+    let classic = || rustls::crypto::CryptoProvider {
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1],
+        ..aws_lc_rs::default_provider()
+    };
+    let n = negotiate(srv.addr, cert, classic(), &[&TLS13]).await;
+    assert_eq!(n.version, ProtocolVersion::TLSv1_3);
+    assert_eq!(n.suite, CipherSuite::TLS13_AES_128_GCM_SHA256);
+    assert_eq!(n.kx_group, NamedGroup::X25519);
+
+    let n = negotiate(srv.addr, cert, classic(), &[&TLS12]).await;
+    assert_eq!(n.version, ProtocolVersion::TLSv1_2);
+    assert_eq!(
+        n.suite,
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+    );
+
+    let p256_first = rustls::crypto::CryptoProvider {
+        kx_groups: vec![kx_group::SECP256R1, kx_group::X25519],
+        ..aws_lc_rs::default_provider()
+    };
+    let n = negotiate(srv.addr, cert, p256_first, &[&TLS13]).await;
+    assert_eq!(n.kx_group, NamedGroup::secp256r1);
+
+    let hybrid = rustls::crypto::CryptoProvider {
+        kx_groups: vec![kx_group::X25519MLKEM768, kx_group::X25519],
+        ..aws_lc_rs::default_provider()
+    };
+    let n = negotiate(srv.addr, cert, hybrid, &[&TLS13]).await;
+    assert_eq!(n.kx_group, NamedGroup::X25519MLKEM768);
+    assert_eq!(n.suite, CipherSuite::TLS13_AES_128_GCM_SHA256);
+
+    // A client that offers only ChaCha20-Poly1305 still connects.
+    let mut chacha = classic();
+    chacha
+        .cipher_suites
+        .retain(|s| s.suite() == CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
+    let n = negotiate(srv.addr, cert, chacha, &[&TLS13]).await;
+    assert_eq!(n.suite, CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn route_timeout_answers_503() {
     let pki = Pki::new();

@@ -166,7 +166,7 @@ impl TestServer {
         alpn: &[&[u8]],
         handler: impl Fn(&Recorded) -> Canned + Send + Sync + 'static,
     ) -> Self {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .unwrap()

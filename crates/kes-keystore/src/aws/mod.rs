@@ -6,7 +6,7 @@
 //! Built on the official AWS SDK for Rust: SigV4 signing, the standard retry
 //! policy (3 attempts) and credentials either static from the config or from
 //! the SDK's default chain (environment, profile, web identity, container and
-//! instance metadata). The HTTPS client is rustls on ring with the system
+//! instance metadata). The HTTPS client is rustls on aws-lc-rs with the system
 //! trust store.
 //!
 //! With no credentials in the config the default chain may query the EC2
@@ -100,7 +100,7 @@ impl AwsSecretsManagerKeyStore {
         let source = opts.credential_source()?;
 
         let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
             .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.clone()))

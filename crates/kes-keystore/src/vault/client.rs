@@ -1,5 +1,5 @@
 //! The HTTP transport to Vault: one pooled hyper client per store (rustls
-//! with the ring provider, custom CA and client certificate; at most 64
+//! with the aws-lc-rs provider, custom CA and client certificate; at most 64
 //! requests in flight and 32 idle connections), a connect timeout and a
 //! whole-request timeout on every call, bounded response bodies, and the mapping of Vault's `{"errors": [...]}` responses to
 //! [`KeyStoreError`]s.
@@ -329,7 +329,7 @@ fn tls_config(tls: &VaultTlsOptions) -> Result<rustls::ClientConfig, KeyStoreErr
             }
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(format!("tls: {e}")))?

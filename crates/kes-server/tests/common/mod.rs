@@ -449,7 +449,7 @@ pub struct ClientOpts {
 }
 
 pub fn client_config(opts: &ClientOpts) -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let versions: &[&rustls::SupportedProtocolVersion] = if opts.tls12_only {
         &[&rustls::version::TLS12]
     } else {
@@ -476,6 +476,44 @@ pub fn client_config(opts: &ClientOpts) -> Arc<rustls::ClientConfig> {
         vec![b"http/1.1".to_vec()]
     };
     Arc::new(config)
+}
+
+/// What a TLS handshake with the test server negotiated.
+#[derive(Debug)]
+pub struct Negotiated {
+    pub version: rustls::ProtocolVersion,
+    pub suite: rustls::CipherSuite,
+    pub kx_group: rustls::NamedGroup,
+}
+
+/// Opens a TLS connection to `addr` as `cert` with a client that offers
+/// exactly what `provider` lists (in its order) over `versions`, and returns
+/// what the server chose.
+pub async fn negotiate(
+    addr: SocketAddr,
+    cert: &Cert,
+    provider: rustls::crypto::CryptoProvider,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Negotiated {
+    let provider = Arc::new(provider);
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
+        .with_client_auth_cert(vec![cert.der.clone()], cert.key.clone_key())
+        .unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let conn = tls.get_ref().1;
+    Negotiated {
+        version: conn.protocol_version().unwrap(),
+        suite: conn.negotiated_cipher_suite().unwrap().suite(),
+        kx_group: conn.negotiated_key_exchange_group().unwrap().name(),
+    }
 }
 
 impl Conn {
