@@ -29,7 +29,7 @@ use rustls_pki_types::pem::PemObject;
 use crate::KeyStoreError;
 
 mod session;
-pub(crate) use session::{Login, Session, SessionClient};
+pub(crate) use session::{Login, Scheme, Session, SessionClient};
 
 /// Largest response body accepted for ordinary calls (Go KES: 2 MiB).
 pub(crate) const BODY_LIMIT: usize = 2 << 20;

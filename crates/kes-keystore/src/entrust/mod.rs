@@ -27,13 +27,21 @@ use zeroize::Zeroizing;
 
 use crate::mem::{effective_limit, paginate};
 use crate::vendor_http::{
-    BODY_LIMIT, CaMode, Call, Http, LIST_BODY_LIMIT, Login, Response, Session, SessionClient,
+    BODY_LIMIT, CaMode, Call, Http, LIST_BODY_LIMIT, Login, Response, Scheme, Session,
+    SessionClient,
 };
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 use api::Op;
 
 /// The name of this backend in errors.
 const BACKEND: &str = "entrust keycontrol";
+/// The session header and what the token and session are called.
+const SCHEME: Scheme = Scheme {
+    backend: BACKEND,
+    header: AUTH_HEADER,
+    token: "access token",
+    session: "session",
+};
 /// The session header of every call after login.
 const AUTH_HEADER: HeaderName = HeaderName::from_static("x-vault-auth");
 /// Lifetime assumed when the appliance does not say (Go KES: 5 minutes).
@@ -114,10 +122,7 @@ struct Creds {
 
 #[async_trait]
 impl Login for Creds {
-    const BACKEND: &'static str = BACKEND;
-    const HEADER: HeaderName = AUTH_HEADER;
-    const TOKEN: &'static str = "access token";
-    const SESSION: &'static str = "session";
+    const SCHEME: Scheme = SCHEME;
 
     async fn login(&self, http: &Http) -> Result<Session, KeyStoreError> {
         login(http, &self.vault_id, &self.username, &self.password).await

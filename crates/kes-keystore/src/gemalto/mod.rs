@@ -21,17 +21,26 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use http::header::{AUTHORIZATION, HeaderName};
+use http::header::AUTHORIZATION;
 use http::{Method, StatusCode};
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
 use crate::mem::paginate;
-use crate::vendor_http::{CaMode, Call, Http, LIST_BODY_LIMIT, Login, Session, SessionClient};
+use crate::vendor_http::{
+    CaMode, Call, Http, LIST_BODY_LIMIT, Login, Scheme, Session, SessionClient,
+};
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
 /// The name of this backend in errors.
 const BACKEND: &str = "ciphertrust";
+/// The session header and what the token and session are called.
+const SCHEME: Scheme = Scheme {
+    backend: BACKEND,
+    header: AUTHORIZATION,
+    token: "jwt",
+    session: "JWT",
+};
 
 /// Connection settings of a CipherTrust Manager / KeySecure appliance
 /// (`keystore.gemalto.keysecure`, formerly `keys.gemalto.keysecure`).
@@ -66,10 +75,7 @@ struct Creds {
 
 #[async_trait]
 impl Login for Creds {
-    const BACKEND: &'static str = BACKEND;
-    const HEADER: HeaderName = AUTHORIZATION;
-    const TOKEN: &'static str = "jwt";
-    const SESSION: &'static str = "JWT";
+    const SCHEME: Scheme = SCHEME;
 
     async fn login(&self, http: &Http) -> Result<Session, KeyStoreError> {
         exchange(http, &self.refresh_token, &self.domain).await

@@ -41,23 +41,29 @@ impl Session {
         }
     }
 
-    /// The token, as sent in [`Login::HEADER`].
+    /// The token, as sent in the [`Scheme::header`].
     pub fn token(&self) -> &str {
         &self.token
     }
 }
 
+/// How a vendor's session travels and what it is called.
+pub(crate) struct Scheme {
+    /// The name of the backend in errors and logs.
+    pub backend: &'static str,
+    /// The header the token travels in.
+    pub header: HeaderName,
+    /// What the token is called in errors ("access token", "jwt").
+    pub token: &'static str,
+    /// What the session is called in renewal warnings ("session", "JWT").
+    pub session: &'static str,
+}
+
 /// How one vendor obtains and renews its sessions.
 #[async_trait]
 pub(crate) trait Login: Send + Sync + 'static {
-    /// The name of the backend in errors and logs.
-    const BACKEND: &'static str;
-    /// The header the token travels in.
-    const HEADER: HeaderName;
-    /// What the token is called in errors ("access token", "jwt").
-    const TOKEN: &'static str;
-    /// What the session is called in renewal warnings ("session", "JWT").
-    const SESSION: &'static str;
+    /// The vendor's header and names.
+    const SCHEME: Scheme;
 
     /// Obtains a fresh session from the credentials.
     async fn login(&self, http: &Http) -> Result<Session, KeyStoreError>;
@@ -136,10 +142,10 @@ impl<L: Login> SessionClient<L> {
     ) -> Result<Response, KeyStoreError> {
         let call = call
             .clone()
-            .secret_header(L::HEADER, session.token())
+            .secret_header(L::SCHEME.header, session.token())
             .map_err(|m| KeyStoreError::Backend {
-                backend: L::BACKEND,
-                message: format!("{}: {m}", L::TOKEN),
+                backend: L::SCHEME.backend,
+                message: format!("{}: {m}", L::SCHEME.token),
             })?;
         self.shared.http.send(&call).await
     }
@@ -188,8 +194,8 @@ async fn renew_loop<L: Login>(shared: Weak<Shared<L>>) {
         if let Err(e) = strong.renew().await {
             tracing::warn!(
                 "{}: cannot renew the {}, retrying in {RENEW_RETRY:?}: {e}",
-                L::BACKEND,
-                L::SESSION
+                L::SCHEME.backend,
+                L::SCHEME.session
             );
             drop(strong);
             tokio::time::sleep(RENEW_RETRY).await;
