@@ -154,6 +154,15 @@ pub(crate) fn unexpected(
     }
 }
 
+/// An answer with `status` and `body`, for the vendors' unit tests.
+#[cfg(test)]
+pub(crate) fn test_response(status: u16, body: &str) -> Response {
+    Response {
+        status: StatusCode::from_u16(status).unwrap(),
+        body: Bytes::from(body.to_owned()),
+    }
+}
+
 /// `s` trimmed, whitespace collapsed, at most 200 characters.
 pub(crate) fn excerpt(s: &str) -> String {
     let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -204,15 +204,7 @@ pub fn unexpected(what: &str, resp: &Response) -> KeyStoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use http::StatusCode;
-
-    fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status: StatusCode::from_u16(status).unwrap(),
-            body: Bytes::from(body.to_owned()),
-        }
-    }
+    use crate::vendor_http::test_response as resp;
 
     #[test]
     fn request_bodies_match_the_api() {
