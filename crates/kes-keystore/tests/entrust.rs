@@ -16,10 +16,7 @@ use kes_keystore::{KeyStore, KeyStoreError};
 use zeroize::Zeroizing;
 
 mod common;
-use common::{
-    assert_unreachable, assert_untrusted, concurrent_gets_find_nothing, dead_endpoint, eventually,
-    expect_err, key,
-};
+use common::{assert_unreachable, assert_untrusted, dead_endpoint, eventually, expect_err, key};
 
 async fn fake() -> FakeKeyControl {
     FakeKeyControl::start(KeyControlFakeConfig::default())
@@ -35,20 +32,7 @@ async fn connect_err(opts: KeyControlOptions) -> KeyStoreError {
 async fn conforms_against_the_fake() {
     let fake = fake().await;
     let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
-    if let Err(e) = run_all(&store, &unique_prefix("entrust")).await {
-        panic!("{e}");
-    }
-    assert!(
-        fake.secret_names().is_empty(),
-        "left behind: {:?}",
-        fake.secret_names()
-    );
-    assert_eq!(fake.stats().logins, 1);
-    assert!(
-        store.description().contains("Entrust KeyControl"),
-        "{}",
-        store.description()
-    );
+    common::conforms(&store, &fake, "entrust", "Entrust KeyControl").await;
 }
 
 /// The box may be given by id as well as by name.
@@ -72,16 +56,7 @@ async fn conforms_with_the_box_id() {
 async fn session_expiring_mid_test_is_renewed() {
     let fake = fake().await;
     let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
-    let prefix = unique_prefix("entrust-exp");
-    let n = key(&format!("{prefix}-k"));
-    store.create(&n, b"before").await.unwrap();
-    fake.expire_tokens();
-    assert_eq!(store.get(&n).await.unwrap().as_slice(), b"before");
-    assert_eq!(fake.stats().logins, 2);
-    assert!(fake.stats().rejected_tokens >= 1);
-    fake.expire_tokens();
-    run_all(&store, &prefix).await.unwrap();
-    store.delete(&n).await.unwrap();
+    common::tokens_expiring_mid_test_are_renewed(&store, &fake, "entrust-exp").await;
     assert!(fake.stats().logins >= 3);
 }
 
@@ -90,9 +65,7 @@ async fn session_expiring_mid_test_is_renewed() {
 async fn concurrent_401s_log_in_once() {
     let fake = fake().await;
     let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
-    fake.expire_tokens();
-    concurrent_gets_find_nothing(&store).await;
-    assert_eq!(fake.stats().logins, 2);
+    common::concurrent_401s_log_in_once(&store, &fake).await;
 }
 
 /// With a one-second session the store renews in the background and keeps
@@ -252,7 +225,7 @@ async fn missing_fields_are_named() {
 async fn server_errors_are_retried_twice() {
     let fake = fake().await;
     let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
-    common::server_errors_are_retried_twice(&store, |n| fake.fail_next(n)).await;
+    common::server_errors_are_retried_twice(&store, &fake).await;
     assert_eq!(fake.stats().injected_failures, 5);
 }
 

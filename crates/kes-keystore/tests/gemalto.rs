@@ -14,10 +14,7 @@ use kes_keystore::{KeyStore, KeyStoreError};
 use zeroize::Zeroizing;
 
 mod common;
-use common::{
-    assert_unreachable, assert_untrusted, concurrent_gets_find_nothing, dead_endpoint, eventually,
-    expect_err, key,
-};
+use common::{assert_unreachable, assert_untrusted, dead_endpoint, eventually, expect_err, key};
 
 async fn fake() -> FakeCipherTrust {
     FakeCipherTrust::start(CipherTrustFakeConfig::default())
@@ -33,20 +30,7 @@ async fn connect_err(opts: KeySecureOptions) -> KeyStoreError {
 async fn conforms_against_the_fake() {
     let fake = fake().await;
     let store = KeySecureKeyStore::connect(fake.options()).await.unwrap();
-    if let Err(e) = run_all(&store, &unique_prefix("ciphertrust")).await {
-        panic!("{e}");
-    }
-    assert!(
-        fake.secret_names().is_empty(),
-        "left behind: {:?}",
-        fake.secret_names()
-    );
-    assert_eq!(fake.stats().exchanges, 1);
-    assert!(
-        store.description().contains("CipherTrust Manager"),
-        "{}",
-        store.description()
-    );
+    common::conforms(&store, &fake, "ciphertrust", "CipherTrust Manager").await;
 }
 
 /// 450 secrets of other applications (more than two pages of 200, in
@@ -85,16 +69,7 @@ async fn conforms_among_many_foreign_secrets() {
 async fn jwt_expiring_mid_test_is_renewed() {
     let fake = fake().await;
     let store = KeySecureKeyStore::connect(fake.options()).await.unwrap();
-    let prefix = unique_prefix("ciphertrust-exp");
-    let n = key(&format!("{prefix}-k"));
-    store.create(&n, b"before").await.unwrap();
-    fake.expire_tokens();
-    assert_eq!(store.get(&n).await.unwrap().as_slice(), b"before");
-    assert_eq!(fake.stats().exchanges, 2);
-    assert!(fake.stats().rejected_tokens >= 1);
-    fake.expire_tokens();
-    run_all(&store, &prefix).await.unwrap();
-    store.delete(&n).await.unwrap();
+    common::tokens_expiring_mid_test_are_renewed(&store, &fake, "ciphertrust-exp").await;
 }
 
 /// Concurrent calls hitting an expired JWT exchange once.
@@ -102,9 +77,7 @@ async fn jwt_expiring_mid_test_is_renewed() {
 async fn concurrent_401s_exchange_once() {
     let fake = fake().await;
     let store = KeySecureKeyStore::connect(fake.options()).await.unwrap();
-    fake.expire_tokens();
-    concurrent_gets_find_nothing(&store).await;
-    assert_eq!(fake.stats().exchanges, 2);
+    common::concurrent_401s_log_in_once(&store, &fake).await;
 }
 
 /// With one-second JWTs the store renews at half the lifetime in the
@@ -204,7 +177,7 @@ async fn missing_fields_are_named() {
 async fn server_errors_are_retried_twice() {
     let fake = fake().await;
     let store = KeySecureKeyStore::connect(fake.options()).await.unwrap();
-    common::server_errors_are_retried_twice(&store, |n| fake.fail_next(n)).await;
+    common::server_errors_are_retried_twice(&store, &fake).await;
     // The status probe: any HTTP answer means reachable.
     fake.fail_next(3);
     store.status().await.unwrap();
