@@ -4,6 +4,8 @@
 //! on every attempt, bounded response bodies, Go KES's retry rule (two extra
 //! tries on 5xx answers and dropped connections, never on 4xx) and error
 //! messages that name the endpoint and the cause (refused, timeout, TLS).
+//! The token session on top of it (login, background renewal, one re-login
+//! on 401) lives in [`session`].
 //!
 //! This module never logs or formats a header value or a request body, so
 //! credentials and key material cannot leak through it.
@@ -25,6 +27,9 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use crate::KeyStoreError;
+
+mod session;
+pub(crate) use session::{Login, Scheme, Session, SessionClient};
 
 /// Largest response body accepted for ordinary calls (Go KES: 2 MiB).
 pub(crate) const BODY_LIMIT: usize = 2 << 20;
@@ -49,6 +54,7 @@ pub(crate) enum CaMode {
 }
 
 /// One HTTP request to the appliance.
+#[derive(Clone)]
 pub(crate) struct Call<'a> {
     /// HTTP method.
     pub method: Method,
@@ -120,6 +126,40 @@ impl Response {
     /// at most 200 characters.
     pub fn body_excerpt(&self) -> String {
         excerpt(&String::from_utf8_lossy(&self.body))
+    }
+}
+
+/// The error for an answer `what` (a call or operation) did not expect:
+/// 401/403 are [`KeyStoreError::Unauthorized`], anything else a backend error
+/// naming `what`, the status and the appliance's message `text`.
+pub(crate) fn unexpected(
+    backend: &'static str,
+    what: &str,
+    resp: &Response,
+    text: &str,
+) -> KeyStoreError {
+    let detail = if text.is_empty() {
+        format!("{what}: HTTP {}", resp.status.as_u16())
+    } else {
+        format!("{what}: HTTP {}: {text}", resp.status.as_u16())
+    };
+    match resp.status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            KeyStoreError::Unauthorized(format!("{backend}: {detail}"))
+        }
+        _ => KeyStoreError::Backend {
+            backend,
+            message: detail,
+        },
+    }
+}
+
+/// An answer with `status` and `body`, for the vendors' unit tests.
+#[cfg(test)]
+pub(crate) fn test_response(status: u16, body: &str) -> Response {
+    Response {
+        status: StatusCode::from_u16(status).unwrap(),
+        body: Bytes::from(body.to_owned()),
     }
 }
 

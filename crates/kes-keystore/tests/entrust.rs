@@ -13,8 +13,10 @@ use kes_keystore::fakes::FakePki;
 use kes_keystore::fakes::entrust::{FakeKeyControl, KeyControlFakeConfig};
 use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::{KeyStore, KeyStoreError};
-use kes_types::KeyName;
 use zeroize::Zeroizing;
+
+mod common;
+use common::{assert_unreachable, assert_untrusted, dead_endpoint, eventually, expect_err, key};
 
 async fn fake() -> FakeKeyControl {
     FakeKeyControl::start(KeyControlFakeConfig::default())
@@ -22,47 +24,15 @@ async fn fake() -> FakeKeyControl {
         .unwrap()
 }
 
-fn key(s: &str) -> KeyName {
-    KeyName::new(s).unwrap()
-}
-
 async fn connect_err(opts: KeyControlOptions) -> KeyStoreError {
-    match EntrustKeyStore::connect(opts).await {
-        Ok(s) => panic!("connect succeeded: {s:?}"),
-        Err(e) => e,
-    }
-}
-
-/// Waits (bounded) until `cond` holds; the bound is a safety net, not an
-/// assertion on timing.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not happen within 10 s");
+    expect_err(EntrustKeyStore::connect(opts).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conforms_against_the_fake() {
     let fake = fake().await;
     let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
-    if let Err(e) = run_all(&store, &unique_prefix("entrust")).await {
-        panic!("{e}");
-    }
-    assert!(
-        fake.secret_names().is_empty(),
-        "left behind: {:?}",
-        fake.secret_names()
-    );
-    assert_eq!(fake.stats().logins, 1);
-    assert!(
-        store.description().contains("Entrust KeyControl"),
-        "{}",
-        store.description()
-    );
+    common::conforms(&store, &fake, "entrust", "Entrust KeyControl").await;
 }
 
 /// The box may be given by id as well as by name.
@@ -86,16 +56,7 @@ async fn conforms_with_the_box_id() {
 async fn session_expiring_mid_test_is_renewed() {
     let fake = fake().await;
     let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
-    let prefix = unique_prefix("entrust-exp");
-    let n = key(&format!("{prefix}-k"));
-    store.create(&n, b"before").await.unwrap();
-    fake.expire_tokens();
-    assert_eq!(store.get(&n).await.unwrap().as_slice(), b"before");
-    assert_eq!(fake.stats().logins, 2);
-    assert!(fake.stats().rejected_tokens >= 1);
-    fake.expire_tokens();
-    run_all(&store, &prefix).await.unwrap();
-    store.delete(&n).await.unwrap();
+    common::tokens_expiring_mid_test_are_renewed(&store, &fake, "entrust-exp").await;
     assert!(fake.stats().logins >= 3);
 }
 
@@ -104,13 +65,7 @@ async fn session_expiring_mid_test_is_renewed() {
 async fn concurrent_401s_log_in_once() {
     let fake = fake().await;
     let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
-    fake.expire_tokens();
-    let names: Vec<KeyName> = (0..8).map(|i| key(&format!("conc-{i}"))).collect();
-    let results = futures_util::future::join_all(names.iter().map(|n| store.get(n))).await;
-    for r in results {
-        assert!(matches!(r, Err(KeyStoreError::NotFound)), "{r:?}");
-    }
-    assert_eq!(fake.stats().logins, 2);
+    common::concurrent_401s_log_in_once(&store, &fake).await;
 }
 
 /// With a one-second session the store renews in the background and keeps
@@ -182,21 +137,14 @@ async fn wrong_box_id_names_the_problem() {
 
 #[tokio::test]
 async fn unreachable_appliance_names_the_problem() {
-    // A port that was just free: nothing listens there.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let endpoint = dead_endpoint();
     let fake = fake().await;
-    let endpoint = format!("https://127.0.0.1:{port}");
     let e = connect_err(KeyControlOptions {
         endpoint: endpoint.clone(),
         ..fake.options()
     })
     .await;
-    assert!(e.is_unreachable(), "{e:?}");
-    let msg = e.to_string();
-    assert!(msg.contains("cannot connect"), "{msg}");
-    assert!(msg.contains(&endpoint), "{msg}");
+    assert_unreachable(&e, &endpoint);
 }
 
 #[tokio::test]
@@ -208,10 +156,8 @@ async fn untrusted_certificate_is_a_clear_tls_error() {
         ..fake.options()
     })
     .await;
-    let msg = e.to_string();
-    assert!(msg.contains("TLS handshake"), "{msg}");
-    assert!(msg.contains("not trusted"), "{msg}");
-    assert!(msg.contains("tls.ca"), "{msg}");
+    assert_untrusted(&e);
+    assert!(e.to_string().contains("tls.ca"), "{e}");
     // Without the CA (system roots only) the certificate is untrusted too.
     let e = connect_err(KeyControlOptions {
         ca: None,
@@ -279,13 +225,7 @@ async fn missing_fields_are_named() {
 async fn server_errors_are_retried_twice() {
     let fake = fake().await;
     let store = EntrustKeyStore::connect(fake.options()).await.unwrap();
-    let n = key("retry-me");
-    store.create(&n, b"v").await.unwrap();
-    fake.fail_next(2);
-    assert_eq!(store.get(&n).await.unwrap().as_slice(), b"v");
-    fake.fail_next(3);
-    let e = store.get(&n).await.unwrap_err();
-    assert!(e.to_string().contains("HTTP 503"), "{e}");
+    common::server_errors_are_retried_twice(&store, &fake).await;
     assert_eq!(fake.stats().injected_failures, 5);
 }
 

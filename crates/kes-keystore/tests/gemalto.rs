@@ -11,8 +11,10 @@ use kes_keystore::fakes::gemalto::{CipherTrustFakeConfig, FakeCipherTrust};
 use kes_keystore::gemalto::{KeySecureKeyStore, KeySecureOptions};
 use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::{KeyStore, KeyStoreError};
-use kes_types::KeyName;
 use zeroize::Zeroizing;
+
+mod common;
+use common::{assert_unreachable, assert_untrusted, dead_endpoint, eventually, expect_err, key};
 
 async fn fake() -> FakeCipherTrust {
     FakeCipherTrust::start(CipherTrustFakeConfig::default())
@@ -20,47 +22,15 @@ async fn fake() -> FakeCipherTrust {
         .unwrap()
 }
 
-fn key(s: &str) -> KeyName {
-    KeyName::new(s).unwrap()
-}
-
 async fn connect_err(opts: KeySecureOptions) -> KeyStoreError {
-    match KeySecureKeyStore::connect(opts).await {
-        Ok(s) => panic!("connect succeeded: {s:?}"),
-        Err(e) => e,
-    }
-}
-
-/// Waits (bounded) until `cond` holds; the bound is a safety net, not an
-/// assertion on timing.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not happen within 10 s");
+    expect_err(KeySecureKeyStore::connect(opts).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conforms_against_the_fake() {
     let fake = fake().await;
     let store = KeySecureKeyStore::connect(fake.options()).await.unwrap();
-    if let Err(e) = run_all(&store, &unique_prefix("ciphertrust")).await {
-        panic!("{e}");
-    }
-    assert!(
-        fake.secret_names().is_empty(),
-        "left behind: {:?}",
-        fake.secret_names()
-    );
-    assert_eq!(fake.stats().exchanges, 1);
-    assert!(
-        store.description().contains("CipherTrust Manager"),
-        "{}",
-        store.description()
-    );
+    common::conforms(&store, &fake, "ciphertrust", "CipherTrust Manager").await;
 }
 
 /// 450 secrets of other applications (more than two pages of 200, in
@@ -99,16 +69,7 @@ async fn conforms_among_many_foreign_secrets() {
 async fn jwt_expiring_mid_test_is_renewed() {
     let fake = fake().await;
     let store = KeySecureKeyStore::connect(fake.options()).await.unwrap();
-    let prefix = unique_prefix("ciphertrust-exp");
-    let n = key(&format!("{prefix}-k"));
-    store.create(&n, b"before").await.unwrap();
-    fake.expire_tokens();
-    assert_eq!(store.get(&n).await.unwrap().as_slice(), b"before");
-    assert_eq!(fake.stats().exchanges, 2);
-    assert!(fake.stats().rejected_tokens >= 1);
-    fake.expire_tokens();
-    run_all(&store, &prefix).await.unwrap();
-    store.delete(&n).await.unwrap();
+    common::tokens_expiring_mid_test_are_renewed(&store, &fake, "ciphertrust-exp").await;
 }
 
 /// Concurrent calls hitting an expired JWT exchange once.
@@ -116,13 +77,7 @@ async fn jwt_expiring_mid_test_is_renewed() {
 async fn concurrent_401s_exchange_once() {
     let fake = fake().await;
     let store = KeySecureKeyStore::connect(fake.options()).await.unwrap();
-    fake.expire_tokens();
-    let names: Vec<KeyName> = (0..8).map(|i| key(&format!("conc-{i}"))).collect();
-    let results = futures_util::future::join_all(names.iter().map(|n| store.get(n))).await;
-    for r in results {
-        assert!(matches!(r, Err(KeyStoreError::NotFound)), "{r:?}");
-    }
-    assert_eq!(fake.stats().exchanges, 2);
+    common::concurrent_401s_log_in_once(&store, &fake).await;
 }
 
 /// With one-second JWTs the store renews at half the lifetime in the
@@ -171,20 +126,14 @@ async fn wrong_domain_names_the_problem() {
 
 #[tokio::test]
 async fn unreachable_appliance_names_the_problem() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let endpoint = dead_endpoint();
     let fake = fake().await;
-    let endpoint = format!("https://127.0.0.1:{port}");
     let e = connect_err(KeySecureOptions {
         endpoint: endpoint.clone(),
         ..fake.options()
     })
     .await;
-    assert!(e.is_unreachable(), "{e:?}");
-    let msg = e.to_string();
-    assert!(msg.contains("cannot connect"), "{msg}");
-    assert!(msg.contains(&endpoint), "{msg}");
+    assert_unreachable(&e, &endpoint);
 }
 
 #[tokio::test]
@@ -196,9 +145,7 @@ async fn untrusted_certificate_is_a_clear_tls_error() {
         ..fake.options()
     })
     .await;
-    let msg = e.to_string();
-    assert!(msg.contains("TLS handshake"), "{msg}");
-    assert!(msg.contains("not trusted"), "{msg}");
+    assert_untrusted(&e);
 }
 
 #[tokio::test]
@@ -230,13 +177,7 @@ async fn missing_fields_are_named() {
 async fn server_errors_are_retried_twice() {
     let fake = fake().await;
     let store = KeySecureKeyStore::connect(fake.options()).await.unwrap();
-    let n = key("retry-me");
-    store.create(&n, b"v").await.unwrap();
-    fake.fail_next(2);
-    assert_eq!(store.get(&n).await.unwrap().as_slice(), b"v");
-    fake.fail_next(3);
-    let e = store.get(&n).await.unwrap_err();
-    assert!(e.to_string().contains("HTTP 503"), "{e}");
+    common::server_errors_are_retried_twice(&store, &fake).await;
     // The status probe: any HTTP answer means reachable.
     fake.fail_next(3);
     store.status().await.unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{api_key_in, identity_in, mode, run};
+use common::{SERVER_CERT, api_key_in, identity_in, mode, run};
 
 #[test]
 fn journey_identity_new_ip_and_subject_writes_default_files() {
@@ -268,23 +268,7 @@ fn identity_new_flag_rules() {
 fn journey_tool_identity_new_and_of() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = run(
-        d,
-        &[
-            "tool",
-            "identity",
-            "new",
-            "--server",
-            "--key",
-            "server.key",
-            "--cert",
-            "server.cert",
-            "--ip",
-            "127.0.0.1",
-            "--dns",
-            "localhost",
-        ],
-    );
+    let out = run(d, &SERVER_CERT);
     assert_eq!(out.ok(), "", "no output");
     assert_eq!(mode(&d.join("server.key")), 0o600);
     assert_eq!(mode(&d.join("server.cert")), 0o644);

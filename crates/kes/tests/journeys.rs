@@ -14,7 +14,7 @@ use std::process::Stdio;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{Out, Server, api_key_in, free_port, identity_in, mode, run, run_env};
+use common::{Out, SERVER_CERT, Server, api_key_in, free_port, identity_in, mode, run, run_env};
 
 /// A server with an admin API key and a client certificate in a policy.
 struct Setup {
@@ -476,24 +476,7 @@ fn journey_minio_sse_guide_server_certificate() {
     // and the server started with `--mlock --config=… --auth=off`.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    run(
-        d,
-        &[
-            "tool",
-            "identity",
-            "new",
-            "--server",
-            "--key",
-            "server.key",
-            "--cert",
-            "server.cert",
-            "--ip",
-            "127.0.0.1",
-            "--dns",
-            "localhost",
-        ],
-    )
-    .ok();
+    run(d, &SERVER_CERT).ok();
     run(
         d,
         &[

@@ -186,6 +186,12 @@ impl Client {
     }
 }
 
+/// Asserts that the appliance fake's secret names include `key`.
+#[track_caller]
+fn assert_stored(names: &[String], key: &str) {
+    assert!(names.iter().any(|n| n == key), "{names:?}");
+}
+
 /// Asserts that no secret appears in the server's output.
 #[track_caller]
 fn assert_not_logged(server: &Server, secrets: &[&str]) {
@@ -231,11 +237,7 @@ fn entrust_keycontrol_seed_config_against_fake() {
     let server = w.start(port, &config, &[]);
 
     w.create_and_use(&server, "my-key-1");
-    assert!(
-        fake.secret_names().iter().any(|n| n == "my-key-1"),
-        "{:?}",
-        fake.secret_names()
-    );
+    assert_stored(&fake.secret_names(), "my-key-1");
     // The policy still applies: a name outside `my-key*` is refused.
     let e = w.kes(&server, &["key", "create", "other"]);
     assert!(e.fails(1).contains("not authorized"), "{e:?}");
@@ -267,11 +269,7 @@ fn gemalto_old_keys_shape_seed_config_against_fake() {
     let server = w.start(port, &config, &[]);
 
     w.create_and_use(&server, "my-key-1");
-    assert!(
-        fake.secret_names().iter().any(|n| n == "my-key-1"),
-        "{:?}",
-        fake.secret_names()
-    );
+    assert_stored(&fake.secret_names(), "my-key-1");
     // The `root:` identity is the admin: it lists what the appliance holds.
     assert_eq!(w.kes(&server, &["key", "ls"]).ok(), "Key\nmy-key-1\n");
     assert!(fake.stats().exchanges >= 1, "{:?}", fake.stats());

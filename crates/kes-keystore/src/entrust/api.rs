@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::BACKEND;
 use crate::KeyStoreError;
-use crate::vendor_http::{Response, excerpt};
+use crate::vendor_http::{self, Response, excerpt};
 
 /// The error text of `CheckoutSecret`/`DeleteSecret` for a missing secret.
 pub const SECRET_NOT_FOUND: &str = "Secret not found";
@@ -279,31 +279,13 @@ pub fn is_secret_not_found(resp: &Response) -> bool {
 /// [`KeyStoreError::Unauthorized`], anything else a backend error naming the
 /// call, the status and the appliance's message.
 pub fn unexpected(op: Op, resp: &Response) -> KeyStoreError {
-    let text = error_text(resp);
-    let detail = if text.is_empty() {
-        format!("{}: HTTP {}", op.name(), resp.status.as_u16())
-    } else {
-        format!("{}: HTTP {}: {text}", op.name(), resp.status.as_u16())
-    };
-    match resp.status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            KeyStoreError::Unauthorized(format!("{BACKEND}: {detail}"))
-        }
-        _ => backend(detail),
-    }
+    vendor_http::unexpected(BACKEND, op.name(), resp, &error_text(resp))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-
-    fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status: StatusCode::from_u16(status).unwrap(),
-            body: Bytes::from(body.to_owned()),
-        }
-    }
+    use crate::vendor_http::test_response as resp;
 
     #[test]
     fn request_bodies_match_the_api() {

@@ -1,12 +1,13 @@
 //! The Entrust KeyControl key store (the "Secrets Vault" / PASM vault REST
 //! API): one box of one vault holds KES's keys as secrets named verbatim.
 //!
-//! This module owns the options ([`KeyControlOptions`]), the session
-//! (login with username and password, renewal at half the remaining lifetime,
-//! re-login when a renewal fails or a call answers 401) and the five
-//! operations. The wire details live in `api`; the HTTPS transport (custom
-//! CA added to the system roots, timeouts, retries) is shared with the other
-//! appliance stores.
+//! This module owns the options ([`KeyControlOptions`]), how a session is
+//! obtained (login with username and password) and renewed (`Renew`, or a
+//! fresh login when the renewal fails), and the five operations. The wire
+//! details live in `api`; the HTTPS transport (custom CA added to the system
+//! roots, timeouts, retries) and the session handling (renewal at half the
+//! remaining lifetime, one re-login when a call answers 401) are shared with
+//! the other appliance stores in `vendor_http`.
 //!
 //! Differences from Go KES, on purpose: missing credentials are a config
 //! error instead of a crash; listings never contain empty names; a failed
@@ -16,32 +17,35 @@
 mod api;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::header::HeaderName;
 use http::{Method, StatusCode};
 use kes_types::KeyName;
-use tokio::sync::Mutex;
-use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
-use crate::vendor_http::{BODY_LIMIT, CaMode, Call, Http, LIST_BODY_LIMIT, Response};
-use crate::{KeyStore, KeyStoreError, ListPage, MAX_LIST, Status};
+use crate::mem::{effective_limit, paginate};
+use crate::vendor_http::{
+    BODY_LIMIT, CaMode, Call, Http, LIST_BODY_LIMIT, Login, Response, Scheme, Session,
+    SessionClient,
+};
+use crate::{KeyStore, KeyStoreError, ListPage, Status};
 use api::Op;
 
 /// The name of this backend in errors.
 const BACKEND: &str = "entrust keycontrol";
+/// The session header and what the token and session are called.
+const SCHEME: Scheme = Scheme {
+    backend: BACKEND,
+    header: AUTH_HEADER,
+    token: "access token",
+    session: "session",
+};
 /// The session header of every call after login.
 const AUTH_HEADER: HeaderName = HeaderName::from_static("x-vault-auth");
 /// Lifetime assumed when the appliance does not say (Go KES: 5 minutes).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
-/// Wait before retrying a failed renewal.
-const RENEW_RETRY: Duration = Duration::from_secs(5);
-/// Shortest wait before a renewal (guards against a busy loop).
-const MIN_RENEW_WAIT: Duration = Duration::from_millis(100);
 /// Most secrets asked for per `ListSecretIds` call.
 const LIST_PAGE: usize = 1000;
 
@@ -109,46 +113,50 @@ impl KeyControlOptions {
     }
 }
 
-/// A login session: the access token and when to renew it.
-struct Session {
-    token: Zeroizing<String>,
-    renew_at: Instant,
-}
-
-/// The state shared by the store and its renewal task.
-struct Inner {
-    http: Http,
+/// The vault user's credentials and how they log in and renew.
+struct Creds {
     vault_id: String,
-    box_id: String,
     username: String,
     password: Zeroizing<String>,
-    session: ArcSwap<Session>,
-    /// Serializes logins and renewals so that concurrent 401s log in once.
-    login: Mutex<()>,
+}
+
+#[async_trait]
+impl Login for Creds {
+    const SCHEME: Scheme = SCHEME;
+
+    async fn login(&self, http: &Http) -> Result<Session, KeyStoreError> {
+        login(http, &self.vault_id, &self.username, &self.password).await
+    }
+
+    /// Renews the session, or logs in again if the renewal fails.
+    async fn renew(&self, http: &Http, current: &Session) -> Result<Session, KeyStoreError> {
+        match renew(http, current.token()).await {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                tracing::warn!("{BACKEND}: renewing the session failed, logging in again: {e}");
+                self.login(http).await
+            }
+        }
+    }
 }
 
 /// An Entrust KeyControl box as a [`KeyStore`].
 ///
-/// Dropping the store stops its token renewal.
+/// Dropping the store stops its session renewal.
 pub struct EntrustKeyStore {
-    inner: Arc<Inner>,
-    renewal: JoinHandle<()>,
+    client: SessionClient<Creds>,
+    box_id: String,
 }
 
 impl std::fmt::Debug for EntrustKeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let creds = self.client.creds();
         f.debug_struct("EntrustKeyStore")
-            .field("endpoint", &self.inner.http.endpoint())
-            .field("vault_id", &self.inner.vault_id)
-            .field("box_id", &self.inner.box_id)
-            .field("username", &self.inner.username)
+            .field("endpoint", &self.client.http().endpoint())
+            .field("vault_id", &creds.vault_id)
+            .field("box_id", &self.box_id)
+            .field("username", &creds.username)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for EntrustKeyStore {
-    fn drop(&mut self) {
-        self.renewal.abort();
     }
 }
 
@@ -172,23 +180,17 @@ impl EntrustKeyStore {
             password,
             ..
         } = opts;
-        let first = login(&http, &vault_id, &username, &password).await?;
-        let inner = Arc::new(Inner {
-            http,
+        let creds = Creds {
             vault_id,
-            box_id,
             username,
             password,
-            session: ArcSwap::from_pointee(first),
-            login: Mutex::new(()),
-        });
-        inner.get_box().await?;
-        let renewal = tokio::spawn(renew_loop(Arc::downgrade(&inner)));
-        Ok(Self { inner, renewal })
+        };
+        let client = SessionClient::connect(http, creds).await?;
+        let store = Self { client, box_id };
+        store.get_box().await?;
+        Ok(store)
     }
-}
 
-impl Inner {
     /// `POST /vault/1.0/GetBox/`: the status probe and the start-up check of
     /// the box id.
     async fn get_box(&self) -> Result<(), KeyStoreError> {
@@ -202,7 +204,7 @@ impl Inner {
                 KeyStoreError::InvalidConfig(format!(
                     "{BACKEND}: box_id {:?}: no such box in vault {} (HTTP {}: {})",
                     self.box_id,
-                    self.vault_id,
+                    self.client.creds().vault_id,
                     resp.status.as_u16(),
                     api::error_text(&resp)
                 ))
@@ -211,83 +213,12 @@ impl Inner {
         })
     }
 
-    /// Sends an authenticated call; on 401 logs in again (once) and resends.
+    /// Sends `op` with `body` in the current session.
     async fn authed(&self, op: Op, body: Vec<u8>, limit: usize) -> Result<Response, KeyStoreError> {
-        let session = self.session.load_full();
-        let resp = self.send_with(op, &body, &session.token, limit).await?;
-        if resp.status != StatusCode::UNAUTHORIZED {
-            return Ok(resp);
-        }
-        self.relogin(&session).await?;
-        let session = self.session.load_full();
-        self.send_with(op, &body, &session.token, limit).await
-    }
-
-    async fn send_with(
-        &self,
-        op: Op,
-        body: &[u8],
-        token: &str,
-        limit: usize,
-    ) -> Result<Response, KeyStoreError> {
         let call = Call::new(Method::POST, op.path())
-            .secret_header(AUTH_HEADER, token)
-            .map_err(|m| backend(format!("access token: {m}")))?
-            .raw_body(body.to_vec())
+            .raw_body(body)
             .limit(limit);
-        self.http.send(&call).await
-    }
-
-    /// Logs in again after a 401 unless another call already replaced the
-    /// session `stale`.
-    async fn relogin(&self, stale: &Arc<Session>) -> Result<(), KeyStoreError> {
-        let _guard = self.login.lock().await;
-        if !Arc::ptr_eq(&self.session.load_full(), stale) {
-            return Ok(());
-        }
-        let fresh = login(&self.http, &self.vault_id, &self.username, &self.password).await?;
-        self.session.store(Arc::new(fresh));
-        Ok(())
-    }
-
-    /// Renews the session, or logs in again if the renewal fails.
-    async fn renew_or_login(&self) -> Result<(), KeyStoreError> {
-        let _guard = self.login.lock().await;
-        let current = self.session.load_full();
-        let renewed = match renew(&self.http, &current.token).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("{BACKEND}: renewing the session failed, logging in again: {e}");
-                login(&self.http, &self.vault_id, &self.username, &self.password).await?
-            }
-        };
-        self.session.store(Arc::new(renewed));
-        Ok(())
-    }
-}
-
-/// Renews the session at half its remaining lifetime until the store is
-/// dropped; failures are retried every [`RENEW_RETRY`].
-async fn renew_loop(inner: Weak<Inner>) {
-    loop {
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        let at = strong.session.load().renew_at;
-        drop(strong);
-        tokio::time::sleep_until(at.into()).await;
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        // A 401 re-login may have replaced the session meanwhile.
-        if strong.session.load().renew_at > Instant::now() {
-            continue;
-        }
-        if let Err(e) = strong.renew_or_login().await {
-            tracing::warn!("{BACKEND}: cannot renew the session, retrying in {RENEW_RETRY:?}: {e}");
-            drop(strong);
-            tokio::time::sleep(RENEW_RETRY).await;
-        }
+        self.client.send(&call).await
     }
 }
 
@@ -344,10 +275,7 @@ fn session_from(resp: &Response, op: Op) -> Result<Session, KeyStoreError> {
         }
         None => DEFAULT_LIFETIME,
     };
-    Ok(Session {
-        token: grant.token,
-        renew_at: Instant::now() + (lifetime / 2).max(MIN_RENEW_WAIT),
-    })
+    Ok(Session::new(grant.token, lifetime))
 }
 
 /// A backend error of this store.
@@ -363,23 +291,23 @@ impl KeyStore for EntrustKeyStore {
     fn description(&self) -> String {
         format!(
             "Entrust KeyControl: {} (vault {}, box {})",
-            self.inner.http.endpoint(),
-            self.inner.vault_id,
-            self.inner.box_id
+            self.client.http().endpoint(),
+            self.client.creds().vault_id,
+            self.box_id
         )
     }
 
     async fn status(&self) -> Result<Status, KeyStoreError> {
         let started = Instant::now();
-        self.inner.get_box().await?;
+        self.get_box().await?;
         Ok(Status {
             latency: started.elapsed(),
         })
     }
 
     async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
-        let body = api::create_body(&self.inner.box_id, name.as_str(), value)?;
-        let resp = self.inner.authed(Op::Create, body, BODY_LIMIT).await?;
+        let body = api::create_body(&self.box_id, name.as_str(), value)?;
+        let resp = self.authed(Op::Create, body, BODY_LIMIT).await?;
         match resp.status {
             StatusCode::OK | StatusCode::CREATED => Ok(()),
             StatusCode::CONFLICT => Err(KeyStoreError::AlreadyExists),
@@ -388,8 +316,8 @@ impl KeyStore for EntrustKeyStore {
     }
 
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-        let body = api::secret_body(&self.inner.box_id, name.as_str())?;
-        let resp = self.inner.authed(Op::Checkout, body, BODY_LIMIT).await?;
+        let body = api::secret_body(&self.box_id, name.as_str())?;
+        let resp = self.authed(Op::Checkout, body, BODY_LIMIT).await?;
         match resp.status {
             StatusCode::OK => api::parse_secret(&resp),
             _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::NotFound),
@@ -398,8 +326,8 @@ impl KeyStore for EntrustKeyStore {
     }
 
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
-        let body = api::secret_body(&self.inner.box_id, name.as_str())?;
-        let resp = self.inner.authed(Op::Delete, body, BODY_LIMIT).await?;
+        let body = api::secret_body(&self.box_id, name.as_str())?;
+        let resp = self.authed(Op::Delete, body, BODY_LIMIT).await?;
         match resp.status {
             StatusCode::OK | StatusCode::NO_CONTENT => Ok(()),
             _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::NotFound),
@@ -413,20 +341,16 @@ impl KeyStore for EntrustKeyStore {
         start: &str,
         limit: usize,
     ) -> Result<ListPage, KeyStoreError> {
-        let limit = if limit == 0 {
-            MAX_LIST
-        } else {
-            limit.min(MAX_LIST)
-        };
+        let limit = effective_limit(limit);
         // KeyControl lists in name order from `next_ctx` on: begin at the
         // later of prefix and start, stop after the prefix range ends.
         let begin = if start > prefix { start } else { prefix };
-        let mut token = api::start_token(&self.inner.box_id, begin)?;
+        let mut token = api::start_token(&self.box_id, begin)?;
         let mut names: Vec<String> = Vec::new();
         'pages: loop {
             let want = (limit + 1 - names.len()).min(LIST_PAGE);
-            let body = api::list_body(&self.inner.box_id, want, &token)?;
-            let resp = self.inner.authed(Op::List, body, LIST_BODY_LIMIT).await?;
+            let body = api::list_body(&self.box_id, want, &token)?;
+            let resp = self.authed(Op::List, body, LIST_BODY_LIMIT).await?;
             if resp.status != StatusCode::OK {
                 return Err(api::unexpected(Op::List, &resp));
             }
@@ -456,12 +380,7 @@ impl KeyStore for EntrustKeyStore {
                 None => break,
             }
         }
-        let next = if names.len() > limit {
-            names.truncate(limit + 1);
-            names.pop()
-        } else {
-            None
-        };
-        Ok(ListPage { names, next })
+        // Every name collected is in range; this sorts and cuts the page.
+        Ok(paginate(names, prefix, start, limit))
     }
 }

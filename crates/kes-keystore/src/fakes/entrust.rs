@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -25,7 +24,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::{FakePki, FakeRequest, FakeResponse, FakeServer, random_hex};
+use super::{FakeAppliance, FakePki, FakeRequest, FakeResponse, random_hex};
 use crate::entrust::KeyControlOptions;
 
 /// The settings of a [`FakeKeyControl`].
@@ -95,15 +94,13 @@ struct State {
 
 /// A running fake KeyControl appliance; stops on drop.
 pub struct FakeKeyControl {
-    state: Arc<Mutex<State>>,
-    server: FakeServer,
-    pki: FakePki,
+    app: FakeAppliance<State>,
 }
 
 impl std::fmt::Debug for FakeKeyControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeKeyControl")
-            .field("endpoint", &self.server.endpoint())
+            .field("endpoint", &self.app.endpoint())
             .finish_non_exhaustive()
     }
 }
@@ -111,60 +108,54 @@ impl std::fmt::Debug for FakeKeyControl {
 impl FakeKeyControl {
     /// Starts a fake with its own PKI on `127.0.0.1:0`.
     pub async fn start(cfg: KeyControlFakeConfig) -> std::io::Result<Self> {
-        let pki = FakePki::generate()?;
-        let state = Arc::new(Mutex::new(State {
+        let state = State {
             cfg,
             tokens: HashMap::new(),
             secrets: BTreeMap::new(),
             fail_next: 0,
             stats: KeyControlStats::default(),
-        }));
-        let handler_state = Arc::clone(&state);
-        let server = FakeServer::start(
-            &pki,
-            Arc::new(move |req| handle(&mut lock(&handler_state), req)),
-        )
-        .await?;
-        Ok(Self { state, server, pki })
+        };
+        let app = FakeAppliance::start(state, handle).await?;
+        Ok(Self { app })
     }
 
     /// `https://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
-        self.server.endpoint()
+        self.app.endpoint()
     }
 
     /// The PKI whose CA signed the fake's certificate.
     pub fn pki(&self) -> &FakePki {
-        &self.pki
+        self.app.pki()
     }
 
     /// Options that connect to this fake (right credentials, box by name,
     /// the fake's CA).
     pub fn options(&self) -> KeyControlOptions {
-        let st = lock(&self.state);
+        let st = self.app.state();
         KeyControlOptions {
             endpoint: self.endpoint(),
             vault_id: st.cfg.vault_id.clone(),
             box_id: st.cfg.box_name.clone(),
             username: st.cfg.username.clone(),
             password: Zeroizing::new(st.cfg.password.clone()),
-            ca: Some(self.pki.ca_file().to_path_buf()),
+            ca: Some(self.app.pki().ca_file().to_path_buf()),
         }
     }
 
     /// Invalidates every access token issued so far (as if they expired).
     pub fn expire_tokens(&self) {
-        lock(&self.state).tokens.clear();
+        self.app.state().tokens.clear();
     }
 
     /// Answers the next `n` requests with `503 {"error":"Service unavailable"}`.
     pub fn fail_next(&self, n: u32) {
-        lock(&self.state).fail_next = n;
+        self.app.state().fail_next = n;
     }
 
     /// Marks a stored secret as expired (listings flag it, checkout fails).
     pub fn expire_secret(&self, name: &str) -> bool {
-        match lock(&self.state).secrets.get_mut(name) {
+        match self.app.state().secrets.get_mut(name) {
             Some(s) => {
                 s.expired = true;
                 true
@@ -176,7 +167,7 @@ impl FakeKeyControl {
     /// Stores a secret directly, `secret_data` verbatim (as another client
     /// such as Go KES would have written it).
     pub fn insert_raw(&self, name: &str, secret_data: &str) {
-        lock(&self.state).secrets.insert(
+        self.app.state().secrets.insert(
             name.to_owned(),
             Secret {
                 id: random_hex(16),
@@ -188,22 +179,18 @@ impl FakeKeyControl {
 
     /// The stored `secret_data` of `name`, verbatim.
     pub fn raw_secret(&self, name: &str) -> Option<String> {
-        lock(&self.state).secrets.get(name).map(|s| s.data.clone())
+        self.app.state().secrets.get(name).map(|s| s.data.clone())
     }
 
     /// The names of all stored secrets, sorted.
     pub fn secret_names(&self) -> Vec<String> {
-        lock(&self.state).secrets.keys().cloned().collect()
+        self.app.state().secrets.keys().cloned().collect()
     }
 
     /// What the fake saw so far.
     pub fn stats(&self) -> KeyControlStats {
-        lock(&self.state).stats
+        self.app.state().stats
     }
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn error(status: StatusCode, message: &str) -> FakeResponse {

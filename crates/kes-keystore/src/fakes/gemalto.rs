@@ -16,14 +16,13 @@
 //! [`FakeCipherTrust::fail_next`] (503 answers), non-KES secrets, counters.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::{FakePki, FakeRequest, FakeResponse, FakeServer, random_hex};
+use super::{FakeAppliance, FakePki, FakeRequest, FakeResponse, random_hex};
 use crate::gemalto::KeySecureOptions;
 
 /// The settings of a [`FakeCipherTrust`].
@@ -85,15 +84,13 @@ struct State {
 
 /// A running fake CipherTrust Manager; stops on drop.
 pub struct FakeCipherTrust {
-    state: Arc<Mutex<State>>,
-    server: FakeServer,
-    pki: FakePki,
+    app: FakeAppliance<State>,
 }
 
 impl std::fmt::Debug for FakeCipherTrust {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeCipherTrust")
-            .field("endpoint", &self.server.endpoint())
+            .field("endpoint", &self.app.endpoint())
             .finish_non_exhaustive()
     }
 }
@@ -101,59 +98,53 @@ impl std::fmt::Debug for FakeCipherTrust {
 impl FakeCipherTrust {
     /// Starts a fake with its own PKI on `127.0.0.1:0`.
     pub async fn start(cfg: CipherTrustFakeConfig) -> std::io::Result<Self> {
-        let pki = FakePki::generate()?;
-        let state = Arc::new(Mutex::new(State {
+        let state = State {
             cfg,
             jwts: HashMap::new(),
             secrets: Vec::new(),
             fail_next: 0,
             stats: CipherTrustStats::default(),
-        }));
-        let handler_state = Arc::clone(&state);
-        let server = FakeServer::start(
-            &pki,
-            Arc::new(move |req| handle(&mut lock(&handler_state), req)),
-        )
-        .await?;
-        Ok(Self { state, server, pki })
+        };
+        let app = FakeAppliance::start(state, handle).await?;
+        Ok(Self { app })
     }
 
     /// `https://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
-        self.server.endpoint()
+        self.app.endpoint()
     }
 
     /// The PKI whose CA signed the fake's certificate.
     pub fn pki(&self) -> &FakePki {
-        &self.pki
+        self.app.pki()
     }
 
     /// Options that connect to this fake (right token and domain, the
     /// fake's CA).
     pub fn options(&self) -> KeySecureOptions {
-        let st = lock(&self.state);
+        let st = self.app.state();
         KeySecureOptions {
             endpoint: self.endpoint(),
             token: Zeroizing::new(st.cfg.refresh_token.clone()),
             domain: st.cfg.domain.clone(),
-            ca: Some(self.pki.ca_file().to_path_buf()),
+            ca: Some(self.app.pki().ca_file().to_path_buf()),
         }
     }
 
     /// Invalidates every JWT issued so far (as if they expired).
     pub fn expire_tokens(&self) {
-        lock(&self.state).jwts.clear();
+        self.app.state().jwts.clear();
     }
 
     /// Answers the next `n` requests with 503.
     pub fn fail_next(&self, n: u32) {
-        lock(&self.state).fail_next = n;
+        self.app.state().fail_next = n;
     }
 
     /// Stores a secret directly (another application's secret, or one Go
     /// KES wrote), `material` verbatim.
     pub fn insert_raw(&self, name: &str, data_type: &str, material: &str) {
-        lock(&self.state).secrets.push(Secret {
+        self.app.state().secrets.push(Secret {
             id: random_hex(32),
             name: name.to_owned(),
             material: material.to_owned(),
@@ -163,7 +154,8 @@ impl FakeCipherTrust {
 
     /// The stored material of `name`, verbatim.
     pub fn raw_secret(&self, name: &str) -> Option<String> {
-        lock(&self.state)
+        self.app
+            .state()
             .secrets
             .iter()
             .find(|s| s.name == name)
@@ -172,7 +164,8 @@ impl FakeCipherTrust {
 
     /// The names of all stored secrets, in creation order.
     pub fn secret_names(&self) -> Vec<String> {
-        lock(&self.state)
+        self.app
+            .state()
             .secrets
             .iter()
             .map(|s| s.name.clone())
@@ -181,12 +174,8 @@ impl FakeCipherTrust {
 
     /// What the fake saw so far.
     pub fn stats(&self) -> CipherTrustStats {
-        lock(&self.state).stats
+        self.app.state().stats
     }
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn error(status: StatusCode, code: i64, desc: &str) -> FakeResponse {

@@ -8,8 +8,9 @@
 //!
 //! This module owns the shared plumbing: a throw-away PKI ([`FakePki`], an
 //! rcgen CA and a server certificate for `127.0.0.1`/`localhost`, with the CA
-//! written to a PEM file for the stores' `ca` option) and the HTTPS server
-//! loop. Servers stop when their fake is dropped. Nothing here is used by
+//! written to a PEM file for the stores' `ca` option), the HTTPS server loop
+//! and `FakeAppliance` (PKI, server and the locked state a vendor's handler
+//! mutates). Servers stop when their fake is dropped. Nothing here is used by
 //! the stores themselves.
 
 pub mod entrust;
@@ -18,8 +19,8 @@ pub mod gemalto;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
@@ -253,6 +254,52 @@ impl Drop for FakeServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A running fake appliance: its PKI, its HTTPS server and the state its
+/// handler serves requests from; stops on drop.
+pub(crate) struct FakeAppliance<S> {
+    state: Arc<Mutex<S>>,
+    server: FakeServer,
+    pki: FakePki,
+}
+
+impl<S: Send + 'static> FakeAppliance<S> {
+    /// Starts a fake with its own PKI on `127.0.0.1:0`, answering every
+    /// request with `handle` on the locked `state`.
+    pub(crate) async fn start(
+        state: S,
+        handle: fn(&mut S, FakeRequest) -> FakeResponse,
+    ) -> std::io::Result<Self> {
+        let pki = FakePki::generate()?;
+        let state = Arc::new(Mutex::new(state));
+        let handler_state = Arc::clone(&state);
+        let server = FakeServer::start(
+            &pki,
+            Arc::new(move |req| handle(&mut lock(&handler_state), req)),
+        )
+        .await?;
+        Ok(Self { state, server, pki })
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub(crate) fn endpoint(&self) -> String {
+        self.server.endpoint()
+    }
+
+    /// The PKI whose CA signed the fake's certificate.
+    pub(crate) fn pki(&self) -> &FakePki {
+        &self.pki
+    }
+
+    /// The state, locked (a panicked handler does not poison it).
+    pub(crate) fn state(&self) -> MutexGuard<'_, S> {
+        lock(&self.state)
+    }
+}
+
+fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

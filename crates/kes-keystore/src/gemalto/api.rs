@@ -5,14 +5,13 @@
 //!
 //! Pure functions without I/O, so that every mapping is unit-tested.
 
-use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::BACKEND;
 use crate::KeyStoreError;
-use crate::vendor_http::{Response, excerpt};
+use crate::vendor_http::{self, Response, excerpt};
 
 /// The token exchange path.
 pub const TOKENS_PATH: &str = "/api/v1/auth/tokens";
@@ -199,31 +198,13 @@ pub fn error_text(resp: &Response) -> String {
 /// [`KeyStoreError::Unauthorized`], anything else a backend error naming the
 /// operation, the status and the appliance's message.
 pub fn unexpected(what: &str, resp: &Response) -> KeyStoreError {
-    let text = error_text(resp);
-    let detail = if text.is_empty() {
-        format!("{what}: HTTP {}", resp.status.as_u16())
-    } else {
-        format!("{what}: HTTP {}: {text}", resp.status.as_u16())
-    };
-    match resp.status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            KeyStoreError::Unauthorized(format!("{BACKEND}: {detail}"))
-        }
-        _ => backend(detail),
-    }
+    vendor_http::unexpected(BACKEND, what, resp, &error_text(resp))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-
-    fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status: StatusCode::from_u16(status).unwrap(),
-            body: Bytes::from(body.to_owned()),
-        }
-    }
+    use crate::vendor_http::test_response as resp;
 
     #[test]
     fn request_bodies_match_the_api() {

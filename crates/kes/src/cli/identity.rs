@@ -567,13 +567,38 @@ struct IdentityInfo<'a> {
     created_by: &'a str,
 }
 
+/// The label width of `kes identity info`.
+const INFO_WIDTH: usize = 12;
+
+/// The first lines of `kes identity info`: identity, creation time, role
+/// and (if known) creator.
+fn identity_fields(
+    out: &Out,
+    identity: &str,
+    created_at: &str,
+    admin: bool,
+    created_by: &str,
+) -> String {
+    let role = if admin { "Admin" } else { "User" };
+    let mut s = output::field(out, INFO_WIDTH, "Identity", identity);
+    s.push_str(&output::field(
+        out,
+        INFO_WIDTH,
+        "Created At",
+        &output::date_time(created_at),
+    ));
+    s.push_str(&output::field(out, INFO_WIDTH, "Role", role));
+    if !created_by.is_empty() {
+        s.push_str(&output::field(out, INFO_WIDTH, "Created By", created_by));
+    }
+    s
+}
+
 /// `kes identity info [<id>]`.
 fn run_info(a: InfoArgs) -> Result<(), CliError> {
     let client = env::client(&a.conn.overrides())?;
     let out = a.format.out();
     block_on(async move {
-        let width = 12;
-        let role = |admin: bool| if admin { "Admin" } else { "User" };
         match a.identity {
             None => {
                 let r = client
@@ -583,21 +608,11 @@ fn run_info(a: InfoArgs) -> Result<(), CliError> {
                 if a.format.json {
                     return output::print_json(&out, &r);
                 }
-                let mut s = String::new();
-                s.push_str(&output::field(&out, width, "Identity", &r.identity));
-                s.push_str(&output::field(
-                    &out,
-                    width,
-                    "Created At",
-                    &output::date_time(&r.created_at),
-                ));
-                s.push_str(&output::field(&out, width, "Role", role(r.admin)));
-                if !r.created_by.is_empty() {
-                    s.push_str(&output::field(&out, width, "Created By", &r.created_by));
-                }
+                let mut s =
+                    identity_fields(&out, &r.identity, &r.created_at, r.admin, &r.created_by);
                 if !r.policy.is_empty() {
                     s.push('\n');
-                    s.push_str(&output::field(&out, width, "Policy", &r.policy));
+                    s.push_str(&output::field(&out, INFO_WIDTH, "Policy", &r.policy));
                     s.push_str(&policy_rules(&out, &r.allow, &r.deny));
                 }
                 output::print(&s)
@@ -618,20 +633,9 @@ fn run_info(a: InfoArgs) -> Result<(), CliError> {
                         },
                     );
                 }
-                let mut s = String::new();
-                s.push_str(&output::field(&out, width, "Identity", &id));
-                s.push_str(&output::field(
-                    &out,
-                    width,
-                    "Created At",
-                    &output::date_time(&r.created_at),
-                ));
-                s.push_str(&output::field(&out, width, "Role", role(r.admin)));
-                if !r.created_by.is_empty() {
-                    s.push_str(&output::field(&out, width, "Created By", &r.created_by));
-                }
+                let mut s = identity_fields(&out, &id, &r.created_at, r.admin, &r.created_by);
                 if !r.policy.is_empty() {
-                    s.push_str(&output::field(&out, width, "Policy", &r.policy));
+                    s.push_str(&output::field(&out, INFO_WIDTH, "Policy", &r.policy));
                 }
                 output::print(&s)
             }

@@ -13,10 +13,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use clap::{Args, Subcommand};
+use kes_client::Client;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::cli::{ConnArgs, FormatArgs, block_on};
+use crate::cli::{ConnArgs, FormatArgs, block_on, created_fields};
 use crate::env;
 use crate::error::CliError;
 use crate::output::{self, Out};
@@ -120,10 +121,9 @@ pub struct RmArgs {
     pub names: Vec<String>,
 }
 
-/// `kes key dek`.
+/// The flags and key name of `kes key dek|encrypt|decrypt|hmac`.
 #[derive(Debug, Args)]
-#[command(after_help = "CONTEXT is base64 if it decodes as standard base64, otherwise text.")]
-pub struct DekArgs {
+pub struct KeyCallArgs {
     /// Connection flags.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -133,6 +133,15 @@ pub struct DekArgs {
     /// Name of the key.
     #[arg(value_name = "NAME")]
     pub name: String,
+}
+
+/// `kes key dek`.
+#[derive(Debug, Args)]
+#[command(after_help = "CONTEXT is base64 if it decodes as standard base64, otherwise text.")]
+pub struct DekArgs {
+    /// Connection flags, `--json` and the key.
+    #[command(flatten)]
+    pub call: KeyCallArgs,
     /// Associated data bound to the DEK.
     #[arg(value_name = "CONTEXT")]
     pub context: Option<String>,
@@ -142,15 +151,9 @@ pub struct DekArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "CONTEXT is base64 if it decodes as standard base64, otherwise text.")]
 pub struct EncryptArgs {
-    /// Connection flags.
+    /// Connection flags, `--json` and the key.
     #[command(flatten)]
-    pub conn: ConnArgs,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Name of the key.
-    #[arg(value_name = "NAME")]
-    pub name: String,
+    pub call: KeyCallArgs,
     /// The message (its text bytes are encrypted).
     #[arg(value_name = "MESSAGE")]
     pub message: SecretArg,
@@ -163,15 +166,9 @@ pub struct EncryptArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "CONTEXT is base64 if it decodes as standard base64, otherwise text.")]
 pub struct DecryptArgs {
-    /// Connection flags.
+    /// Connection flags, `--json` and the key.
     #[command(flatten)]
-    pub conn: ConnArgs,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Name of the key.
-    #[arg(value_name = "NAME")]
-    pub name: String,
+    pub call: KeyCallArgs,
     /// The ciphertext, base64.
     #[arg(value_name = "CIPHERTEXT")]
     pub ciphertext: String,
@@ -183,15 +180,9 @@ pub struct DecryptArgs {
 /// `kes key hmac`.
 #[derive(Debug, Args)]
 pub struct HmacArgs {
-    /// Connection flags.
+    /// Connection flags, `--json` and the key.
     #[command(flatten)]
-    pub conn: ConnArgs,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Name of the key.
-    #[arg(value_name = "NAME")]
-    pub name: String,
+    pub call: KeyCallArgs,
     /// The message (its text bytes are authenticated).
     #[arg(value_name = "MESSAGE")]
     pub message: SecretArg,
@@ -291,18 +282,13 @@ fn info(a: InfoArgs) -> Result<(), CliError> {
         let mut s = String::new();
         s.push_str(&output::field(&out, 11, "Name", &k.name));
         s.push_str(&output::field(&out, 11, "Algorithm", &k.algorithm));
-        s.push_str(&output::field(
+        s.push_str(&created_fields(
             &out,
             11,
-            "Date",
-            &output::date_time(&k.created_at),
+            ["Date", "Owner"],
+            &k.created_at,
+            &k.created_by,
         ));
-        let owner = if k.created_by.is_empty() {
-            "-"
-        } else {
-            &k.created_by
-        };
-        s.push_str(&output::field(&out, 11, "Owner", owner));
         output::print(&s)
     })
 }
@@ -373,36 +359,45 @@ fn pairs_text(
     Ok(s)
 }
 
-fn dek(a: DekArgs) -> Result<(), CliError> {
-    let client = env::client(&a.conn.overrides())?;
+/// Connects as `call` says, runs `op` with the client and the key name and
+/// prints the `label: value` pairs it returns ([`print_pairs`]).
+fn call_and_print(
+    call: KeyCallArgs,
+    op: impl AsyncFnOnce(&Client, &str) -> Result<Vec<(&'static str, Zeroizing<String>)>, CliError>,
+) -> Result<(), CliError> {
+    let client = env::client(&call.conn.overrides())?;
     let out = Out::detect(crate::output::ColorChoice::Auto);
-    let context = context_bytes(a.context.as_deref());
     block_on(async move {
-        let dek = client.generate_key(&a.name, &context).await.map_err(|e| {
-            CliError::client(format!("failed to generate DEK with key \"{}\"", a.name), e)
+        let pairs = op(&client, &call.name).await?;
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        print_pairs(&out, call.json, &pairs)
+    })
+}
+
+fn dek(a: DekArgs) -> Result<(), CliError> {
+    let context = context_bytes(a.context.as_deref());
+    call_and_print(a.call, async |client, name| {
+        let dek = client.generate_key(name, &context).await.map_err(|e| {
+            CliError::client(format!("failed to generate DEK with key \"{name}\""), e)
         })?;
-        let plaintext = Zeroizing::new(B64.encode(dek.plaintext.as_slice()));
-        let ciphertext = B64.encode(&dek.ciphertext);
-        print_pairs(
-            &out,
-            a.json,
-            &[("plaintext", &plaintext), ("ciphertext", &ciphertext)],
-        )
+        Ok(vec![
+            (
+                "plaintext",
+                Zeroizing::new(B64.encode(dek.plaintext.as_slice())),
+            ),
+            ("ciphertext", Zeroizing::new(B64.encode(&dek.ciphertext))),
+        ])
     })
 }
 
 fn encrypt(a: EncryptArgs) -> Result<(), CliError> {
-    let client = env::client(&a.conn.overrides())?;
-    let out = Out::detect(crate::output::ColorChoice::Auto);
     let context = context_bytes(a.context.as_deref());
-    block_on(async move {
+    call_and_print(a.call, async |client, name| {
         let ct = client
-            .encrypt(&a.name, a.message.expose().as_bytes(), &context)
+            .encrypt(name, a.message.expose().as_bytes(), &context)
             .await
-            .map_err(|e| {
-                CliError::client(format!("failed to encrypt with key \"{}\"", a.name), e)
-            })?;
-        print_pairs(&out, a.json, &[("ciphertext", &B64.encode(ct))])
+            .map_err(|e| CliError::client(format!("failed to encrypt with key \"{name}\""), e))?;
+        Ok(vec![("ciphertext", Zeroizing::new(B64.encode(ct)))])
     })
 }
 
@@ -410,33 +405,28 @@ fn decrypt(a: DecryptArgs) -> Result<(), CliError> {
     let ciphertext = B64
         .decode(a.ciphertext.trim())
         .map_err(|e| CliError::Invalid(format!("invalid ciphertext: not base64: {e}")))?;
-    let client = env::client(&a.conn.overrides())?;
-    let out = Out::detect(crate::output::ColorChoice::Auto);
     let context = context_bytes(a.context.as_deref());
-    block_on(async move {
+    call_and_print(a.call, async |client, name| {
         let pt = client
-            .decrypt(&a.name, &ciphertext, &context)
+            .decrypt(name, &ciphertext, &context)
             .await
-            .map_err(|e| {
-                CliError::client(format!("failed to decrypt with key \"{}\"", a.name), e)
-            })?;
-        let plaintext = Zeroizing::new(B64.encode(pt.as_slice()));
-        print_pairs(&out, a.json, &[("plaintext", &plaintext)])
+            .map_err(|e| CliError::client(format!("failed to decrypt with key \"{name}\""), e))?;
+        Ok(vec![(
+            "plaintext",
+            Zeroizing::new(B64.encode(pt.as_slice())),
+        )])
     })
 }
 
 fn hmac(a: HmacArgs) -> Result<(), CliError> {
-    let client = env::client(&a.conn.overrides())?;
-    let out = Out::detect(crate::output::ColorChoice::Auto);
-    block_on(async move {
+    call_and_print(a.call, async |client, name| {
         let sum = client
-            .hmac(&a.name, a.message.expose().as_bytes())
+            .hmac(name, a.message.expose().as_bytes())
             .await
             .map_err(|e| {
-                CliError::client(format!("failed to compute HMAC with key \"{}\"", a.name), e)
+                CliError::client(format!("failed to compute HMAC with key \"{name}\""), e)
             })?;
-        let text = Zeroizing::new(B64.encode(sum.as_slice()));
-        print_pairs(&out, a.json, &[("hmac", &text)])
+        Ok(vec![("hmac", Zeroizing::new(B64.encode(sum.as_slice())))])
     })
 }
 

@@ -3,7 +3,9 @@
 //! [`run`], which dispatches a parsed command line.
 //!
 //! Help texts come from these definitions (doc comments). Commands that talk
-//! to a server run on a current-thread tokio runtime built here.
+//! to a server run on a current-thread tokio runtime built here. The output
+//! pieces several command groups print the same way (creation date and
+//! creator of an info view) are built here too.
 //!
 //! Deliberate differences from the Go CLI (spec §10), all in output only:
 //! `--json` listings print only the JSON array (Go also printed the table);
@@ -152,6 +154,26 @@ where
         .build()
         .map_err(CliError::Runtime)?
         .block_on(f)
+}
+
+/// The closing lines of an info view: when (`labels[0]`, in UTC) and by whom
+/// (`labels[1]`, `-` when unknown) something was created.
+pub(crate) fn created_fields(
+    out: &Out,
+    width: usize,
+    labels: [&str; 2],
+    created_at: &str,
+    created_by: &str,
+) -> String {
+    let [date_label, by_label] = labels;
+    let by = if created_by.is_empty() {
+        "-"
+    } else {
+        created_by
+    };
+    let mut s = output::field(out, width, date_label, &output::date_time(created_at));
+    s.push_str(&output::field(out, width, by_label, by));
+    s
 }
 
 /// The `kes --version` text: version, runtime, license, copyright.

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::cli::identity::policy_rules;
-use crate::cli::{ConnArgs, FormatArgs, block_on};
+use crate::cli::{ConnArgs, FormatArgs, block_on, created_fields};
 use crate::env;
 use crate::error::CliError;
 use crate::output;
@@ -90,18 +90,13 @@ fn info(a: PolicyNameArgs) -> Result<(), CliError> {
         }
         let mut s = String::new();
         s.push_str(&output::field(&out, 11, "Name", &p.name));
-        s.push_str(&output::field(
+        s.push_str(&created_fields(
             &out,
             11,
-            "Date",
-            &output::date_time(&p.created_at),
+            ["Date", "Created by"],
+            &p.created_at,
+            &p.created_by,
         ));
-        let by = if p.created_by.is_empty() {
-            "-"
-        } else {
-            &p.created_by
-        };
-        s.push_str(&output::field(&out, 11, "Created by", by));
         output::print(&s)
     })
 }
@@ -139,18 +134,13 @@ fn show(a: PolicyNameArgs) -> Result<(), CliError> {
         }
         let mut s = policy_rules(&out, &p.allow, &p.deny);
         s.push('\n');
-        s.push_str(&output::field(
+        s.push_str(&created_fields(
             &out,
             12,
-            "Created at:",
-            &output::date_time(&p.created_at),
+            ["Created at:", "Created by:"],
+            &p.created_at,
+            &p.created_by,
         ));
-        let by = if p.created_by.is_empty() {
-            "-"
-        } else {
-            &p.created_by
-        };
-        s.push_str(&output::field(&out, 12, "Created by:", by));
         output::print(&s)
     })
 }

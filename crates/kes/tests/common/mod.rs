@@ -1,6 +1,7 @@
 //! Shared helpers of the `kes` integration tests: run the real binary in a
 //! scratch directory with a clean environment, and start a `kes server` that
-//! is killed (by PID) when the guard is dropped.
+//! is killed (by PID) when the guard is dropped; the command lines several
+//! tests share.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -57,6 +58,23 @@ pub fn kes(dir: &Path) -> Command {
     c.env_remove("SSL_CERT_FILE");
     c
 }
+
+/// `kes tool identity new` for a server key pair (`server.key`,
+/// `server.cert`) valid for `127.0.0.1` and `localhost`.
+pub const SERVER_CERT: [&str; 12] = [
+    "tool",
+    "identity",
+    "new",
+    "--server",
+    "--key",
+    "server.key",
+    "--cert",
+    "server.cert",
+    "--ip",
+    "127.0.0.1",
+    "--dns",
+    "localhost",
+];
 
 /// Runs `kes args...` in `dir` with extra environment `env`.
 pub fn run_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
