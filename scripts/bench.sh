@@ -181,6 +181,7 @@ matrix() {
     kb "minio h1 c16" -w minio -c 16 -n "$N"
     kb "create-delete h1 c16" -w create-delete -c 16 -n $((N / 10))
     kb "handshake c16" -w handshake -c 16 -n $((N / 10))
+    kb "handshake c16 X25519MLKEM768" -w handshake -c 16 -n $((N / 10)) --kx-group X25519MLKEM768
     rss "after load"
 }
 
@@ -217,11 +218,13 @@ for STORE in $STORES; do
             sleep 1
             kb "audit on: generate h1 c16" -w generate -c 16 -n "$N"
             kb "audit on: create-delete h1 c16" -w create-delete -c 16 -n $((N / 10))
+            oh "audit on: generate h1 c16" -n "$N" -c 16
             stop_server
             start_fs off 0
             sleep 1
             kb "audit off: generate h1 c16" -w generate -c 16 -n "$N"
             kb "audit off: create-delete h1 c16" -w create-delete -c 16 -n $((N / 10))
+            oh "audit off: generate h1 c16" -n "$N" -c 16
             kb "fill $KEYS keys" -w create --key-name fill -c 16 -n "$KEYS"
             stop_server
             start_fs off 0
