@@ -107,10 +107,10 @@ pub(crate) async fn handle(
     };
     if route.audited && server.logger().levels().1.allows(Level::INFO) {
         server.logger().audit(&AuditRecord {
-            time: time::OffsetDateTime::now_utc(),
+            time: std::time::SystemTime::now(),
             ip: Some(conn.peer.ip()),
-            path: path.to_string(),
-            identity: ctx.identity.map(str::to_owned),
+            path: &path,
+            identity: ctx.identity,
             status: resp.status().as_u16(),
             latency: started.elapsed(),
         });
