@@ -380,6 +380,55 @@ async fn server_prefers_aes128_and_honours_the_clients_group() {
     srv.stop().await;
 }
 
+/// The server sends one TLS 1.3 session ticket (as Go does); a client that
+/// resumes with it keeps the identity of the certificate of the full
+/// handshake.
+#[tokio::test]
+async fn resumed_session_keeps_the_identity() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let pki = Pki::new();
+    let srv = TestServer::start(settings(&pki, TestStore::new())).await;
+    let config = client_config(&ClientOpts {
+        cert: Some(pki.admin.clone()),
+        extra_chain: vec![],
+        h2: false,
+        tls12_only: false,
+    });
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(config.clone())
+            .connect(
+                rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+        kinds.push(tls.get_ref().1.handshake_kind());
+        tls.write_all(
+            b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: kes\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut response = String::new();
+        tls.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(
+            response.contains(&format!("\"identity\":\"{}\"", pki.admin.identity)),
+            "{response}"
+        );
+    }
+    assert_eq!(
+        kinds,
+        [
+            Some(rustls::HandshakeKind::Full),
+            Some(rustls::HandshakeKind::Resumed)
+        ]
+    );
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn route_timeout_answers_503() {
     let pki = Pki::new();
