@@ -7,8 +7,10 @@
 #
 # Environment knobs (defaults in brackets):
 #   PORT [7373]  N [50000] requests per run   KEYS [100000] keys for the fs RSS run
-#   STORES ["mem fs"]  OHA [oha]  QUIET [1.5] wait (at most 5 min) for load average below it
+#   STORES ["mem fs pinned"]  OHA [oha]  QUIET [1.5] wait (at most 5 min) for load average below it
 #   SOAK [600] seconds of the RSS-growth run (STORES=soak; minio mix, 16 connections)
+#   "pinned": handshake rows with the server on CPU 0 and kes-bench (one thread) on
+#   CPU 1 (taskset), so the figure is not the VM's cross-CPU wake-up noise.
 #   SKIP_BUILD [0]
 # Every server is stopped by PID on exit. Nothing listens beyond 127.0.0.1.
 set -euo pipefail
@@ -18,7 +20,7 @@ OUT=$(mkdir -p "${1:-target/bench}" && cd "${1:-target/bench}" && pwd)
 PORT=${PORT:-7373}
 N=${N:-50000}
 KEYS=${KEYS:-100000}
-STORES=${STORES:-"mem fs"}
+STORES=${STORES:-"mem fs pinned"}
 OHA=${OHA:-oha}
 QUIET=${QUIET:-1.5}
 SOAK=${SOAK:-600}
@@ -27,6 +29,7 @@ KES=$ROOT/target/release/kes
 BENCH=$ROOT/target/release/kes-bench
 RESULTS=$OUT/results.jsonl
 SERVER_PID=
+PIN_SERVER= PIN_CLIENT=
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     cargo build --release --locked -p kes -p kes-bench
@@ -65,7 +68,7 @@ kb() {
     local label=$1
     shift
     local json
-    json=$("$BENCH" --server "$URL" --insecure "${AUTH[@]}" --server-pid "$SERVER_PID" --json "$@")
+    json=$($PIN_CLIENT "$BENCH" --server "$URL" --insecure "${AUTH[@]}" --server-pid "$SERVER_PID" --json "$@")
     echo "{\"label\":\"$label\",\"store\":\"$STORE\",\"tool\":\"kes-bench\",\"result\":$json}" >> "$RESULTS"
     echo "$json" | jq -r --arg l "$label" '"  \($l): \(.requests_per_second | floor) req/s  p50 \(.latency_ms.p50)  p99 \(.latency_ms.p99)  max \(.latency_ms.max) ms  server \(.server.cpu_us_per_request) µs CPU/req  status \(.status)  errors \(.errors)"'
 }
@@ -105,7 +108,7 @@ wait_ready() {
 
 start_mem() {
     local log=$OUT/server-mem.log
-    "$KES" server --dev --addr "127.0.0.1:$PORT" > "$log" 2>&1 &
+    $PIN_SERVER "$KES" server --dev --addr "127.0.0.1:$PORT" > "$log" 2>&1 &
     SERVER_PID=$!
     local api_key=
     for _ in $(seq 100); do
@@ -155,7 +158,7 @@ keystore:
     path: $dir/keys
 EOF
     local log=$OUT/server-fs-audit-$audit.log
-    "$KES" server --config "$dir/config-$audit.yml" > "$log" 2>&1 &
+    $PIN_SERVER "$KES" server --config "$dir/config-$audit.yml" > "$log" 2>&1 &
     SERVER_PID=$!
     CERT=$dir/client.crt KEY=$dir/client.key
     AUTH=(--cert "$CERT" --key "$KEY")
@@ -208,6 +211,21 @@ for STORE in $STORES; do
             done
             stop_server
             rm -f "$OUT/server-mem.log" # gigabytes of audit lines
+            ;;
+        pinned)
+            PIN_SERVER="taskset -c 0" PIN_CLIENT="taskset -c 1"
+            for round in 1 2 3; do
+                start_mem
+                sleep 1
+                kb "mem: handshake c16 ($round)" -w handshake -c 16 -n $((N / 10)) --threads 1
+                kb "mem: handshake c16 X25519MLKEM768 ($round)" -w handshake -c 16 -n $((N / 10)) --threads 1 --kx-group X25519MLKEM768
+                stop_server
+                start_fs off
+                sleep 1
+                kb "fs: handshake c16 ($round)" -w handshake -c 16 -n $((N / 10)) --threads 1
+                stop_server
+            done
+            PIN_SERVER= PIN_CLIENT=
             ;;
         fs)
             start_fs off
