@@ -575,23 +575,17 @@ async fn cipher_suite_restriction() {
     .await;
     assert_eq!(report.ok(), 5);
 
+    let err = run_error(&server, &["--cipher-suite", "TLS13_NOPE"]).await;
+    assert!(err.contains("TLS13_AES_128_GCM_SHA256"), "{err}");
+}
+
+/// The error of a one-request run against `server` with `extra` flags.
+async fn run_error(server: &FakeServer, extra: &[&str]) -> String {
     let endpoint = format!("https://{}", server.addr);
-    let argv = [
-        "kes-bench",
-        "--server",
-        &endpoint,
-        "-k",
-        "--cipher-suite",
-        "TLS13_NOPE",
-        "-n",
-        "1",
-    ];
+    let mut argv = vec!["kes-bench", "--server", &endpoint, "-k", "-n", "1"];
+    argv.extend_from_slice(extra);
     let cfg = BenchConfig::try_from(Args::try_parse_from(argv).unwrap()).unwrap();
-    let err = kes_bench::run(cfg).await.unwrap_err();
-    assert!(
-        err.to_string().contains("TLS13_AES_128_GCM_SHA256"),
-        "{err}"
-    );
+    kes_bench::run(cfg).await.unwrap_err().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -608,23 +602,9 @@ async fn key_exchange_group_choice() {
         assert_eq!(report.ok(), 3, "{group}");
     }
 
-    let endpoint = format!("https://{}", server.addr);
-    let argv = [
-        "kes-bench",
-        "--server",
-        &endpoint,
-        "-k",
-        "--kx-group",
-        "ffdhe2048",
-        "-n",
-        "1",
-    ];
-    let cfg = BenchConfig::try_from(Args::try_parse_from(argv).unwrap()).unwrap();
-    let err = kes_bench::run(cfg).await.unwrap_err();
+    let err = run_error(&server, &["--kx-group", "ffdhe2048"]).await;
     assert!(
-        err.to_string()
-            .contains("--kx-group \"ffdhe2048\" is not one of")
-            && err.to_string().contains("X25519MLKEM768"),
+        err.contains("--kx-group \"ffdhe2048\" is not one of") && err.contains("X25519MLKEM768"),
         "{err}"
     );
 }

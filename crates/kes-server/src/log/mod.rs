@@ -479,8 +479,8 @@ mod tests {
         (l, e, a)
     }
 
-    #[test]
-    fn batched_audit_sink_writes_every_line_in_order() {
+    /// A logger whose audit lines go through the batched sink into `Buf`.
+    fn batched_logger() -> (Arc<Logger>, Buf) {
         let out = Buf::default();
         let logger = Logger::build(
             Level::INFO,
@@ -488,6 +488,12 @@ mod tests {
             Box::new(Buf::default()),
             Sink::batched(Box::new(out.clone())),
         );
+        (logger, out)
+    }
+
+    #[test]
+    fn batched_audit_sink_writes_every_line_in_order() {
+        let (logger, out) = batched_logger();
         let mut expected = String::new();
         for i in 0..5000u16 {
             let mut r = record();
@@ -501,13 +507,7 @@ mod tests {
 
     #[tokio::test]
     async fn lines_without_and_with_subscribers_keep_their_order() {
-        let out = Buf::default();
-        let logger = Logger::build(
-            Level::INFO,
-            Level::INFO,
-            Box::new(Buf::default()),
-            Sink::batched(Box::new(out.clone())),
-        );
+        let (logger, out) = batched_logger();
         let line = |status: u16| {
             let mut r = record();
             r.status = status;
