@@ -10,6 +10,7 @@
 pub mod api;
 pub mod apikey;
 pub mod identity;
+pub mod legacy_pem;
 pub mod name;
 pub mod policy;
 
