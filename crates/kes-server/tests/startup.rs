@@ -91,6 +91,65 @@ async fn serves_from_a_config_file_and_reloads() {
     srv.stop().await;
 }
 
+/// `pem` (a PKCS#8 key) re-encrypted the legacy OpenSSL way with `password`.
+fn legacy_encrypted(pem: &str, password: &str) -> String {
+    let key = rustls_pemfile::private_key(&mut pem.as_bytes())
+        .unwrap()
+        .unwrap();
+    let rustls_pki_types::PrivateKeyDer::Pkcs8(der) = key else {
+        panic!("test keys are PKCS#8");
+    };
+    let enc = kes_types::legacy_pem::encrypt_aes256(
+        "PRIVATE KEY",
+        der.secret_pkcs8_der(),
+        password.as_bytes(),
+    )
+    .unwrap();
+    enc.to_string()
+}
+
+#[tokio::test]
+async fn serves_with_a_legacy_encrypted_key_and_tls_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let path = write_config(dir.path(), &pki, "/v1/status");
+    std::fs::write(
+        dir.path().join("server.key"),
+        legacy_encrypted(&pki.server.key_pem, "pem-secret"),
+    )
+    .unwrap();
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    let with_password = yaml.replace("tls:\n", "tls:\n  password: pem-secret\n");
+    std::fs::write(&path, &with_password).unwrap();
+    let loaded = configure::load(&path, None).await.unwrap();
+    let server = Server::new(loaded.settings).await.unwrap();
+    let srv = TestServer::start_with(server).await;
+    let app = Client::new(srv.addr, &pki.app);
+    assert_eq!(app.get("/v1/status").await.status, 200);
+    srv.stop().await;
+
+    // Without the password line: the spec's error.
+    std::fs::write(&path, &yaml).unwrap();
+    let loaded = configure::load(&path, None).await.unwrap();
+    let err = Server::new(loaded.settings).await.err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("https: private key is encrypted: password required"),
+        "{err}"
+    );
+    // A wrong password names the file and the problem.
+    std::fs::write(&path, yaml.replace("tls:\n", "tls:\n  password: nope\n")).unwrap();
+    let loaded = configure::load(&path, None).await.unwrap();
+    let err = Server::new(loaded.settings).await.err().unwrap();
+    assert!(
+        err.to_string().contains(&format!(
+            "invalid private key '{}': private key decryption failed: wrong password or corrupted key",
+            dir.path().join("server.key").display()
+        )),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn tls_file_errors_are_precise() {
     use kes_server::tls::{CertSource, ClientAuth, TlsSettings, server_config};
@@ -136,6 +195,44 @@ async fn tls_file_errors_are_precise() {
     assert_eq!(
         err.to_string(),
         "https: private key is encrypted: password required"
+    );
+    // Legacy-encrypted key with the right, a wrong and an empty password.
+    let enc = legacy_encrypted(&pki.server.key_pem, "pw");
+    let with_password = |password: &str| {
+        let mut s = files(&pki.server.pem, &enc);
+        if let CertSource::Files { password: p, .. } = &mut s.source {
+            *p = Some(password.to_owned().into());
+        }
+        s
+    };
+    server_config(&with_password("pw")).unwrap();
+    let err = server_config(&with_password("wrong")).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("k.pem': private key decryption failed: wrong password or corrupted key"),
+        "{err}"
+    );
+    let err = server_config(&with_password("")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "https: private key is encrypted: password required"
+    );
+    // Unknown cipher.
+    let rc2 = enc.replace("AES-256-CBC", "RC2-CBC");
+    let err = server_config(&files(&pki.server.pem, &rc2)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "https: private key is encrypted: password required"
+    );
+    let mut s = files(&pki.server.pem, &rc2);
+    if let CertSource::Files { password, .. } = &mut s.source {
+        *password = Some(String::from("pw").into());
+    }
+    let err = server_config(&s).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unsupported DEK-Info cipher 'RC2-CBC'"),
+        "{err}"
     );
     // No key at all.
     let err = server_config(&files(&pki.server.pem, &pki.server.pem)).unwrap_err();

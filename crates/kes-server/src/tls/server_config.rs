@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kes_types::legacy_pem::{self, KeyFormat, LegacyPemError};
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
@@ -147,11 +148,15 @@ pub enum TlsError {
     /// A legacy-encrypted key and no password.
     #[error("https: private key is encrypted: password required")]
     PasswordRequired,
-    /// A legacy-encrypted key with a password: not implemented.
-    #[error(
-        "private key in '{0}' uses legacy PEM encryption (Proc-Type: 4,ENCRYPTED), which this server does not support; decrypt it, e.g. with `openssl pkey -in <file> -out <plain-file>`"
-    )]
-    LegacyEncryptionUnsupported(PathBuf),
+    /// A legacy-encrypted key (`Proc-Type: 4,ENCRYPTED`) that cannot be
+    /// decrypted: wrong password, unknown cipher, malformed headers.
+    #[error("invalid private key '{path}': {source}")]
+    LegacyPem {
+        /// The key file.
+        path: PathBuf,
+        /// What was wrong (never the password).
+        source: LegacyPemError,
+    },
     /// A PKCS#8 `ENCRYPTED PRIVATE KEY`.
     #[error("private key in '{0}' is an encrypted PKCS#8 key, which is not supported")]
     Pkcs8EncryptionUnsupported(PathBuf),
@@ -228,7 +233,7 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<rustls::ServerConfig>
             password,
         } => (
             read_cert_chain(cert)?,
-            read_private_key(key, password.is_some())?,
+            read_private_key(key, password.as_ref().map(|p| p.as_str()))?,
         ),
         CertSource::Memory { chain, key } => (chain.clone(), key.clone_key()),
     };
@@ -352,18 +357,24 @@ pub fn read_cert_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsE
 }
 
 /// Reads the first private key of a PEM file (which may also hold
-/// certificates). Legacy-encrypted keys are detected and reported.
+/// certificates). A legacy-encrypted key (`Proc-Type: 4,ENCRYPTED`) is
+/// decrypted with `password`; an empty password counts as none, as in Go.
 pub fn read_private_key(
     path: &Path,
-    has_password: bool,
+    password: Option<&str>,
 ) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = Zeroizing::new(read_file(path)?);
-    if contains(&bytes, b"Proc-Type: 4,ENCRYPTED") {
-        return Err(if has_password {
-            TlsError::LegacyEncryptionUnsupported(path.to_owned())
-        } else {
-            TlsError::PasswordRequired
-        });
+    if legacy_pem::is_encrypted(&bytes) {
+        let password = password
+            .filter(|p| !p.is_empty())
+            .ok_or(TlsError::PasswordRequired)?;
+        let key = legacy_pem::decrypt(&bytes, password.as_bytes()).map_err(|source| {
+            TlsError::LegacyPem {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        return decrypted_key_der(path, key);
     }
     if contains(&bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         return Err(TlsError::Pkcs8EncryptionUnsupported(path.to_owned()));
@@ -377,6 +388,26 @@ pub fn read_private_key(
         }
     }
     Err(TlsError::NoPrivateKey(path.to_owned()))
+}
+
+/// The rustls form of a decrypted key, chosen by its PEM label.
+fn decrypted_key_der(
+    path: &Path,
+    mut key: legacy_pem::DecryptedKey,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let der = std::mem::take(&mut *key.der);
+    Ok(match key.format() {
+        KeyFormat::Pkcs1 => PrivateKeyDer::Pkcs1(der.into()),
+        KeyFormat::Sec1 => PrivateKeyDer::Sec1(der.into()),
+        KeyFormat::Pkcs8 => PrivateKeyDer::Pkcs8(der.into()),
+        KeyFormat::Other => {
+            return Err(TlsError::BadKey(format!(
+                "unsupported private key type '{}' in '{}'",
+                key.label,
+                path.display()
+            )));
+        }
+    })
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -470,4 +501,70 @@ pub fn system_roots() -> Result<RootCertStore, TlsError> {
         }
     }
     Err(TlsError::NoSystemRoots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenSSL-made fixtures of kes-types (see their README).
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../kes-types/tests/data/legacy-pem")
+            .join(name)
+    }
+
+    #[test]
+    fn openssl_encrypted_keys_decrypt_with_the_password() {
+        let cases = [
+            ("ec-aes256.pem", "ec.der"),
+            ("rsa-des3.pem", "rsa.der"),
+            ("rsa-aes128.pem", "rsa.der"),
+            ("pkcs8-aes256.pem", "ec.pkcs8.der"),
+        ];
+        for (file, plain) in cases {
+            let key = read_private_key(&fixture(file), Some("secret")).unwrap();
+            let want = std::fs::read(fixture(plain)).unwrap();
+            assert_eq!(key.secret_der(), &want[..], "{file}");
+        }
+        let key = read_private_key(&fixture("ec-aes256.pem"), Some("secret")).unwrap();
+        assert!(matches!(key, PrivateKeyDer::Sec1(_)));
+        let key = read_private_key(&fixture("rsa-des3.pem"), Some("secret")).unwrap();
+        assert!(matches!(key, PrivateKeyDer::Pkcs1(_)));
+    }
+
+    #[test]
+    fn encrypted_key_errors() {
+        let path = fixture("rsa-aes128.pem");
+        for none in [None, Some("")] {
+            let err = read_private_key(&path, none).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "https: private key is encrypted: password required"
+            );
+        }
+        let err = read_private_key(&path, Some("wrong")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid private key '{}': private key decryption failed: wrong password or corrupted key",
+                path.display()
+            )
+        );
+        assert!(!format!("{err:?}").contains("wrong\""));
+    }
+
+    #[test]
+    fn openssl_key_and_certificate_build_a_server_config() {
+        let settings = TlsSettings {
+            source: CertSource::Files {
+                cert: fixture("ec.crt"),
+                key: fixture("ec-aes256.pem"),
+                password: Some(Zeroizing::new("secret".into())),
+            },
+            auth: ClientAuth::Off,
+            optional_client_cert: false,
+        };
+        server_config(&settings).unwrap();
+    }
 }
