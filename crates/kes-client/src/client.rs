@@ -71,6 +71,7 @@ pub struct ClientBuilder {
     api_key_error: Option<ConfigError>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
+    key_password: Option<Zeroizing<String>>,
     trust: ServerTrust,
     connect_timeout: Duration,
     handshake_timeout: Duration,
@@ -87,6 +88,10 @@ impl std::fmt::Debug for ClientBuilder {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("cert_file", &self.cert_file)
             .field("key_file", &self.key_file)
+            .field(
+                "key_password",
+                &self.key_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("trust", &self.trust)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -102,6 +107,7 @@ impl Default for ClientBuilder {
             api_key_error: None,
             cert_file: None,
             key_file: None,
+            key_password: None,
             trust: ServerTrust::default(),
             connect_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
@@ -157,6 +163,14 @@ impl ClientBuilder {
     /// The PEM private key (PKCS#8, SEC1 or PKCS#1) of [`cert_file`](Self::cert_file).
     pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.key_file = Some(path.into());
+        self
+    }
+
+    /// The password of a [`key_file`](Self::key_file) encrypted the legacy
+    /// OpenSSL way (`Proc-Type: 4,ENCRYPTED`); ignored for plain keys. An
+    /// encrypted key without (or with an empty) password fails to build.
+    pub fn key_password(mut self, password: impl Into<String>) -> Self {
+        self.key_password = Some(Zeroizing::new(password.into()));
         self
     }
 
@@ -235,7 +249,11 @@ impl ClientBuilder {
                 return Err(ConfigError::ConflictingCredentials.into());
             }
             (Some(key), None, None) => Credentials::ApiKey(key),
-            (None, Some(cert), Some(key)) => Credentials::Files { cert, key },
+            (None, Some(cert), Some(key)) => Credentials::Files {
+                cert,
+                key,
+                password: self.key_password,
+            },
             (None, Some(_), None) => {
                 return Err(
                     ConfigError::IncompleteCredentials("certificate", "private key").into(),

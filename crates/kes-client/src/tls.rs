@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kes_types::legacy_pem::{self, KeyFormat};
 use kes_types::{ApiKey, CertificateOptions, Identity};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -31,8 +32,13 @@ const SYSTEM_CA_FILES: &[&str] = &[
 pub(crate) enum Credentials {
     /// A `kes:v1:` API key; the certificate is generated at build time.
     ApiKey(ApiKey),
-    /// A PEM certificate (chain) file and a PEM private key file.
-    Files { cert: PathBuf, key: PathBuf },
+    /// A PEM certificate (chain) file and a PEM private key file, with the
+    /// password of a legacy-encrypted key.
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+        password: Option<Zeroizing<String>>,
+    },
 }
 
 /// How the client checks the server.
@@ -80,7 +86,11 @@ fn client_identity(
             let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_pkcs8_der().to_vec()));
             Ok((vec![CertificateDer::from(cert.cert_der)], key))
         }
-        Credentials::Files { cert, key } => {
+        Credentials::Files {
+            cert,
+            key,
+            password,
+        } => {
             let chain = read_certs(cert)?;
             if chain.is_empty() {
                 return Err(ConfigError::Pem {
@@ -89,6 +99,9 @@ fn client_identity(
                 });
             }
             let pem = read(key)?;
+            if legacy_pem::is_encrypted(&pem) {
+                return Ok((chain, decrypt_key(key, &pem, password.as_deref())?));
+            }
             let key = rustls_pemfile::private_key(&mut pem.as_slice())
                 .map_err(|e| ConfigError::Pem {
                     path: key.clone(),
@@ -100,6 +113,33 @@ fn client_identity(
                 })?;
             Ok((chain, key))
         }
+    }
+}
+
+/// Decrypts a legacy PEM-encrypted key file (`Proc-Type: 4,ENCRYPTED`).
+fn decrypt_key(
+    path: &Path,
+    pem: &[u8],
+    password: Option<&String>,
+) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    let pem_err = |what: String| ConfigError::Pem {
+        path: path.to_owned(),
+        what,
+    };
+    let password = password
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| pem_err("private key is encrypted: password required".into()))?;
+    let mut key =
+        legacy_pem::decrypt(pem, password.as_bytes()).map_err(|e| pem_err(e.to_string()))?;
+    let der = std::mem::take(&mut *key.der);
+    match key.format() {
+        KeyFormat::Pkcs1 => Ok(PrivateKeyDer::Pkcs1(der.into())),
+        KeyFormat::Sec1 => Ok(PrivateKeyDer::Sec1(der.into())),
+        KeyFormat::Pkcs8 => Ok(PrivateKeyDer::Pkcs8(der.into())),
+        KeyFormat::Other => Err(pem_err(format!(
+            "unsupported private key type '{}'",
+            key.label
+        ))),
     }
 }
 

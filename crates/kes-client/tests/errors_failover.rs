@@ -327,6 +327,46 @@ async fn certificate_files_are_presented() {
         .unwrap();
     assert_eq!(srv.requests()[1].identity, identity_of(cert.der()));
 
+    // The same key, legacy PEM-encrypted (Proc-Type: 4,ENCRYPTED).
+    let enc_file = dir.path().join("client-enc.key");
+    let enc =
+        kes_types::legacy_pem::encrypt_aes256("PRIVATE KEY", &key.serialize_der(), b"pw").unwrap();
+    std::fs::write(&enc_file, enc.as_bytes()).unwrap();
+    let encrypted = || {
+        Client::builder()
+            .endpoint(srv.endpoint())
+            .cert_file(&cert_file)
+            .key_file(&enc_file)
+            .ca(&srv.pki.ca_file)
+    };
+    encrypted()
+        .key_password("pw")
+        .build()
+        .unwrap()
+        .ready()
+        .await
+        .unwrap();
+    assert_eq!(srv.requests()[2].identity, identity_of(cert.der()));
+    for (password, want) in [
+        (None, "private key is encrypted: password required"),
+        (Some(""), "private key is encrypted: password required"),
+        (
+            Some("wrong"),
+            "private key decryption failed: wrong password or corrupted key",
+        ),
+    ] {
+        let b = encrypted();
+        let b = match password {
+            Some(p) => b.key_password(p),
+            None => b,
+        };
+        let err = b.build().unwrap_err().to_string();
+        assert!(
+            err.contains("client-enc.key") && err.ends_with(want),
+            "{err}"
+        );
+    }
+
     // A key file without a key is a precise configuration error.
     let err = Client::builder()
         .endpoint(srv.endpoint())
