@@ -5,12 +5,14 @@
 //! without touching the process environment. A variable counts as *set* even
 //! when empty, so a set-but-empty variable shadows later aliases, as in Go.
 
+use std::cell::OnceCell;
 use std::path::PathBuf;
 
 use kes_client::Client;
 use zeroize::Zeroizing;
 
 use crate::error::CliError;
+use crate::password;
 use crate::secret::SecretArg;
 
 /// Endpoint variables, in order of precedence.
@@ -50,6 +52,9 @@ pub enum Credentials {
         cert: PathBuf,
         /// PEM private key file.
         key: PathBuf,
+        /// The password of a legacy-encrypted key, asked for once, when the
+        /// first client is built.
+        password: OnceCell<Zeroizing<String>>,
     },
 }
 
@@ -57,11 +62,11 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
-            Credentials::Files { cert, key } => f
+            Credentials::Files { cert, key, .. } => f
                 .debug_struct("Files")
                 .field("cert", cert)
                 .field("key", key)
-                .finish(),
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -158,6 +163,7 @@ pub fn credentials(lookup: Lookup<'_>, api_key: Option<&str>) -> Result<Credenti
         (None, Some(cert), Some(key)) => Ok(Credentials::Files {
             cert: cert.into(),
             key: key.into(),
+            password: OnceCell::new(),
         }),
     }
 }
@@ -179,15 +185,22 @@ impl Connection {
 
     /// A client for the given endpoints with these credentials.
     pub fn client_for(&self, endpoints: &[String]) -> Result<Client, CliError> {
-        if let Credentials::Files { key, .. } = &self.credentials {
-            reject_encrypted_key(key)?;
-        }
         let builder = Client::builder()
             .endpoints(endpoints.iter().cloned())
             .insecure(self.insecure);
         let builder = match &self.credentials {
             Credentials::ApiKey(k) => builder.api_key_str(k),
-            Credentials::Files { cert, key } => builder.cert_file(cert).key_file(key),
+            Credentials::Files {
+                cert,
+                key,
+                password,
+            } => {
+                let builder = builder.cert_file(cert).key_file(key);
+                match key_password(key, password)? {
+                    Some(p) => builder.key_password(p.as_str()),
+                    None => builder,
+                }
+            }
         };
         builder
             .build()
@@ -195,22 +208,36 @@ impl Connection {
     }
 }
 
-/// Go's CLI prompts for the password of a legacy PEM-encrypted private key;
-/// this one does not decrypt such keys and says so instead of reporting a
-/// puzzling parse error. Unreadable files are left to the client library.
-fn reject_encrypted_key(path: &std::path::Path) -> Result<(), CliError> {
-    let Ok(text) = std::fs::read(path) else {
-        return Ok(());
+/// The password of a legacy PEM-encrypted (`Proc-Type: 4,ENCRYPTED`) key
+/// file, prompted for once (spec §10.2); `None` for other keys. An encrypted
+/// PKCS#8 key (`ENCRYPTED PRIVATE KEY`) is refused, as in Go. Unreadable
+/// files are left to the client library.
+fn key_password<'a>(
+    path: &std::path::Path,
+    cache: &'a OnceCell<Zeroizing<String>>,
+) -> Result<Option<&'a Zeroizing<String>>, CliError> {
+    if let Some(p) = cache.get() {
+        return Ok(Some(p));
+    }
+    let Ok(pem) = std::fs::read(path).map(Zeroizing::new) else {
+        return Ok(None);
     };
-    let text = String::from_utf8_lossy(&text);
-    if text.contains("Proc-Type: 4,ENCRYPTED") || text.contains("BEGIN ENCRYPTED PRIVATE KEY") {
+    if kes_types::legacy_pem::is_encrypted(&pem) {
+        let p = password::read(password::ENTER_PROMPT)?;
+        return Ok(Some(cache.get_or_init(|| p)));
+    }
+    const PKCS8_ENCRYPTED: &[u8] = b"-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    if pem
+        .windows(PKCS8_ENCRYPTED.len())
+        .any(|w| w == PKCS8_ENCRYPTED)
+    {
         return Err(CliError::Unsupported(format!(
-            "private key file '{}' is password-encrypted: encrypted client keys are not \
-             supported; decrypt it first (e.g. openssl pkey -in <file> -out <new file>)",
+            "private key file '{}' is an encrypted PKCS#8 key (ENCRYPTED PRIVATE KEY), which \
+             is not supported; only legacy PEM encryption (Proc-Type: 4,ENCRYPTED) is",
             path.display()
         )));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Builds a client from the process environment and the flags.
@@ -259,25 +286,47 @@ mod tests {
     }
 
     #[test]
-    fn encrypted_private_keys_are_refused_precisely() {
+    fn encrypted_private_keys_use_the_password_or_are_refused_precisely() {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("c.key");
+        let conn = |password: Option<&str>| {
+            let cell = OnceCell::new();
+            if let Some(p) = password {
+                cell.set(Zeroizing::new(p.to_owned())).unwrap();
+            }
+            Connection {
+                endpoints: vec!["https://127.0.0.1:7373".into()],
+                credentials: Credentials::Files {
+                    cert: dir.path().join("c.crt"),
+                    key: key.clone(),
+                    password: cell,
+                },
+                insecure: true,
+            }
+        };
+        // Encrypted PKCS#8: refused without a prompt.
         std::fs::write(
             &key,
-            "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END EC PRIVATE KEY-----\n",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
         )
         .unwrap();
-        let conn = Connection {
-            endpoints: vec!["https://127.0.0.1:7373".into()],
-            credentials: Credentials::Files {
-                cert: dir.path().join("c.crt"),
-                key: key.clone(),
-            },
-            insecure: true,
-        };
-        let err = conn.client().unwrap_err().to_string();
-        assert!(err.contains("is password-encrypted"), "{err}");
+        let err = conn(None).client().unwrap_err().to_string();
+        assert!(err.contains("encrypted PKCS#8 key"), "{err}");
         assert!(err.contains("c.key"), "{err}");
+        // Legacy-encrypted: a known (here: wrong) password is used, not asked for.
+        let pem = kes_types::legacy_pem::encrypt_aes256("PRIVATE KEY", &[0x30, 0], b"pw").unwrap();
+        std::fs::write(&key, pem.as_bytes()).unwrap();
+        std::fs::write(
+            dir.path().join("c.crt"),
+            "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = conn(Some("wrong")).client().unwrap_err().to_string();
+        assert!(
+            err.contains("private key decryption failed: wrong password or corrupted key"),
+            "{err}"
+        );
+        assert!(!format!("{:?}", conn(Some("wrong")).credentials).contains("wrong"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod env;
 mod error;
 mod files;
 mod output;
+mod password;
 mod secret;
 
 fn main() -> ExitCode {

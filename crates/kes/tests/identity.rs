@@ -232,7 +232,14 @@ fn identity_new_flag_rules() {
         d,
         &["identity", "new", "--encrypt", "--key", "k", "--cert", "c"],
     );
-    assert!(e.fails(1).contains("--encrypt is not supported"), "{e:?}");
+    // No password on (empty) stdin: a precise error before anything is written.
+    assert!(
+        e.fails(1)
+            .contains("cannot read the password: standard input is empty"),
+        "{e:?}"
+    );
+    let e = run(d, &["identity", "new", "--encrypt"]);
+    assert!(e.fails(2).contains("--encrypt only applies"), "{e:?}");
     let e = run(d, &["identity", "new", "--key", "only.key"]);
     assert!(e.fails(2).contains("--key requires --cert"), "{e:?}");
     let e = run(d, &["identity", "new", "--cert", "only.crt"]);

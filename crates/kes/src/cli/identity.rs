@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use kes_types::legacy_pem;
 use kes_types::{ApiKey, CertificateOptions, Identity};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -25,6 +26,7 @@ use crate::env;
 use crate::error::CliError;
 use crate::files::{self, PRIVATE_MODE, PUBLIC_MODE};
 use crate::output::{self, Out, parse_go_duration};
+use crate::password;
 use crate::secret::SecretArg;
 
 /// Default private key file of `kes identity new`.
@@ -92,7 +94,8 @@ pub struct NewArgs {
     /// Certificate validity as a Go duration [default: 720h].
     #[arg(long, value_name = "DURATION", value_parser = parse_go_duration)]
     pub expiry: Option<std::time::Duration>,
-    /// Encrypt the private key with a password (not supported).
+    /// Encrypt the private key with a password (asked for twice; legacy PEM
+    /// encryption with AES-256-CBC, as `openssl ... -aes256` writes it).
     #[arg(long)]
     pub encrypt: bool,
     /// Overwrite existing files.
@@ -159,13 +162,6 @@ struct Files {
 
 /// Runs `kes identity new`.
 fn run_new(a: NewArgs) -> Result<(), CliError> {
-    if a.encrypt {
-        return Err(CliError::Unsupported(
-            "--encrypt is not supported: this kes cannot write password-encrypted (legacy PEM) \
-             private keys; the key file is written unencrypted with mode 0600"
-                .into(),
-        ));
-    }
     let wants_cert =
         !a.ip.is_empty() || !a.dns.is_empty() || a.expiry.is_some() || a.subject.is_some();
     let files = match (a.key, a.cert) {
@@ -195,13 +191,18 @@ fn run_new(a: NewArgs) -> Result<(), CliError> {
         }
         files::check_writable(&f.key, a.force)?;
         files::check_writable(&f.cert, a.force)?;
-    } else if a.force {
-        return Err(CliError::Usage(
-            "--force only applies when files are written (--key/--cert, --ip, --dns, --expiry \
+    } else if a.force || a.encrypt {
+        let flag = if a.force { "--force" } else { "--encrypt" };
+        return Err(CliError::Usage(format!(
+            "{flag} only applies when files are written (--key/--cert, --ip, --dns, --expiry \
              or a subject)"
-                .into(),
-        ));
+        )));
     }
+    let password = if a.encrypt {
+        Some(password::read_new()?)
+    } else {
+        None
+    };
 
     let key = ApiKey::generate().map_err(|source| CliError::ApiKey {
         what: "cannot create API key".into(),
@@ -215,7 +216,14 @@ fn run_new(a: NewArgs) -> Result<(), CliError> {
             a.expiry.unwrap_or(DEFAULT_EXPIRY),
             true,
         )?;
-        write_key_and_cert(&key, &opts, &f.key, &f.cert, a.force)?;
+        write_files(
+            &key,
+            &opts,
+            &f.key,
+            &f.cert,
+            a.force,
+            password.as_ref().map(|p| p.as_str()),
+        )?;
     }
     let out = Out::detect(crate::output::ColorChoice::Auto);
     output::print(&new_identity_text(&out, &key, files.as_ref()))
@@ -284,13 +292,34 @@ pub fn write_key_and_cert(
     cert_path: &Path,
     force: bool,
 ) -> Result<(), CliError> {
+    write_files(key, opts, key_path, cert_path, force, None)
+}
+
+/// [`write_key_and_cert`], with the PKCS#8 key encrypted the legacy OpenSSL
+/// way (AES-256-CBC, `Proc-Type: 4,ENCRYPTED`) when a password is given.
+fn write_files(
+    key: &ApiKey,
+    opts: &CertificateOptions,
+    key_path: &Path,
+    cert_path: &Path,
+    force: bool,
+    password: Option<&str>,
+) -> Result<(), CliError> {
     let generated = key.certificate(opts).map_err(|source| CliError::ApiKey {
         what: "cannot create certificate".into(),
         source,
     })?;
+    let encrypted = match password {
+        Some(p) => Some(
+            legacy_pem::encrypt_aes256("PRIVATE KEY", &key.to_pkcs8_der(), p.as_bytes())
+                .map_err(|e| CliError::Invalid(format!("cannot encrypt the private key: {e}")))?,
+        ),
+        None => None,
+    };
+    let key_pem = encrypted.as_deref().unwrap_or(&generated.key_pem);
     files::write_atomic(
         key_path,
-        generated.key_pem.as_bytes(),
+        key_pem.as_bytes(),
         PRIVATE_MODE,
         force,
         "cannot write private key",
@@ -391,7 +420,11 @@ fn run_input(input: &str) -> Result<(), CliError> {
         return print_identity(&out, &key.identity());
     }
     let bytes = read_input(input)?;
-    match first_pem_item(&bytes, input)? {
+    let first = match first_pem_item(&bytes, input) {
+        Err(_) if legacy_pem::is_encrypted(&bytes) => PemItem::EncryptedKey,
+        other => other?,
+    };
+    match first {
         PemItem::Certificate(der) => {
             let id = Identity::of_certificate(&der).map_err(|source| CliError::Certificate {
                 what: format!("cannot read certificate '{input}'"),
@@ -399,8 +432,12 @@ fn run_input(input: &str) -> Result<(), CliError> {
             })?;
             print_identity(&out, &id)
         }
-        PemItem::Pkcs8Key => {
-            let key = private_key_of(&bytes, input)?;
+        PemItem::Pkcs8Key | PemItem::EncryptedKey => {
+            let key = if matches!(first, PemItem::EncryptedKey) {
+                encrypted_private_key_of(&bytes, input)?
+            } else {
+                private_key_of(&bytes, input)?
+            };
             let text = key.encode();
             if out.tty {
                 let mut s = Zeroizing::new(format!("\n  {}\n\n    ", out.bold("API key:")));
@@ -461,6 +498,8 @@ fn read_input(path: &str) -> Result<Vec<u8>, CliError> {
 enum PemItem {
     Certificate(Vec<u8>),
     Pkcs8Key,
+    /// A legacy PEM-encrypted key (`Proc-Type: 4,ENCRYPTED`).
+    EncryptedKey,
 }
 
 fn first_pem_item(bytes: &[u8], name: &str) -> Result<PemItem, CliError> {
@@ -511,6 +550,28 @@ fn private_key_of(bytes: &[u8], name: &str) -> Result<ApiKey, CliError> {
     })
 }
 
+/// The API key of a legacy PEM-encrypted PKCS#8 Ed25519 key file; asks for
+/// the password.
+fn encrypted_private_key_of(bytes: &[u8], name: &str) -> Result<ApiKey, CliError> {
+    let password = password::read(password::ENTER_PROMPT)?;
+    let key = legacy_pem::decrypt(bytes, password.as_bytes())
+        .map_err(|e| CliError::Invalid(format!("cannot read private key '{name}': {e}")))?;
+    if key.format() != legacy_pem::KeyFormat::Pkcs8 {
+        return Err(CliError::Invalid(format!(
+            "'{name}' holds an encrypted {}: only PKCS#8 Ed25519 private keys \
+             ('PRIVATE KEY') correspond to API keys",
+            key.label
+        )));
+    }
+    use base64::Engine as _;
+    let body = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&key.der[..]));
+    let pem = Zeroizing::new(format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        body.as_str()
+    ));
+    private_key_of(pem.as_bytes(), name)
+}
+
 /// The identity of one `kes identity of` argument: an API key (`kes:v1:…`),
 /// or a PEM (or DER) certificate file; a PKCS#8 key file is accepted too.
 pub fn identity_of(input: &str) -> Result<Identity, CliError> {
@@ -518,7 +579,11 @@ pub fn identity_of(input: &str) -> Result<Identity, CliError> {
         return Ok(parse_api_key(input)?.identity());
     }
     let bytes = read_input(input)?;
-    match first_pem_item(&bytes, input)? {
+    let first = match first_pem_item(&bytes, input) {
+        Err(_) if legacy_pem::is_encrypted(&bytes) => PemItem::EncryptedKey,
+        other => other?,
+    };
+    match first {
         PemItem::Certificate(der) => {
             Identity::of_certificate(&der).map_err(|source| CliError::Certificate {
                 what: format!("cannot read certificate '{input}'"),
@@ -526,6 +591,7 @@ pub fn identity_of(input: &str) -> Result<Identity, CliError> {
             })
         }
         PemItem::Pkcs8Key => Ok(private_key_of(&bytes, input)?.identity()),
+        PemItem::EncryptedKey => Ok(encrypted_private_key_of(&bytes, input)?.identity()),
     }
 }
 

@@ -14,8 +14,9 @@
 //! --json` is implemented; times print in UTC; "terminal" means stdout is a
 //! TTY, so `kes key dek k | jq` always gets JSON. `kes identity new` also
 //! writes `private.key`/`public.crt` when only `--ip`/`--dns`/`--expiry` or a
-//! subject are given (the guides' form); `--encrypt` and encrypted client
-//! keys are refused with a precise message.
+//! subject are given (the guides' form). Passwords of legacy-encrypted
+//! keys are read from the terminal, or from one stdin line per prompt when
+//! stdin is not a terminal (`password.rs`).
 
 use std::future::Future;
 
