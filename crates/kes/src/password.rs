@@ -56,8 +56,26 @@ pub fn read_new() -> Result<Zeroizing<String>, CliError> {
         ));
     }
     let second = read(CONFIRM_PROMPT)?;
-    if first.as_bytes() != second.as_bytes() {
+    if !same(first.as_bytes(), second.as_bytes()) {
         return Err(CliError::Invalid("passwords do not match".into()));
     }
     Ok(first)
+}
+
+/// Equality of two secrets without an early exit at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_compares_whole_secrets() {
+        assert!(same(b"", b""));
+        assert!(same(b"secret", b"secret"));
+        assert!(!same(b"secret", b"secreT"));
+        assert!(!same(b"secret", b"secret2"));
+    }
 }
