@@ -49,7 +49,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) enum CaMode {
     /// The CA is trusted in addition to the system roots (Entrust).
     AddToSystem,
-    /// The CA replaces the system roots (CipherTrust).
+    /// The CA replaces the system roots (CipherTrust, Vault).
     ReplaceSystem,
 }
 
@@ -425,7 +425,24 @@ fn tls_config(
     ca: Option<&Path>,
     mode: CaMode,
 ) -> Result<rustls::ClientConfig, KeyStoreError> {
-    let invalid = |m: String| KeyStoreError::InvalidConfig(format!("{backend}: {m}"));
+    let roots = root_store(backend, ca, mode)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| KeyStoreError::InvalidConfig(format!("{backend}: tls: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The trusted roots of a back-end's HTTPS client: the system roots when no
+/// CA is given or `mode` adds to them, plus every certificate of the CA file
+/// or directory (`tls.ca`), which must hold at least one. Shared with the
+/// Vault client.
+pub(crate) fn root_store(
+    backend: &str,
+    ca: Option<&Path>,
+    mode: CaMode,
+) -> Result<RootCertStore, KeyStoreError> {
     let mut roots = RootCertStore::empty();
     if ca.is_none() || mode == CaMode::AddToSystem {
         for cert in rustls_native_certs::load_native_certs().certs {
@@ -436,10 +453,10 @@ fn tls_config(
     if let Some(ca) = ca {
         let mut added = 0usize;
         for file in ca_files(backend, ca)? {
-            for cert in read_certs(backend, &file)? {
+            for cert in read_certs(backend, "tls.ca", &file)? {
                 roots.add(cert).map_err(|e| {
-                    invalid(format!(
-                        "tls.ca: invalid certificate in {}: {e}",
+                    KeyStoreError::InvalidConfig(format!(
+                        "{backend}: tls.ca: invalid certificate in {}: {e}",
                         file.display()
                     ))
                 })?;
@@ -447,18 +464,13 @@ fn tls_config(
             }
         }
         if added == 0 {
-            return Err(invalid(format!(
-                "tls.ca: no PEM certificate found in {}",
+            return Err(KeyStoreError::InvalidConfig(format!(
+                "{backend}: tls.ca: no PEM certificate found in {}",
                 ca.display()
             )));
         }
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(format!("tls: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    Ok(roots)
 }
 
 /// The CA file itself, or the regular files of a CA directory.
@@ -487,17 +499,21 @@ fn ca_files(backend: &str, ca: &Path) -> Result<Vec<PathBuf>, KeyStoreError> {
     Ok(files)
 }
 
-/// All PEM certificates of one file.
-fn read_certs(backend: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, KeyStoreError> {
+/// All PEM certificates of one file, named in errors by its config `field`.
+pub(crate) fn read_certs(
+    backend: &str,
+    field: &str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, KeyStoreError> {
     let iter = CertificateDer::pem_file_iter(path).map_err(|e| {
         KeyStoreError::InvalidConfig(format!(
-            "{backend}: tls.ca: cannot read {}: {e}",
+            "{backend}: {field}: cannot read {}: {e}",
             path.display()
         ))
     })?;
     iter.collect::<Result<Vec<_>, _>>().map_err(|e| {
         KeyStoreError::InvalidConfig(format!(
-            "{backend}: tls.ca: invalid PEM in {}: {e}",
+            "{backend}: {field}: invalid PEM in {}: {e}",
             path.display()
         ))
     })

@@ -6,7 +6,6 @@
 //!
 //! Nothing here ever logs or formats a token or a request body.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,12 +17,12 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::RootCertStore;
+use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::config::{VaultOptions, VaultTlsOptions};
 use crate::KeyStoreError;
+use crate::vendor_http::{CaMode, error_chain, read_certs, root_store};
 
 /// The Vault token header.
 const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-vault-token");
@@ -279,56 +278,12 @@ fn strip_query(path: &str) -> &str {
     path.split('?').next().unwrap_or(path)
 }
 
-/// An error and its sources, e.g. "client error (Connect): tcp connect
-/// error: Connection refused (os error 111)".
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 /// Builds the rustls client config: the CA file/directory (or the system
 /// roots) and the optional client certificate.
 fn tls_config(tls: &VaultTlsOptions) -> Result<rustls::ClientConfig, KeyStoreError> {
     let invalid = |m: String| KeyStoreError::InvalidConfig(format!("vault: {m}"));
-    let mut roots = RootCertStore::empty();
-    match &tls.ca {
-        Some(ca) => {
-            let files = ca_files(ca)?;
-            for file in files {
-                let certs = read_certs(&file)?;
-                for cert in certs {
-                    roots.add(cert).map_err(|e| {
-                        invalid(format!(
-                            "tls.ca: invalid certificate in {}: {e}",
-                            file.display()
-                        ))
-                    })?;
-                }
-            }
-            if roots.is_empty() {
-                return Err(invalid(format!(
-                    "tls.ca: no PEM certificate found in {}",
-                    ca.display()
-                )));
-            }
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            for cert in native.certs {
-                // Skip system certificates rustls cannot parse, like Go does.
-                let _ = roots.add(cert);
-            }
-        }
-    }
+    // A CA replaces the system roots, as in Go's Vault client.
+    let roots = root_store("vault", tls.ca.as_deref(), CaMode::ReplaceSystem)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -336,7 +291,7 @@ fn tls_config(tls: &VaultTlsOptions) -> Result<rustls::ClientConfig, KeyStoreErr
         .with_root_certificates(roots);
     match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
-            let chain = read_certs(cert)?;
+            let chain = read_certs("vault", "tls.cert", cert)?;
             if chain.is_empty() {
                 return Err(invalid(format!(
                     "tls.cert: no PEM certificate found in {}",
@@ -355,38 +310,6 @@ fn tls_config(tls: &VaultTlsOptions) -> Result<rustls::ClientConfig, KeyStoreErr
         }
         _ => Ok(builder.with_no_client_auth()),
     }
-}
-
-/// The CA file itself, or the regular files of a CA directory.
-fn ca_files(ca: &Path) -> Result<Vec<std::path::PathBuf>, KeyStoreError> {
-    let meta = std::fs::metadata(ca).map_err(|e| {
-        KeyStoreError::InvalidConfig(format!("vault: tls.ca: cannot read {}: {e}", ca.display()))
-    })?;
-    if !meta.is_dir() {
-        return Ok(vec![ca.to_path_buf()]);
-    }
-    let entries = std::fs::read_dir(ca).map_err(|e| {
-        KeyStoreError::InvalidConfig(format!("vault: tls.ca: cannot list {}: {e}", ca.display()))
-    })?;
-    let mut files = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// All PEM certificates of one file.
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, KeyStoreError> {
-    let iter = CertificateDer::pem_file_iter(path).map_err(|e| {
-        KeyStoreError::InvalidConfig(format!("vault: cannot read {}: {e}", path.display()))
-    })?;
-    iter.collect::<Result<Vec<_>, _>>().map_err(|e| {
-        KeyStoreError::InvalidConfig(format!("vault: invalid PEM in {}: {e}", path.display()))
-    })
 }
 
 #[cfg(test)]
