@@ -5,11 +5,15 @@
 //! config. It is built completely (and `keys:` are pre-created) before it is
 //! swapped in atomically, so a failed reload changes nothing and in-flight
 //! requests finish on the snapshot they started with. [`Server`] adds what
-//! lives as long as the process: the logger, the metrics, the start time and
-//! the shutdown signal.
+//! lives as long as the process: the logger, the metrics, the start time,
+//! the shutdown signal, and the policy changes made through the API
+//! ([`RuntimeChanges`]), which every new snapshot gets applied.
+//!
+//! Every swap of the snapshot (reload, TLS re-read, a runtime policy
+//! change) happens under one lock, so none of them can undo another.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -19,7 +23,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::api::routes::{RouteOverride, RouteTable};
-use crate::auth::{AuthError, PolicySet, PolicySpec};
+use crate::auth::{AdminError, AuthError, PolicySet, PolicySpec, RuntimeChanges};
 use crate::cache::{CacheConfig, KeyCache};
 use crate::level::Level;
 use crate::log::Logger;
@@ -83,8 +87,10 @@ pub enum StateError {
 /// The immutable per-configuration state of a running server.
 #[derive(Clone)]
 pub struct ServerState {
-    /// Admin and policies.
+    /// Admin and policies in effect: the config's with the runtime changes.
     pub policies: Arc<PolicySet>,
+    /// Admin and policies of the config alone.
+    pub config_policies: Arc<PolicySet>,
     /// Routes with `api:` overrides.
     pub routes: Arc<RouteTable>,
     /// Key cache in front of the key store.
@@ -123,8 +129,10 @@ impl ServerState {
         }
         let store_description = settings.store.description();
         let cache = KeyCache::new(settings.store, settings.cache, decode_key);
+        let policies = Arc::new(policies);
         Ok(Self {
-            policies: Arc::new(policies),
+            config_policies: policies.clone(),
+            policies,
             routes: Arc::new(routes),
             cache,
             tls,
@@ -152,6 +160,9 @@ async fn create_key(store: &dyn KeyStore, name: &KeyName, admin: &str) -> Result
 /// A running server: the current state plus process-lifetime parts.
 pub struct Server {
     state: ArcSwap<ServerState>,
+    /// Policy changes made through the API; also the lock every swap of
+    /// `state` holds.
+    runtime: Mutex<RuntimeChanges>,
     logger: Arc<Logger>,
     metrics: Arc<Metrics>,
     started_at: OffsetDateTime,
@@ -185,6 +196,7 @@ impl Server {
         let started_at = OffsetDateTime::now_utc();
         Ok(Arc::new(Self {
             state: ArcSwap::from_pointee(state),
+            runtime: Mutex::new(RuntimeChanges::default()),
             metrics: Arc::new(Metrics::with_log_counters(logger.log_counters().clone())),
             logger,
             started_rfc3339: rfc3339(started_at),
@@ -196,10 +208,15 @@ impl Server {
 
     /// Builds a new state from `settings` and swaps it in; on error the
     /// current state stays. Open connections keep working and use the new
-    /// state from their next request on.
+    /// state from their next request on. Runtime policy changes are kept
+    /// and applied to the new config; what no longer fits is logged.
     pub async fn reload(&self, settings: Settings) -> Result<(), StateError> {
         let (error_level, audit_level) = (settings.error_level, settings.audit_level);
-        let state = ServerState::build(settings).await?;
+        let mut state = ServerState::build(settings).await?;
+        let runtime = self.lock_runtime();
+        state.policies = Arc::new(state.config_policies.with_changes(&runtime, |warning| {
+            self.logger.error(Level::WARN, &warning, &[])
+        }));
         self.logger.set_levels(error_level, audit_level);
         self.state.store(Arc::new(state));
         Ok(())
@@ -208,14 +225,38 @@ impl Server {
     /// Replaces only the TLS configuration (certificate, key, CA, client
     /// auth mode); the 15-minute certificate re-read of spec §8.5.
     pub fn reload_tls(&self, mut tls: TlsSettings) -> Result<(), StateError> {
+        let _runtime = self.lock_runtime();
         let current = self.state();
         tls.optional_client_cert = current.routes.any_skip_auth();
         let config = crate::tls::server_config(&tls)?;
         let mut next = (*current).clone();
         next.tls = config;
-        // A concurrent full reload wins: only swap if nothing changed meanwhile.
-        let _ = self.state.compare_and_swap(&current, Arc::new(next));
+        self.state.store(Arc::new(next));
         Ok(())
+    }
+
+    /// Changes the policies at run time: `change` edits the runtime
+    /// changes, given the policies in effect; if it succeeds, the new
+    /// policies are in effect for every request that starts afterwards.
+    pub fn administer<T>(
+        &self,
+        change: impl FnOnce(&mut RuntimeChanges, &PolicySet) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
+        let mut runtime = self.lock_runtime();
+        let current = self.state();
+        let mut next_changes = runtime.clone();
+        let value = change(&mut next_changes, &current.policies)?;
+        let mut next = (*current).clone();
+        next.policies = Arc::new(current.config_policies.with_changes(&next_changes, |_| ()));
+        self.state.store(Arc::new(next));
+        *runtime = next_changes;
+        Ok(value)
+    }
+
+    fn lock_runtime(&self) -> MutexGuard<'_, RuntimeChanges> {
+        // The guarded value is only replaced whole, after a change
+        // succeeded, so a panic elsewhere cannot leave it half-changed.
+        self.runtime.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The current state snapshot.

@@ -291,6 +291,20 @@ pub struct ReadPolicyResponse {
     pub created_by: String,
 }
 
+/// `PUT /v1/policy/write/<name>` request (spec §3.1): the patterns as
+/// arrays, as the original API and its clients send them. The server also
+/// takes the object form of [`ReadPolicyResponse`] and the old `paths`
+/// spelling of `allow`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WritePolicyRequest {
+    /// Allowed path patterns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Denied path patterns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
 /// The `{}` value of policy pattern maps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Empty {}

@@ -17,4 +17,4 @@ pub mod policy;
 pub use apikey::{ApiKey, ApiKeyError, CertificateOptions, GeneratedCertificate, Pkcs8Error};
 pub use identity::{CertificateError, Identity, PeerError, identity_of_chain};
 pub use name::{KeyName, ListPattern, NameError, PolicyName};
-pub use policy::{PathPattern, Policy};
+pub use policy::{PathPattern, PatternError, Policy};

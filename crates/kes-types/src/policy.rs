@@ -50,6 +50,62 @@ impl PathPattern {
     }
 }
 
+/// Longest pattern [`PathPattern::parse`] accepts (bytes).
+pub const MAX_PATTERN_LEN: usize = 1024;
+
+/// Why a pattern written through the API was refused (see
+/// [`PathPattern::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PatternError {
+    /// The pattern is empty (it would never match).
+    #[error("pattern is empty")]
+    Empty,
+    /// The pattern does not start with `/` (request paths always do).
+    #[error("pattern '{0}' does not start with '/'")]
+    NotAbsolute(String),
+    /// The pattern is longer than [`MAX_PATTERN_LEN`].
+    #[error("pattern is longer than {MAX_PATTERN_LEN} bytes")]
+    TooLong,
+    /// The pattern holds whitespace or a control character.
+    #[error("pattern '{0}' contains whitespace or a control character")]
+    BadCharacter(String),
+    /// A `*` that is not last, a `?` or a `[`: legacy glob syntax, which the
+    /// current rules would match literally.
+    #[error("pattern '{0}' uses glob syntax: only one '*' at the end is supported")]
+    Glob(String),
+}
+
+impl PathPattern {
+    /// Validates a pattern written at run time (`/v1/policy/write`): unlike
+    /// config files, which keep Go's "any string" rule with a warning, the
+    /// API refuses patterns that could never mean what their author intends
+    /// — empty, relative, with whitespace or control characters, or with
+    /// glob syntax other than one trailing `*`.
+    pub fn parse(s: &str) -> Result<PathPattern, PatternError> {
+        if s.is_empty() {
+            return Err(PatternError::Empty);
+        }
+        if s.len() > MAX_PATTERN_LEN {
+            return Err(PatternError::TooLong);
+        }
+        // Quote the offending text escaped, so a message never carries raw
+        // control characters.
+        let shown = || s.escape_debug().to_string();
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(PatternError::BadCharacter(shown()));
+        }
+        if !s.starts_with('/') {
+            return Err(PatternError::NotAbsolute(shown()));
+        }
+        let p = PathPattern::new(s);
+        if p.looks_like_glob() {
+            return Err(PatternError::Glob(shown()));
+        }
+        Ok(p)
+    }
+}
+
 impl fmt::Display for PathPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -134,6 +190,40 @@ mod tests {
 
     fn p(s: &str) -> PathPattern {
         PathPattern::new(s)
+    }
+
+    #[test]
+    fn api_patterns_are_checked() {
+        assert!(PathPattern::parse("/v1/key/generate/app-*").is_ok());
+        assert!(PathPattern::parse("/v1/status").is_ok());
+        assert!(PathPattern::parse("/*").is_ok());
+        assert_eq!(PathPattern::parse(""), Err(PatternError::Empty));
+        assert_eq!(
+            PathPattern::parse("v1/key/*").unwrap_err().to_string(),
+            "pattern 'v1/key/*' does not start with '/'"
+        );
+        assert_eq!(
+            PathPattern::parse("/v1/*/generate")
+                .unwrap_err()
+                .to_string(),
+            "pattern '/v1/*/generate' uses glob syntax: only one '*' at the end is supported"
+        );
+        assert!(matches!(
+            PathPattern::parse("/v1/key?"),
+            Err(PatternError::Glob(_))
+        ));
+        assert_eq!(
+            PathPattern::parse("/v1/a b").unwrap_err().to_string(),
+            "pattern '/v1/a b' contains whitespace or a control character"
+        );
+        assert_eq!(
+            PathPattern::parse("/v1/\u{1b}").unwrap_err().to_string(),
+            "pattern '/v1/\\u{1b}' contains whitespace or a control character"
+        );
+        assert_eq!(
+            PathPattern::parse(&format!("/{}", "a".repeat(MAX_PATTERN_LEN))),
+            Err(PatternError::TooLong)
+        );
     }
 
     #[test]

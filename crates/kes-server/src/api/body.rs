@@ -21,6 +21,9 @@ pub enum BodyError {
     /// A field has the wrong JSON type.
     #[error("field '{0}' must be a string")]
     NotString(String),
+    /// A field is neither an array of strings nor an object.
+    #[error("field '{0}' must be an array of strings")]
+    NotStringList(String),
     /// A byte field is not valid base64.
     #[error("field '{field}' is not valid base64: {reason}")]
     Base64 {
@@ -95,6 +98,22 @@ impl Fields {
         }
     }
 
+    /// A list of strings: a JSON array of strings, or an object whose keys
+    /// are the strings (the shape policies are read back in); missing or
+    /// `null` is empty.
+    pub fn string_list(&self, name: &str) -> Result<Vec<String>, BodyError> {
+        let not_list = || BodyError::NotStringList(name.to_owned());
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned).ok_or_else(not_list))
+                .collect(),
+            Some(Value::Object(m)) => Ok(m.keys().cloned().collect()),
+            Some(_) => Err(not_list()),
+        }
+    }
+
     /// A base64 byte field; missing or `null` is empty.
     pub fn bytes(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, BodyError> {
         decode_base64(name, self.string(name)?)
@@ -145,6 +164,21 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn string_lists() {
+        let f = Fields::parse(br#"{"allow":["/a","/b*"],"Deny":{"/c":{}},"x":null}"#).unwrap();
+        assert_eq!(f.string_list("allow").unwrap(), ["/a", "/b*"]);
+        assert_eq!(f.string_list("deny").unwrap(), ["/c"]);
+        assert!(f.string_list("x").unwrap().is_empty());
+        assert!(f.string_list("missing").unwrap().is_empty());
+        let f = Fields::parse(br#"{"allow":"/a","deny":[1]}"#).unwrap();
+        assert_eq!(
+            f.string_list("allow").unwrap_err().to_string(),
+            "field 'allow' must be an array of strings"
+        );
+        assert!(f.string_list("deny").is_err());
     }
 
     #[test]

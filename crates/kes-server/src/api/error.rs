@@ -6,6 +6,8 @@
 //! are logged, never sent to the client.
 
 use kes_keystore::KeyStoreError;
+
+use crate::auth::AdminError;
 use kes_types::api::{ApiError, errors};
 use kes_types::name::NameError;
 
@@ -75,6 +77,13 @@ pub enum Error {
         /// Why (for the log only).
         cause: String,
     },
+    /// A policy body that does not decode or holds an invalid pattern; the
+    /// client sees the reason.
+    #[error("invalid policy: {0}")]
+    BadPolicy(String),
+    /// A runtime policy change that the current policies do not allow.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
     /// Import with an unknown cipher.
     #[error("algorithm '{0}' is not supported")]
     UnsupportedCipher(String),
@@ -145,6 +154,10 @@ impl Error {
             Self::HmacNotSupported => canon(errors::HMAC_NOT_SUPPORTED),
             Self::BadName(e) => ApiError::new(400, e.to_string()),
             Self::BadBody { message, .. } => ApiError::new(400, *message),
+            Self::BadPolicy(_) => ApiError::new(400, self.to_string()),
+            Self::Admin(AdminError::PolicyNotFound) => canon(errors::POLICY_NOT_FOUND),
+            Self::Admin(AdminError::IdentityNotFound) => canon(errors::IDENTITY_NOT_FOUND),
+            Self::Admin(e @ AdminError::Admin(_)) => ApiError::new(400, e.to_string()),
             Self::UnsupportedCipher(_) | Self::InvalidKeySize(_) => {
                 ApiError::new(406, self.to_string())
             }

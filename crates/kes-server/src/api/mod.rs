@@ -54,6 +54,30 @@ pub(crate) struct Ctx<'a> {
     pub method: &'a Method,
 }
 
+impl Ctx<'_> {
+    /// The caller as the author of a runtime policy change.
+    pub(crate) fn actor(&self) -> crate::auth::runtime::Actor {
+        crate::auth::runtime::Actor {
+            identity: self.identity.unwrap_or_default().to_owned(),
+            at: crate::state::rfc3339(time::OffsetDateTime::now_utc()),
+        }
+    }
+
+    /// Logs a runtime policy change at INFO, naming who made it (the
+    /// request's audit record has the path and status too).
+    pub(crate) fn log_change(&self, what: &str) {
+        self.server.logger().error(
+            Level::INFO,
+            what,
+            &[
+                ("req.path", &format!("{}{}", self.route.path, self.resource)),
+                ("req.ip", &self.conn.peer.ip().to_string()),
+                ("req.identity", self.identity.unwrap_or("<unknown>")),
+            ],
+        );
+    }
+}
+
 /// Answers one request.
 pub(crate) async fn handle(
     server: &Arc<Server>,
@@ -217,9 +241,13 @@ async fn dispatch(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error
         Handler::PolicyDescribe => policy::describe(ctx),
         Handler::PolicyRead => policy::read(ctx),
         Handler::PolicyList => policy::list(ctx),
+        Handler::PolicyWrite => policy::write(ctx, body).await,
+        Handler::PolicyDelete => policy::delete(ctx),
         Handler::IdentityDescribe => identity::describe(ctx),
         Handler::IdentityList => identity::list(ctx),
         Handler::SelfDescribe => identity::self_describe(ctx),
+        Handler::IdentityAssign => identity::assign(ctx),
+        Handler::IdentityForget => identity::forget(ctx),
         Handler::ErrorLog => Ok(log::stream(ctx, false)),
         Handler::AuditLog => Ok(log::stream(ctx, true)),
     }

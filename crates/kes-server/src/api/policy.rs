@@ -1,12 +1,18 @@
-//! Policy endpoints (spec §2.4): read-only views of the config's policies.
-//! `created_at` is the server start time, `created_by` the admin.
+//! Policy endpoints: the read-only views of spec §2.4 and the runtime
+//! administration of the original API (§3.1, `write` and `delete`; rules in
+//! `auth::runtime`). Config policies show the server start time and the
+//! admin as `created_at` / `created_by`, runtime ones when and by whom they
+//! were written.
 
 use http::Response;
+use hyper::body::Incoming;
 use kes_types::api::{DescribePolicyResponse, ListNamesResponse, ReadPolicyResponse};
 use kes_types::name::{ListPattern, PolicyName};
+use kes_types::{PathPattern, PatternError};
 
+use super::body::Fields;
 use super::error::Error;
-use super::{Body, Ctx, json};
+use super::{Body, Ctx, empty_ok, json, read_body};
 use crate::auth::PolicyEntry;
 
 fn lookup<'a>(ctx: &'a Ctx<'_>) -> Result<&'a PolicyEntry, Error> {
@@ -18,25 +24,34 @@ fn lookup<'a>(ctx: &'a Ctx<'_>) -> Result<&'a PolicyEntry, Error> {
         .ok_or(Error::PolicyNotFound)
 }
 
+fn created(ctx: &Ctx<'_>, policy: &PolicyEntry) -> (String, String) {
+    let (at, by) = policy
+        .origin
+        .created(ctx.server.started_rfc3339(), ctx.state.policies.admin());
+    (at.to_owned(), by.to_owned())
+}
+
 /// `GET /v1/policy/describe/<name>`.
 pub(super) fn describe(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     let policy = lookup(ctx)?;
+    let (created_at, created_by) = created(ctx, policy);
     json(&DescribePolicyResponse {
         name: policy.name.clone(),
-        created_at: ctx.server.started_rfc3339().to_owned(),
-        created_by: ctx.state.policies.admin().to_owned(),
+        created_at,
+        created_by,
     })
 }
 
 /// `GET /v1/policy/read/<name>`: allow/deny as objects of `{}`.
 pub(super) fn read(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     let policy = lookup(ctx)?;
+    let (created_at, created_by) = created(ctx, policy);
     json(&ReadPolicyResponse {
         name: policy.name.clone(),
         allow: policy.allow.clone(),
         deny: policy.deny.clone(),
-        created_at: ctx.server.started_rfc3339().to_owned(),
-        created_by: ctx.state.policies.admin().to_owned(),
+        created_at,
+        created_by,
     })
 }
 
@@ -47,4 +62,56 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
         names: ctx.state.policies.policy_names(pattern.prefix()),
         continue_at: String::new(),
     })
+}
+
+/// The patterns of one field of a policy body, each checked with
+/// [`PathPattern::parse`]; errors name the field and the index.
+fn patterns(fields: &Fields, field: &str) -> Result<Vec<PathPattern>, Error> {
+    let bad = |cause: String| Error::BadPolicy(cause);
+    let list = fields.string_list(field).map_err(|e| bad(e.to_string()))?;
+    list.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            PathPattern::parse(p).map_err(|e: PatternError| bad(format!("{field}[{i}]: {e}")))
+        })
+        .collect()
+}
+
+/// `PUT /v1/policy/write/<name>`: body `{"allow":[…],"deny":[…]}` (arrays,
+/// or the objects `read` returns; `paths` is the oldest spelling of
+/// `allow`). Creates or replaces the policy until restart.
+pub(super) async fn write(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
+    let name = PolicyName::new(ctx.resource)?;
+    let raw = read_body(ctx, body, "invalid policy")
+        .await
+        .map_err(|e| match e {
+            Error::BadBody { cause, .. } => Error::BadPolicy(cause),
+            other => other,
+        })?;
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::BadPolicy(
+            "request body is empty: expected {\"allow\":[…],\"deny\":[…]}".into(),
+        ));
+    }
+    let fields = Fields::parse(&raw).map_err(|e| Error::BadPolicy(e.to_string()))?;
+    let mut allow = patterns(&fields, "allow")?;
+    allow.extend(patterns(&fields, "paths")?);
+    let deny = patterns(&fields, "deny")?;
+    let actor = ctx.actor();
+    ctx.server.administer(|changes, _| {
+        changes.write_policy(&name, &allow, &deny, &actor);
+        Ok(())
+    })?;
+    ctx.log_change(&format!("policy '{name}' written"));
+    Ok(empty_ok())
+}
+
+/// `DELETE /v1/policy/delete/<name>`: removes the policy (config or
+/// runtime) until restart, and unassigns its identities.
+pub(super) fn delete(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
+    let name = PolicyName::new(ctx.resource)?;
+    ctx.server
+        .administer(|changes, current| changes.delete_policy(current, name.as_str()))?;
+    ctx.log_change(&format!("policy '{name}' deleted"));
+    Ok(empty_ok())
 }

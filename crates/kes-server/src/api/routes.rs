@@ -63,15 +63,23 @@ pub enum Handler {
     PolicyRead,
     /// `GET /v1/policy/list/<pattern>`.
     PolicyList,
+    /// `PUT /v1/policy/write/<name>` (runtime policies, §3.1).
+    PolicyWrite,
+    /// `DELETE /v1/policy/delete/<name>` (runtime policies, §3.1).
+    PolicyDelete,
     /// `GET /v1/identity/describe/<identity>`.
     IdentityDescribe,
     /// `GET /v1/identity/list/<pattern>`.
     IdentityList,
     /// `GET /v1/identity/self/describe`.
     SelfDescribe,
-    /// `GET /v1/log/error`.
+    /// `PUT /v1/identity/assign/<policy>/<identity>` (runtime, §3.1).
+    IdentityAssign,
+    /// `DELETE /v1/identity/forget/<identity>` (runtime, §3.1).
+    IdentityForget,
+    /// `GET /v1/log/error` (also the legacy `…/trace` spellings, §3.7).
     ErrorLog,
-    /// `GET /v1/log/audit`.
+    /// `GET /v1/log/audit` (also the legacy `/v1/log/audit/trace`, §3.7).
     AuditLog,
 }
 
@@ -92,7 +100,7 @@ pub struct Route {
     pub metered: bool,
     /// One audit record per request.
     pub audited: bool,
-    /// Listed in `/v1/api` (the legacy bulk route is not).
+    /// Listed in `/v1/api` (the legacy bulk and trace routes are not).
     pub listed: bool,
     /// The handler.
     pub handler: Handler,
@@ -114,7 +122,20 @@ const MB: u64 = 1_000_000;
 const S10: Option<Duration> = Some(Duration::from_secs(10));
 const S15: Option<Duration> = Some(Duration::from_secs(15));
 
-/// The route table of the current server, in spec order.
+/// Paths of the §3 legacy routes that old clients still call but that
+/// `/v1/api` does not advertise.
+const UNLISTED: [&str; 4] = [
+    "/v1/key/bulk/decrypt/",
+    "/v1/log/audit/trace",
+    "/v1/log/error/trace",
+    "/v1/log/log/error/trace",
+];
+
+/// The route table of the current server, in spec order, followed by the
+/// routes of the original API (§3.1) that the KES reference describes:
+/// runtime policy and identity administration, and the log `trace` paths.
+/// Those are PUT routes like every current body route, so both the
+/// original POST and PUT are accepted.
 pub fn default_routes() -> Vec<Route> {
     use Handler as H;
     let r = |method: Method,
@@ -134,7 +155,7 @@ pub fn default_routes() -> Vec<Route> {
             auth,
             metered,
             audited: metered,
-            listed: handler != H::KeyBulkDecrypt,
+            listed: !UNLISTED.contains(&path),
             handler,
         }
     };
@@ -177,7 +198,14 @@ pub fn default_routes() -> Vec<Route> {
             Auth::Verify,
             H::KeyList,
         ),
-        r(del, "/v1/key/delete/", 0, S15, Auth::Verify, H::KeyDelete),
+        r(
+            del.clone(),
+            "/v1/key/delete/",
+            0,
+            S15,
+            Auth::Verify,
+            H::KeyDelete,
+        ),
         r(
             put.clone(),
             "/v1/key/generate/",
@@ -211,7 +239,7 @@ pub fn default_routes() -> Vec<Route> {
             H::KeyHmac,
         ),
         r(
-            put,
+            put.clone(),
             "/v1/key/bulk/decrypt/",
             1 << 20,
             S15,
@@ -274,7 +302,70 @@ pub fn default_routes() -> Vec<Route> {
             Auth::Verify,
             H::ErrorLog,
         ),
-        r(get, "/v1/log/audit", 0, None, Auth::Verify, H::AuditLog),
+        r(
+            get.clone(),
+            "/v1/log/audit",
+            0,
+            None,
+            Auth::Verify,
+            H::AuditLog,
+        ),
+        r(
+            put.clone(),
+            "/v1/policy/write/",
+            MB,
+            S15,
+            Auth::Verify,
+            H::PolicyWrite,
+        ),
+        r(
+            del.clone(),
+            "/v1/policy/delete/",
+            0,
+            S15,
+            Auth::Verify,
+            H::PolicyDelete,
+        ),
+        r(
+            put,
+            "/v1/identity/assign/",
+            0,
+            S15,
+            Auth::Verify,
+            H::IdentityAssign,
+        ),
+        r(
+            del,
+            "/v1/identity/forget/",
+            0,
+            S15,
+            Auth::Verify,
+            H::IdentityForget,
+        ),
+        r(
+            get.clone(),
+            "/v1/log/audit/trace",
+            0,
+            None,
+            Auth::Verify,
+            H::AuditLog,
+        ),
+        r(
+            get.clone(),
+            "/v1/log/error/trace",
+            0,
+            None,
+            Auth::Verify,
+            H::ErrorLog,
+        ),
+        r(
+            get,
+            "/v1/log/log/error/trace",
+            0,
+            None,
+            Auth::Verify,
+            H::ErrorLog,
+        ),
     ]
 }
 
@@ -405,6 +496,16 @@ mod tests {
         assert!(
             matches!(t.lookup("/v1/key/bulk/decrypt/k"), Lookup::Found(r, "k") if r.handler == Handler::KeyBulkDecrypt)
         );
+        assert!(
+            matches!(t.lookup("/v1/identity/assign/p/id"), Lookup::Found(r, "p/id") if r.handler == Handler::IdentityAssign)
+        );
+        assert!(
+            matches!(t.lookup("/v1/log/log/error/trace"), Lookup::Found(r, "") if r.handler == Handler::ErrorLog && !r.listed)
+        );
+        assert!(
+            matches!(t.lookup("/v1/log/audit/trace"), Lookup::Found(r, "") if r.handler == Handler::AuditLog && r.timeout.is_none())
+        );
+        assert!(matches!(t.lookup("/v1/policy/write"), Lookup::Redirect(_)));
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Authorization (spec §4.2, §4.4, §5): the admin identity, the policies of
-//! the config file, the one-policy-per-identity assignment, and the decision
-//! for a request path.
+//! the config file and those written at run time ([`runtime`]), the
+//! one-policy-per-identity assignment, and the decision for a request path.
 //!
-//! The path given to [`PolicySet::authorize`] is the decoded, canonical path
-//! the router matched (`api::routes`), never a different spelling of it.
+//! A [`PolicySet`] is immutable: the server keeps the config's set and the
+//! effective set (config with the runtime changes applied) in its state
+//! snapshot and swaps in a new one on every change, so the hot path never
+//! takes a lock. The path given to [`PolicySet::authorize`] is the decoded,
+//! canonical path the router matched (`api::routes`), never a different
+//! spelling of it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -12,6 +16,10 @@ use kes_types::api::Empty;
 use kes_types::name::{NameError, PolicyName, validate_identity};
 
 use kes_types::{PathPattern, Policy};
+
+pub mod runtime;
+
+pub use runtime::{AdminError, RuntimeChanges};
 
 /// One policy as written in the config file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +30,35 @@ pub struct PolicySpec {
     pub deny: Vec<String>,
     /// Identities assigned to the policy.
     pub identities: Vec<String>,
+}
+
+/// Where a policy or an assignment comes from; decides the `created_at` /
+/// `created_by` the API shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The config file: created at server start by the admin.
+    Config,
+    /// An API call at run time.
+    Runtime {
+        /// When, RFC 3339.
+        created_at: String,
+        /// The caller's identity.
+        created_by: String,
+    },
+}
+
+impl Origin {
+    /// `(created_at, created_by)` for the API, given the server start time
+    /// and the admin identity that config entries are attributed to.
+    pub fn created<'a>(&'a self, started: &'a str, admin: &'a str) -> (&'a str, &'a str) {
+        match self {
+            Self::Config => (started, admin),
+            Self::Runtime {
+                created_at,
+                created_by,
+            } => (created_at, created_by),
+        }
+    }
 }
 
 /// A named policy, compiled for matching and pre-rendered for the API.
@@ -35,6 +72,33 @@ pub struct PolicyEntry {
     pub allow: BTreeMap<String, Empty>,
     /// Deny patterns as the API renders them.
     pub deny: BTreeMap<String, Empty>,
+    /// Config file or API.
+    pub origin: Origin,
+}
+
+impl PolicyEntry {
+    /// Compiles a policy from its patterns.
+    pub fn new(name: &str, allow: &[String], deny: &[String], origin: Origin) -> Self {
+        Self {
+            name: name.to_owned(),
+            policy: Policy::new(
+                allow.iter().map(|p| PathPattern::new(p.as_str())),
+                deny.iter().map(|p| PathPattern::new(p.as_str())),
+            ),
+            allow: allow.iter().map(|p| (p.clone(), Empty {})).collect(),
+            deny: deny.iter().map(|p| (p.clone(), Empty {})).collect(),
+            origin,
+        }
+    }
+}
+
+/// The policy an identity is assigned to, and who assigned it.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    /// The policy.
+    pub policy: Arc<PolicyEntry>,
+    /// Config file or API.
+    pub origin: Origin,
 }
 
 /// Policy errors found when building a [`PolicySet`] (start-up or reload).
@@ -101,7 +165,7 @@ impl std::fmt::Display for Denied {
 pub struct PolicySet {
     admin: String,
     policies: BTreeMap<String, Arc<PolicyEntry>>,
-    assigned: HashMap<String, Arc<PolicyEntry>>,
+    assigned: HashMap<String, Assignment>,
 }
 
 impl PolicySet {
@@ -112,18 +176,15 @@ impl PolicySet {
             return Err(AuthError::NoAdmin);
         }
         let mut policies = BTreeMap::new();
-        let mut assigned: HashMap<String, Arc<PolicyEntry>> = HashMap::new();
+        let mut assigned: HashMap<String, Assignment> = HashMap::new();
         for (name, spec) in specs {
             PolicyName::new(name).map_err(AuthError::InvalidPolicyName)?;
-            let entry = Arc::new(PolicyEntry {
-                name: name.clone(),
-                policy: Policy::new(
-                    spec.allow.iter().map(|p| PathPattern::new(p.as_str())),
-                    spec.deny.iter().map(|p| PathPattern::new(p.as_str())),
-                ),
-                allow: spec.allow.iter().map(|p| (p.clone(), Empty {})).collect(),
-                deny: spec.deny.iter().map(|p| (p.clone(), Empty {})).collect(),
-            });
+            let entry = Arc::new(PolicyEntry::new(
+                name,
+                &spec.allow,
+                &spec.deny,
+                Origin::Config,
+            ));
             for identity in &spec.identities {
                 let identity = identity.trim();
                 validate_identity(identity).map_err(AuthError::InvalidIdentity)?;
@@ -139,7 +200,13 @@ impl PolicySet {
                         identity: identity.to_owned(),
                     });
                 }
-                assigned.insert(identity.to_owned(), entry.clone());
+                assigned.insert(
+                    identity.to_owned(),
+                    Assignment {
+                        policy: entry.clone(),
+                        origin: Origin::Config,
+                    },
+                );
             }
             policies.insert(name.clone(), entry);
         }
@@ -165,7 +232,7 @@ impl PolicySet {
         if self.is_admin(identity) {
             return Ok(Grant::Admin);
         }
-        let entry = self.assigned.get(identity).ok_or(Denied::NoPolicy)?;
+        let entry = &self.assigned.get(identity).ok_or(Denied::NoPolicy)?.policy;
         if entry.policy.verify(path) {
             Ok(Grant::Policy(&entry.name))
         } else {
@@ -178,9 +245,73 @@ impl PolicySet {
         self.policies.get(name)
     }
 
-    /// The policy assigned to `identity`.
-    pub fn policy_of(&self, identity: &str) -> Option<&Arc<PolicyEntry>> {
+    /// The assignment of `identity`.
+    pub fn policy_of(&self, identity: &str) -> Option<&Assignment> {
         self.assigned.get(identity)
+    }
+
+    /// The identities assigned to the policy `name`.
+    pub fn identities_of(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.assigned
+            .iter()
+            .filter(move |(_, a)| a.policy.name == name)
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// This set (the config's) with the runtime `changes` applied: a
+    /// runtime policy replaces the config policy of its name, a deleted
+    /// one is gone, a runtime assignment replaces the identity's config
+    /// assignment and a forgotten identity has none. Assignments of the
+    /// admin or to a policy that does not exist are skipped; `warn` hears
+    /// about every skip and every shadowed config policy (a reload logs
+    /// them).
+    pub fn with_changes(&self, changes: &RuntimeChanges, mut warn: impl FnMut(String)) -> Self {
+        let mut policies = self.policies.clone();
+        for (name, change) in changes.policies() {
+            match change {
+                Some(p) => {
+                    if self.policies.contains_key(name) {
+                        warn(format!(
+                            "policy '{name}' written at run time replaces the config policy of that name until restart"
+                        ));
+                    }
+                    policies.insert(name.clone(), Arc::new(p.entry(name)));
+                }
+                None => {
+                    policies.remove(name);
+                }
+            }
+        }
+        let mut assigned = HashMap::with_capacity(self.assigned.len());
+        let mut assign = |id: &str, name: &str, origin: Origin| {
+            if self.is_admin(id) {
+                warn(format!(
+                    "identity '{id}' is the admin: its assignment to policy '{name}' is ignored"
+                ));
+            } else if let Some(policy) = policies.get(name) {
+                let policy = policy.clone();
+                assigned.insert(id.to_owned(), Assignment { policy, origin });
+            } else {
+                warn(format!(
+                    "identity '{id}' is assigned to policy '{name}', which does not exist: ignored"
+                ));
+            }
+        };
+        for (id, a) in &self.assigned {
+            if !changes.assignments().contains_key(id) {
+                assign(id, &a.policy.name, a.origin.clone());
+            }
+        }
+        for (id, a) in changes.assignments() {
+            if let Some(a) = a {
+                assign(id, &a.policy, a.origin());
+            }
+        }
+        Self {
+            admin: self.admin.clone(),
+            policies,
+            assigned,
+        }
     }
 
     /// Policy names starting with `prefix`, sorted.
