@@ -14,7 +14,7 @@ use http::Method;
 use kes_types::api::{
     ApiRoute, DescribeIdentityResponse, DescribeKeyResponse, DescribePolicyResponse,
     ListIdentitiesResponse, ListNamesResponse, ReadPolicyResponse, SelfDescribeResponse,
-    StatusResponse, VersionResponse,
+    StatusResponse, VersionResponse, WritePolicyRequest,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
@@ -233,15 +233,8 @@ impl Client {
     /// `POST /v1/key/create/<name>`: creates a key.
     /// [`Error::KeyExists`] if it exists.
     pub async fn create_key(&self, name: &str) -> Result<(), Error> {
-        let path = api_path("/v1/key/create", name);
-        self.send(&Call {
-            method: Method::POST,
-            path,
-            body: None,
-            accept: None,
-        })
-        .await
-        .map(drop)
+        self.bodiless(Method::POST, api_path("/v1/key/create", name))
+            .await
     }
 
     /// `POST /v1/key/import/<name>`: imports 32 key bytes with the given cipher.
@@ -318,14 +311,8 @@ impl Client {
 
     /// `DELETE /v1/key/delete/<name>`: deletes a key.
     pub async fn delete_key(&self, name: &str) -> Result<(), Error> {
-        self.send(&Call {
-            method: Method::DELETE,
-            path: api_path("/v1/key/delete", name),
-            body: None,
-            accept: None,
-        })
-        .await
-        .map(drop)
+        self.bodiless(Method::DELETE, api_path("/v1/key/delete", name))
+            .await
     }
 
     /// `POST /v1/key/generate/<name>`: a fresh DEK, in plaintext and sealed
@@ -461,6 +448,56 @@ impl Client {
     pub async fn list_identities(&self, pattern: &str) -> Result<Vec<String>, Error> {
         let mut r = self.get(api_path("/v1/identity/list", pattern)).await?;
         Ok(read_names(&mut r, "identity").await?.names)
+    }
+
+    /// `POST /v1/policy/write/<name>`: creates or replaces a policy until
+    /// the server restarts (runtime administration, spec §3.1; Go KES
+    /// servers since 2023 answer 404).
+    pub async fn write_policy(&self, name: &str, policy: &WritePolicyRequest) -> Result<(), Error> {
+        let body = serde_json::to_vec(policy).map_err(Error::Encode)?;
+        self.with_body(
+            Method::POST,
+            api_path("/v1/policy/write", name),
+            Bytes::from(body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DELETE /v1/policy/delete/<name>`: deletes a policy and unassigns its
+    /// identities until the server restarts.
+    pub async fn delete_policy(&self, name: &str) -> Result<(), Error> {
+        self.bodiless(Method::DELETE, api_path("/v1/policy/delete", name))
+            .await
+    }
+
+    /// `POST /v1/identity/assign/<policy>/<identity>`: assigns an identity
+    /// to a policy (replacing the one it had) until the server restarts.
+    pub async fn assign_identity(&self, identity: &str, policy: &str) -> Result<(), Error> {
+        let path = format!(
+            "{}/{}",
+            api_path("/v1/identity/assign", policy),
+            utf8_percent_encode(identity, SEGMENT)
+        );
+        self.bodiless(Method::POST, path).await
+    }
+
+    /// `DELETE /v1/identity/forget/<identity>`: removes an identity's policy
+    /// assignment until the server restarts.
+    pub async fn forget_identity(&self, identity: &str) -> Result<(), Error> {
+        self.bodiless(Method::DELETE, api_path("/v1/identity/forget", identity))
+            .await
+    }
+
+    async fn bodiless(&self, method: Method, path: String) -> Result<(), Error> {
+        self.send(&Call {
+            method,
+            path,
+            body: None,
+            accept: None,
+        })
+        .await
+        .map(drop)
     }
 
     /// `GET /v1/log/audit`: the audit event stream (events after subscription).

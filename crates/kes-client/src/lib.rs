@@ -47,6 +47,7 @@ pub use error::{ConfigError, Error, InvalidResponse, TransportError, TransportKi
 pub use kes_types::api::{
     ApiRoute, AuditEvent, DescribeIdentityResponse, DescribeKeyResponse, DescribePolicyResponse,
     ErrorEvent, ReadPolicyResponse, SelfDescribeResponse, StatusResponse, VersionResponse,
+    WritePolicyRequest,
 };
 pub use kes_types::{ApiKey, Identity};
 pub use stream::{AuditStream, ErrorStream, EventStream};

@@ -35,6 +35,22 @@ pub struct ServeOptions {
     pub cert: Option<PathBuf>,
     /// `--mlock`: lock all memory or fail.
     pub mlock: bool,
+    /// `--root <identity>`: overrides `admin.identity` (at start and on
+    /// every reload); `_` or `disabled` disable the admin.
+    pub root: Option<String>,
+}
+
+/// Checks a `--root` value: `_` and `disabled` are the reference's ways to
+/// disable the admin (no real identity equals them), anything else must be
+/// a valid identity.
+fn root_identity(root: &str) -> Result<String, ServerError> {
+    let root = root.trim();
+    match root {
+        "_" | "disabled" => Ok(root.to_owned()),
+        _ => kes_types::name::validate_identity(root)
+            .map(|()| root.to_owned())
+            .map_err(|e| ServerError::Usage(format!("invalid value for '--root': {e}"))),
+    }
 }
 
 /// Errors of `kes server`.
@@ -149,6 +165,15 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
             "'--auth' flag is deprecated; use 'tls.auth' in the config file. It only applies when the config does not set 'tls.auth: on'.",
         );
     }
+    let root = opts.root.as_deref().map(root_identity).transpose()?;
+    if root.is_some() {
+        warn(
+            "'--root' flag is deprecated; use 'admin.identity' in the config file. It overrides the config's admin identity.",
+        );
+        if opts.dev {
+            warn("'--root' with '--dev': the API key printed below is not the admin.");
+        }
+    }
     let mlocked = if opts.mlock {
         lock_memory()?;
         true
@@ -156,7 +181,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         false
     };
 
-    let (settings, addr, extra) = if opts.dev {
+    let (mut settings, addr, extra) = if opts.dev {
         let dev = crate::dev::settings()?;
         let addr = match &opts.addr {
             Some(a) => parse_addr(a)?,
@@ -176,6 +201,9 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
         (loaded.settings, addr, Vec::new())
     };
 
+    if let Some(root) = &root {
+        settings.admin = root.clone();
+    }
     let levels = (settings.error_level, settings.audit_level);
     let server = Server::new(settings).await?;
     let listener = listen(addr).map_err(|source| ServerError::Io {
@@ -184,7 +212,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     })?;
     let local = listener.local_addr().unwrap_or(addr);
     // Handlers first: a SIGHUP right after the banner must not kill us.
-    let shutdown = signals(server.clone(), opts.config.clone(), auth_flag)?;
+    let shutdown = signals(server.clone(), opts.config.clone(), auth_flag, root)?;
     print_banner(&server, local, levels, mlocked, &extra);
     accept::serve(server.clone(), listener, shutdown, DRAIN_TIMEOUT).await;
     server.logger().flush();
@@ -217,6 +245,7 @@ fn signals(
     server: Arc<Server>,
     config: Option<PathBuf>,
     auth_flag: Option<bool>,
+    root: Option<String>,
 ) -> Result<impl std::future::Future<Output = ()>, ServerError> {
     use tokio::signal::unix::{SignalKind, signal};
     let io = |context: &str| {
@@ -239,10 +268,15 @@ fn signals(
                 continue;
             };
             let result = match crate::configure::load(path, auth_flag).await {
-                Ok(loaded) => server
-                    .reload(loaded.settings)
-                    .await
-                    .map_err(ServerError::from),
+                Ok(mut loaded) => {
+                    if let Some(root) = &root {
+                        loaded.settings.admin = root.clone();
+                    }
+                    server
+                        .reload(loaded.settings)
+                        .await
+                        .map_err(ServerError::from)
+                }
                 Err(e) => Err(e),
             };
             match result {

@@ -4,7 +4,12 @@
 //!
 //! Offline forms: `kes identity` (new API key), `kes identity <api-key|file>`,
 //! `kes identity new …`, `kes identity of …`. Server forms:
-//! `kes identity info [<id>]`, `kes identity ls [<prefix>]`.
+//! `kes identity info [<id>]`, `kes identity ls|list [<prefix>]`, and the
+//! runtime administration of the original CLI (spec §3.1), which lasts until
+//! the server restarts: `kes identity assign <identity> <policy>`,
+//! `kes identity forget <identity>`. The sub-command words win over the
+//! `<api-key|file>` argument, so an identity after them is never read as an
+//! API key.
 //!
 //! `kes identity new` writes files when `--key/--cert` are given, and also —
 //! unlike current Go KES, like the setup guides (`kes identity new --ip
@@ -66,7 +71,39 @@ pub enum IdentityCommand {
     /// Describe an identity (your own without an argument).
     Info(InfoArgs),
     /// List identities.
+    #[command(visible_alias = "list")]
     Ls(IdentityLsArgs),
+    /// Assign an identity to a policy until the server restarts.
+    Assign(AssignArgs),
+    /// Remove an identity's policy assignment until the server restarts.
+    Forget(ForgetArgs),
+}
+
+/// `kes identity assign`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  \
+    kes identity assign 3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22 my-app")]
+pub struct AssignArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// The identity (hex SHA-256, as `kes identity of` prints it).
+    #[arg(value_name = "IDENTITY")]
+    pub identity: String,
+    /// The policy to assign it to.
+    #[arg(value_name = "POLICY")]
+    pub policy: String,
+}
+
+/// `kes identity forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// The identities.
+    #[arg(value_name = "IDENTITY", required = true)]
+    pub identities: Vec<String>,
 }
 
 /// `kes identity new`.
@@ -149,6 +186,8 @@ pub fn run(a: IdentityArgs) -> Result<(), CliError> {
         (Some(IdentityCommand::Of(o)), _) => run_of(&o.inputs),
         (Some(IdentityCommand::Info(i)), _) => run_info(i),
         (Some(IdentityCommand::Ls(l)), _) => run_ls(l),
+        (Some(IdentityCommand::Assign(a)), _) => run_assign(a),
+        (Some(IdentityCommand::Forget(f)), _) => run_forget(f),
         (None, None) => print_random_key(),
         (None, Some(input)) => run_input(input.expose()),
     }
@@ -744,6 +783,37 @@ fn run_ls(a: IdentityLsArgs) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::client("failed to list identities", e))?;
         output::print_names(&out, a.format.json, "Identity", ids)
+    })
+}
+
+fn run_assign(a: AssignArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    block_on(async move {
+        client
+            .assign_identity(&a.identity, &a.policy)
+            .await
+            .map_err(|e| {
+                CliError::client(
+                    format!(
+                        "failed to assign policy \"{}\" to \"{}\"",
+                        a.policy, a.identity
+                    ),
+                    e,
+                )
+            })
+    })
+}
+
+fn run_forget(a: ForgetArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    block_on(async move {
+        for id in &a.identities {
+            client
+                .forget_identity(id)
+                .await
+                .map_err(|e| CliError::client(format!("failed to forget \"{id}\""), e))?;
+        }
+        Ok(())
     })
 }
 

@@ -341,10 +341,9 @@ fn pairs_text(
             text.push(':');
             text.push_str(&Zeroizing::new(output::json(*v, false)?));
         }
-        text.push('}');
-        if out.tty {
-            text.push('\n');
-        }
+        // Always end the line, piped or not, so a shell prompt never lands
+        // behind the JSON (Go printed none when piped).
+        text.push_str("}\n");
         return Ok(text);
     }
     let width = pairs.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
@@ -455,7 +454,8 @@ mod tests {
         };
         assert_eq!(
             pairs_text(&piped, false, &pairs).unwrap().as_str(),
-            "{\"plaintext\":\"UA==\",\"ciphertext\":\"Qw==\"}"
+            "{\"plaintext\":\"UA==\",\"ciphertext\":\"Qw==\"}\n",
+            "piped JSON ends its line too"
         );
         assert_eq!(
             pairs_text(&tty, false, &[("ciphertext", "Qw==")])

@@ -32,6 +32,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE", hide = true)]
     pub cert: Option<PathBuf>,
 
+    /// The admin identity, overriding 'admin.identity' of the config ('_' or
+    /// 'disabled' disables the admin). Deprecated spelling of the KES
+    /// reference; prefer the config file.
+    #[arg(long, value_name = "IDENTITY")]
+    pub root: Option<String>,
+
     /// Lock all memory pages so keys never reach swap (needs CAP_IPC_LOCK).
     #[arg(long)]
     pub mlock: bool,
@@ -53,6 +59,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         key: args.key,
         cert: args.cert,
         mlock: args.mlock,
+        root: args.root,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -29,7 +29,9 @@ pub struct ToolArgs {
 /// The `kes tool` commands.
 #[derive(Debug, Subcommand)]
 pub enum ToolCommand {
-    /// Identity helpers (older spelling of `kes identity`).
+    /// Identity helpers (older spelling of `kes identity`); `identify` is
+    /// the MinIO guide's typo of it.
+    #[command(alias = "identify")]
     Identity(ToolIdentityArgs),
 }
 
