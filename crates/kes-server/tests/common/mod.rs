@@ -659,3 +659,46 @@ pub fn unb64(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
+
+/// Opens a log stream (`GET path`) and checks its 200 and content type;
+/// the connection must be kept for as long as the stream is read.
+pub async fn open_stream(c: &Client, path: &str) -> (Conn, hyper::body::Incoming) {
+    let mut conn = c.conn().await.unwrap();
+    let mut b = Request::builder().method(Method::GET).uri(path);
+    if matches!(conn.sender, Sender::H1(_)) {
+        b = b.header(http::header::HOST, "localhost");
+    }
+    let resp = conn
+        .send(b.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
+    (conn, resp.into_body())
+}
+
+/// Reads NDJSON lines from a stream until one satisfies `want` (10 s at
+/// most).
+pub async fn next_line_where(
+    body: &mut hyper::body::Incoming,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buf = Vec::new();
+        loop {
+            let frame = body.frame().await.unwrap().unwrap();
+            if let Ok(data) = frame.into_data() {
+                buf.extend_from_slice(&data);
+            }
+            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+                if want(&v) {
+                    return v;
+                }
+            }
+        }
+    })
+    .await
+    .expect("stream line within 10 s")
+}
