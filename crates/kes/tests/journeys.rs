@@ -126,7 +126,10 @@ fn setup() -> Setup {
 /// Parses `{"plaintext":…,"ciphertext":…}` keeping the field order check.
 fn dek_json(text: &str) -> (Vec<u8>, String) {
     assert!(text.starts_with("{\"plaintext\":\""), "{text}");
-    assert!(!text.ends_with('\n'), "piped JSON has no newline: {text:?}");
+    assert!(
+        text.ends_with("}\n") && text.matches('\n').count() == 1,
+        "piped JSON is one line, ended: {text:?}"
+    );
     let v: serde_json::Value = serde_json::from_str(text).unwrap();
     let pt = B64.decode(v["plaintext"].as_str().unwrap()).unwrap();
     let ct = v["ciphertext"].as_str().unwrap().to_owned();
@@ -254,7 +257,7 @@ fn journey_api_key_admin_and_every_key_command() {
     let out = s.admin(&["key", "decrypt", "-k", "my-key-1", &ct, "e30="]);
     assert_eq!(
         out.ok(),
-        format!("{{\"plaintext\":\"{}\"}}", B64.encode("hello"))
+        format!("{{\"plaintext\":\"{}\"}}\n", B64.encode("hello"))
     );
     let e = s.admin(&["key", "decrypt", "-k", "my-key-1", &ct, "other"]);
     assert_eq!(
@@ -266,7 +269,7 @@ fn journey_api_key_admin_and_every_key_command() {
     let out = s.admin(&["key", "decrypt", "-k", "my-key-1", &ct, "bucket/object"]);
     assert_eq!(
         out.ok(),
-        format!("{{\"plaintext\":\"{}\"}}", B64.encode(&pt))
+        format!("{{\"plaintext\":\"{}\"}}\n", B64.encode(&pt))
     );
 
     let h1 = s
@@ -530,4 +533,155 @@ fn journey_minio_sse_guide_server_certificate() {
         "{info:?}"
     );
     drop(server);
+}
+
+/// The KES reference's ephemeral administration with the old CLI spellings:
+/// `kes policy add|show|list|delete`, `kes identity assign|list|forget`.
+#[test]
+fn journey_reference_runtime_policies() {
+    let s = setup();
+    let d = s.path();
+    let client_id = s.client_id.as_str();
+    // The client's config policy does not allow `other-*` keys.
+    s.client(&[], &["key", "create", "-k", "other-1"]).fails(1);
+
+    std::fs::write(
+        d.join("ops.json"),
+        r#"{"allow":["/v1/key/create/other-*","/v1/policy/list/*"],"deny":[]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        s.admin(&["policy", "add", "-k", "ops", "ops.json"]).ok(),
+        ""
+    );
+    let shown = s.admin(&["policy", "show", "-k", "ops"]);
+    let v: serde_json::Value = serde_json::from_str(shown.ok()).unwrap();
+    assert_eq!(
+        v["allow"],
+        serde_json::json!({"/v1/key/create/other-*":{},"/v1/policy/list/*":{}})
+    );
+    assert_eq!(v["created_by"], s.admin_id.as_str());
+    assert_eq!(
+        s.admin(&["policy", "list", "-k", "--json"]).ok(),
+        "[\"my-app\",\"ops\"]\n"
+    );
+
+    // A 64-hex identity after `assign` is an identity, not an API key.
+    s.admin(&["identity", "assign", "-k", client_id, "ops"])
+        .ok();
+    s.client(&[], &["key", "create", "-k", "other-1"]).ok();
+    // It left my-app: one policy per identity.
+    s.client(&[], &["key", "create", "-k", "my-key-9"]).fails(1);
+    let ids = s.admin(&["identity", "list", "-k", "--json"]);
+    assert!(ids.ok().contains(client_id), "{ids:?}");
+    let info = s.admin(&["identity", "info", "-k", client_id]);
+    assert!(info.ok().contains("ops"), "{info:?}");
+
+    // Bad input: a precise message, non-zero exit, nothing changed.
+    std::fs::write(d.join("bad.json"), r#"{"allow":["v1/key/*"]}"#).unwrap();
+    let e = s.admin(&["policy", "add", "-k", "ops", "bad.json"]);
+    assert!(
+        e.fails(1)
+            .contains("allow[0]: pattern 'v1/key/*' does not start with '/'"),
+        "{e:?}"
+    );
+    std::fs::write(d.join("typo.json"), r#"{"alow":[]}"#).unwrap();
+    let e = s.admin(&["policy", "add", "-k", "ops", "typo.json"]);
+    assert!(
+        e.fails(1).contains("invalid policy in 'typo.json'"),
+        "{e:?}"
+    );
+    let e = s.admin(&["identity", "assign", "-k", client_id, "nope"]);
+    assert!(e.fails(1).contains("policy does not exist"), "{e:?}");
+    let e = s.admin(&["identity", "assign", "-k", &s.admin_id, "ops"]);
+    assert!(e.fails(1).contains("the admin identity cannot"), "{e:?}");
+
+    // The policy from stdin (`-`).
+    let mut child = common::kes(d)
+        .args(["policy", "add", "-k", "stdin-policy", "-"])
+        .env("KES_SERVER", s.server.endpoint())
+        .env("KES_API_KEY", &s.admin_key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"paths":["/v1/status"]}"#)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let shown = s.admin(&["policy", "show", "-k", "--json", "stdin-policy"]);
+    assert!(shown.ok().contains("/v1/status"), "{shown:?}");
+
+    // Forget, delete: gone again.
+    s.admin(&["identity", "forget", "-k", client_id]).ok();
+    s.client(&[], &["key", "create", "-k", "other-2"]).fails(1);
+    let e = s.admin(&["identity", "forget", "-k", client_id]);
+    assert!(e.fails(1).contains("identity does not exist"), "{e:?}");
+    s.admin(&["policy", "delete", "-k", "ops", "stdin-policy"])
+        .ok();
+    let e = s.admin(&["policy", "show", "-k", "ops"]);
+    assert!(e.fails(1).contains("policy does not exist"), "{e:?}");
+
+    // The MinIO guide's typo still computes the identity.
+    let of = run(d, &["tool", "identify", "of", "client.crt"]);
+    assert_eq!(of.ok().trim(), client_id);
+}
+
+/// `kes server --root`: overrides `admin.identity`; `_` and `disabled`
+/// disable the admin.
+#[test]
+fn journey_server_root_flag() {
+    let s = setup();
+    let d = s.path();
+    let other = run(d, &["identity", "new"]);
+    let (other_key, other_id) = (api_key_in(other.ok()), identity_in(other.ok()));
+    let run_as = |server: &Server, key: &str, args: &[&str]| {
+        run_env(
+            d,
+            &[("KES_SERVER", &server.endpoint()), ("KES_API_KEY", key)],
+            args,
+        )
+    };
+    for (root, admin) in [
+        (format!("--root={other_id}"), Some(other_key.as_str())),
+        ("--root=_".to_owned(), None),
+        ("--root=disabled".to_owned(), None),
+    ] {
+        let port = free_port();
+        std::fs::write(
+            d.join("root.yml"),
+            config(port, &s.admin_id, &s.client_id, "private.key", "public.crt"),
+        )
+        .unwrap();
+        let server = Server::start(d, port, &["server", "--config", "root.yml", &root]);
+        // The config's admin is no longer the admin.
+        let e = run_as(&server, &s.admin_key, &["key", "create", "-k", "root-key"]);
+        assert!(e.fails(1).contains("not authorized"), "{root}: {e:?}");
+        if let Some(key) = admin {
+            run_as(&server, key, &["key", "create", "-k", "root-key"]).ok();
+        }
+        assert!(
+            server.log().contains("'--root' flag is deprecated"),
+            "{}",
+            server.log()
+        );
+        drop(server);
+    }
+    let e = run(
+        d,
+        &[
+            "server",
+            "--config",
+            "root.yml",
+            "--root",
+            "not an identity",
+        ],
+    );
+    assert!(e.fails(2).contains("invalid value for '--root'"), "{e:?}");
 }
