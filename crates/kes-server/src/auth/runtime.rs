@@ -5,8 +5,8 @@
 //!
 //! Rules, as the KES reference describes them and where it is silent:
 //! - Changes are ephemeral: they live in the server process and are gone
-//!   after a restart (unless the server was started with a state file,
-//!   see `kes_server::state`).
+//!   after a restart, as the reference says. (Keeping them in a file is
+//!   not built: the config file stays the one durable source of policy.)
 //! - A SIGHUP reload keeps them and applies them to the new config (a
 //!   certificate rotation must not silently undo an operator's
 //!   assignments); what no longer fits is skipped with a warning.
@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use kes_types::PathPattern;
 use kes_types::name::PolicyName;
-use serde::{Deserialize, Serialize};
 
 use super::{Origin, PolicyEntry, PolicySet};
 
@@ -51,12 +50,9 @@ pub enum AdminError {
 }
 
 /// A policy written at run time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimePolicy {
-    #[serde(default)]
     allow: Vec<String>,
-    #[serde(default)]
     deny: Vec<String>,
     created_at: String,
     created_by: String,
@@ -78,8 +74,7 @@ impl RuntimePolicy {
 }
 
 /// An assignment made at run time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeAssignment {
     /// The policy name.
     pub policy: String,
@@ -100,13 +95,10 @@ impl RuntimeAssignment {
 /// The net runtime changes to the config's policies: per policy name the
 /// policy written (`Some`) or its deletion (`None`), per identity its
 /// assignment (`Some`) or that it was forgotten (`None`). Applied with
-/// [`PolicySet::with_changes`]. Serializable, for the optional state file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// [`PolicySet::with_changes`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeChanges {
-    #[serde(default)]
     policies: BTreeMap<String, Option<RuntimePolicy>>,
-    #[serde(default)]
     assignments: BTreeMap<String, Option<RuntimeAssignment>>,
 }
 
@@ -119,11 +111,6 @@ impl RuntimeChanges {
     /// Assignments made (`Some`) or forgotten (`None`), by identity.
     pub fn assignments(&self) -> &BTreeMap<String, Option<RuntimeAssignment>> {
         &self.assignments
-    }
-
-    /// Whether nothing was changed.
-    pub fn is_empty(&self) -> bool {
-        self.policies.is_empty() && self.assignments.is_empty()
     }
 
     /// Creates or replaces the policy `name`; its identities keep it.
@@ -303,7 +290,7 @@ mod tests {
             changes.assign(&set, "nope", "cccc", &actor()),
             Err(AdminError::PolicyNotFound)
         );
-        assert!(changes.is_empty());
+        assert_eq!(changes, RuntimeChanges::default());
     }
 
     #[test]
@@ -330,24 +317,5 @@ mod tests {
             warnings.iter().any(|w| w.contains("is the admin")),
             "{warnings:?}"
         );
-    }
-
-    #[test]
-    fn state_round_trips_as_json() {
-        let config = config();
-        let mut changes = RuntimeChanges::default();
-        let name = PolicyName::new("ops").unwrap();
-        changes.write_policy(
-            &name,
-            &patterns(&["/v1/status"]),
-            &patterns(&["/v1/api"]),
-            &actor(),
-        );
-        changes.assign(&config, "app", "cccc", &actor()).unwrap();
-        changes.forget(&config, "aaaa").unwrap();
-        let json = serde_json::to_string(&changes).unwrap();
-        let back: RuntimeChanges = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, changes);
-        assert!(serde_json::from_str::<RuntimeChanges>(r#"{"x":1}"#).is_err());
     }
 }

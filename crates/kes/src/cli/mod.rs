@@ -66,7 +66,7 @@ pub enum Command {
     Ls(ls::LsArgs),
     /// Manage cryptographic keys.
     Key(key::KeyArgs),
-    /// Inspect policies.
+    /// Inspect policies, and change them until the server restarts.
     Policy(policy::PolicyArgs),
     /// Create and inspect identities (API keys, certificates).
     Identity(identity::IdentityArgs),
