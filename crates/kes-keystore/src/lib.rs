@@ -20,6 +20,7 @@ pub mod fakes;
 pub mod fs;
 pub mod gemalto;
 pub mod mem;
+pub mod migrate;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod vault;

@@ -22,6 +22,20 @@ pub async fn load(path: &Path, auth_flag: Option<bool>) -> Result<Loaded, Server
     from_config(config, auth_flag).await
 }
 
+/// Loads `path` and connects only its key store (`kes migrate`). The rest
+/// of the file must be valid too, as for `kes server`; the config's
+/// warnings are returned for the caller to print.
+pub async fn load_keystore(
+    path: &Path,
+) -> Result<(std::sync::Arc<dyn kes_keystore::KeyStore>, Vec<String>), ServerError> {
+    let path = path.to_owned();
+    let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
+    let store = crate::keystores::connect(&config.keystore)
+        .await
+        .map_err(ServerError::KeyStore)?;
+    Ok((store, config.warnings))
+}
+
 /// Loads only the TLS settings of `path` (the periodic certificate re-read
 /// does not reconnect the key store).
 pub async fn load_tls(path: &Path, auth_flag: Option<bool>) -> Result<TlsSettings, ServerError> {

@@ -9,12 +9,14 @@
 
 pub mod api;
 pub mod apikey;
+pub mod glob;
 pub mod identity;
 pub mod legacy_pem;
 pub mod name;
 pub mod policy;
 
 pub use apikey::{ApiKey, ApiKeyError, CertificateOptions, GeneratedCertificate, Pkcs8Error};
+pub use glob::{Glob, GlobError};
 pub use identity::{CertificateError, Identity, PeerError, identity_of_chain};
 pub use name::{KeyName, ListPattern, NameError, PolicyName};
 pub use policy::{PathPattern, PatternError, Policy};

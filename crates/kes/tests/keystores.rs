@@ -388,6 +388,42 @@ fn vault_old_keys_shape_seed_config_against_openbao() {
     assert_eq!(w.kes(&server, &["key", "ls"]).ok(), "Key\nmy-key-1\n");
     w.wait_for_store(&server, &StoreState::UP);
     assert_not_logged(&server, &[openbao::SECRET_ID]);
+
+    // `kes migrate` from OpenBao to an fs store, then a server on the fs
+    // store decrypts a DEK made by the Vault-backed one.
+    let out = w.kes(&server, &["key", "dek", "my-key-1"]);
+    let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    let (pt, ct) = (
+        B64.decode(v["plaintext"].as_str().unwrap()).unwrap(),
+        v["ciphertext"].as_str().unwrap().to_owned(),
+    );
+    let fs_port = free_port();
+    let fs_config = format!(
+        "address: 127.0.0.1:{fs_port}\nadmin:\n  identity: {}\ntls:\n  key: server.key\n  cert: server.cert\nkeystore:\n  fs:\n    path: ./migrated\n",
+        w.identity
+    );
+    std::fs::write(w.path().join("fs.yml"), &fs_config).unwrap();
+    std::fs::copy(w.path().join("config.yml"), w.path().join("vault.yml")).unwrap();
+    let migrate = |extra: &[&str]| {
+        let mut args = vec!["migrate", "--from", "vault.yml", "--to", "fs.yml"];
+        args.extend_from_slice(extra);
+        run(w.path(), &args)
+    };
+    assert_eq!(
+        migrate(&["--dry-run"]).ok(),
+        "my-key-1: would copy\n1 matched: would copy 1, 0 replaced, 0 identical, 0 kept (dry run: nothing written)\n"
+    );
+    assert_eq!(
+        migrate(&[]).ok(),
+        "my-key-1: copied\n1 matched: copied 1, 0 replaced, 0 identical, 0 kept\n"
+    );
+    // Resumable: a second run finds the same value and writes nothing.
+    assert_eq!(
+        migrate(&["my-*"]).ok(),
+        "my-key-1: identical, skipped\n1 matched: copied 0, 0 replaced, 1 identical, 0 kept\n"
+    );
+    let fs_server = w.start(fs_port, &fs_config, &[]);
+    w.decrypts(&fs_server, "my-key-1", &ct, &pt);
 }
 
 #[test]

@@ -31,6 +31,7 @@ pub mod key;
 pub mod log;
 pub mod ls;
 pub mod metric;
+pub mod migrate;
 pub mod policy;
 pub mod server;
 pub mod status;
@@ -76,6 +77,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Print server metrics.
     Metric(metric::MetricArgs),
+    /// Copy keys from one key store to another.
+    Migrate(migrate::MigrateArgs),
     /// Older command spellings (kes tool identity ...).
     #[command(hide = true)]
     Tool(tool::ToolArgs),
@@ -141,6 +144,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Log(a)) => log::run(a),
         Some(Command::Status(a)) => status::run(a),
         Some(Command::Metric(a)) => metric::run(a),
+        Some(Command::Migrate(a)) => migrate::run(a),
         Some(Command::Tool(a)) => tool::run(a),
     }
 }
