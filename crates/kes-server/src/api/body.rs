@@ -1,12 +1,21 @@
 //! Lenient request-body decoding with Go `encoding/json` semantics (spec
 //! §1.5): only the first JSON value is read (trailing bytes ignored), field
 //! names match case-insensitively (an exact match wins), unknown fields are
-//! ignored, `null` or a missing field means empty, and byte fields are
-//! standard padded base64 in which `\r` and `\n` are skipped.
+//! skipped by syntax only (so a number no float can hold, or nesting deeper
+//! than the parser's recursion limit, is fine where nobody reads it, as in
+//! Go), `null` or a missing field means empty, and byte fields are standard
+//! padded base64 in which `\r` and `\n` are skipped.
+//!
+//! A decoder is told the field names its route reads ([`Fields::parse`]);
+//! only those values are built, every other value is skipped without
+//! allocating.
+
+use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 /// Why a body did not decode (for the log; clients get the route's text).
@@ -18,6 +27,9 @@ pub enum BodyError {
     /// The top-level value is not an object.
     #[error("expected a JSON object, got {0}")]
     NotObject(&'static str),
+    /// The top-level value is not an array.
+    #[error("expected a JSON array, got {0}")]
+    NotArray(&'static str),
     /// A field has the wrong JSON type.
     #[error("field '{0}' must be a string")]
     NotString(String),
@@ -34,54 +46,44 @@ pub enum BodyError {
     },
 }
 
-/// The first JSON value of `body`, with trailing bytes ignored.
-pub fn first_value(body: &[u8]) -> Result<Value, BodyError> {
-    let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
-    match stream.next() {
-        Some(Ok(v)) => Ok(v),
-        Some(Err(e)) => Err(BodyError::Json(e.to_string())),
-        None => Err(BodyError::Json("empty body".into())),
+/// Runs `seed` on the first JSON value of `body`; trailing bytes are ignored.
+fn decode_first<'de, S: DeserializeSeed<'de>>(
+    body: &'de [u8],
+    seed: S,
+) -> Result<S::Value, BodyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Json("empty body".into()));
     }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    seed.deserialize(&mut de)
+        .map_err(|e| BodyError::Json(e.to_string()))
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A decoded JSON object whose fields are looked up the Go way.
+/// The fields a route reads from a JSON object, looked up the Go way.
 #[derive(Debug)]
-pub struct Fields(Map<String, Value>);
+pub struct Fields {
+    names: &'static [&'static str],
+    /// One slot per name: the value and whether its key matched exactly.
+    values: Vec<Option<(Value, bool)>>,
+}
 
 impl Fields {
-    /// Decodes `body` as one JSON object; `null` is an empty object (Go
-    /// leaves the struct untouched).
-    pub fn parse(body: &[u8]) -> Result<Self, BodyError> {
-        Self::from_value(first_value(body)?)
+    /// Decodes the first JSON value of `body` as an object, keeping the
+    /// fields in `names` (lower-case); `null` is an empty object (Go leaves
+    /// the struct untouched).
+    pub fn parse(body: &[u8], names: &'static [&'static str]) -> Result<Self, BodyError> {
+        decode_first(body, ObjectSeed { names })?.map_err(BodyError::NotObject)
     }
 
-    /// Wraps an already-decoded value.
-    pub fn from_value(v: Value) -> Result<Self, BodyError> {
-        match v {
-            Value::Object(m) => Ok(Self(m)),
-            Value::Null => Ok(Self(Map::new())),
-            other => Err(BodyError::NotObject(kind(&other))),
-        }
+    /// Decodes the first JSON value of `body` as an array of objects (or
+    /// `null`s), keeping the fields in `names` of each.
+    pub fn parse_list(body: &[u8], names: &'static [&'static str]) -> Result<Vec<Self>, BodyError> {
+        decode_first(body, ListSeed { names })?
     }
 
     fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name).or_else(|| {
-            self.0
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })
+        let i = self.names.iter().position(|n| *n == name)?;
+        self.values.get(i)?.as_ref().map(|(v, _)| v)
     }
 
     /// Whether the field is present with a non-null value.
@@ -120,6 +122,184 @@ impl Fields {
     }
 }
 
+/// The JSON kind of a value that is not what the decoder wanted.
+type WrongKind = &'static str;
+
+/// Decodes one object into [`Fields`], or names the kind found instead
+/// (whose content is skipped).
+struct ObjectSeed {
+    names: &'static [&'static str],
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = Result<Fields, WrongKind>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl ObjectSeed {
+    fn empty(&self) -> Fields {
+        Fields {
+            names: self.names,
+            values: vec![None; self.names.len()],
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed {
+    type Value = Result<Fields, WrongKind>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = self.empty();
+        while let Some(key) = map.next_key_seed(KeySeed { names: self.names })? {
+            let Some((i, exact)) = key else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            let value: Value = map.next_value()?;
+            let slot = &mut fields.values[i];
+            // An exact match wins over a case-insensitive one; among equals
+            // the last one wins.
+            if exact || !slot.as_ref().is_some_and(|(_, was_exact)| *was_exact) {
+                *slot = Some((value, exact));
+            }
+        }
+        Ok(Ok(fields))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Ok(self.empty()))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Err("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Err("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Err("a string"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Err("an array"))
+    }
+}
+
+/// Matches an object key against the wanted names without allocating:
+/// `Some((index, exact))` for a wanted field, `None` for one to skip.
+struct KeySeed {
+    names: &'static [&'static str],
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Option<(usize, bool)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Option<(usize, bool)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        if let Some(i) = self.names.iter().position(|n| *n == key) {
+            return Ok(Some((i, true)));
+        }
+        Ok(self
+            .names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(key))
+            .map(|i| (i, false)))
+    }
+}
+
+/// Decodes one array of objects (`null` items are empty objects).
+struct ListSeed {
+    names: &'static [&'static str],
+}
+
+impl<'de> DeserializeSeed<'de> for ListSeed {
+    type Value = Result<Vec<Fields>, BodyError>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed {
+    type Value = Result<Vec<Fields>, BodyError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(ObjectSeed { names: self.names })? {
+            match item {
+                Ok(fields) => items.push(fields),
+                Err(kind) => {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    return Ok(Err(BodyError::NotObject(kind)));
+                }
+            }
+        }
+        Ok(Ok(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Err(BodyError::NotArray("an object")))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Err(BodyError::NotArray("null")))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err(BodyError::NotArray("a boolean")))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Err(BodyError::NotArray("a number")))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Err(BodyError::NotArray("a number")))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err(BodyError::NotArray("a number")))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Err(BodyError::NotArray("a string")))
+    }
+}
+
 /// Decodes standard padded base64, skipping `\r` and `\n` like Go.
 pub fn decode_base64(field: &str, s: &str) -> Result<Zeroizing<Vec<u8>>, BodyError> {
     let err = |e: base64::DecodeError| BodyError::Base64 {
@@ -147,33 +327,91 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    const CRYPT: &[&str] = &["plaintext", "context"];
+
     #[test]
     fn go_leniencies() {
-        let f = Fields::parse(br#"{"PlainText":"aGk=","extra":1} trailing junk"#).unwrap();
+        let f = Fields::parse(br#"{"PlainText":"aGk=","extra":1} trailing junk"#, CRYPT).unwrap();
         assert_eq!(&*f.bytes("plaintext").unwrap(), b"hi");
         assert_eq!(&*f.bytes("context").unwrap(), b"");
-        let f = Fields::parse(br#"{"context":null,"plaintext":"aG\r\nk="}"#).unwrap();
+        let f = Fields::parse(br#"{"context":null,"plaintext":"aG\r\nk="}"#, CRYPT).unwrap();
         assert_eq!(&*f.bytes("context").unwrap(), b"");
         assert_eq!(&*f.bytes("plaintext").unwrap(), b"hi");
-        let f = Fields::parse(br#"{"key":"x","KEY":"y"}"#).unwrap();
+        let f = Fields::parse(br#"{"key":"x","KEY":"y"}"#, &["key"]).unwrap();
         assert_eq!(f.string("key").unwrap(), "x");
+        let f = Fields::parse(br#"{"KEY":"y","key":"x","Key":"z"}"#, &["key"]).unwrap();
+        assert_eq!(f.string("key").unwrap(), "x");
+        let f = Fields::parse(br#"{"KEY":"y","Key":"z"}"#, &["key"]).unwrap();
+        assert_eq!(f.string("key").unwrap(), "z");
         assert!(
-            Fields::parse(b"null")
+            Fields::parse(b"null", CRYPT)
                 .unwrap()
-                .string("a")
+                .string("plaintext")
                 .unwrap()
                 .is_empty()
         );
     }
 
     #[test]
+    fn unknown_fields_are_skipped_by_syntax() {
+        let deep = format!("{}1{}", "[".repeat(1000), "]".repeat(1000));
+        for unknown in [
+            "1e99999999",
+            "-1e-99999999",
+            "123456789012345678901234567890123456789012345678901234567890",
+            deep.as_str(),
+            r#"{"a":[{"b":"\u00e9\ud83d\ude00"},null,true,-0.0e+0]}"#,
+            r#""\"}""#,
+        ] {
+            let body = format!(r#"{{"x":{unknown},"plaintext":"YWJj","y":{unknown}}}"#);
+            let f =
+                Fields::parse(body.as_bytes(), CRYPT).unwrap_or_else(|e| panic!("{unknown}: {e}"));
+            assert_eq!(&*f.bytes("plaintext").unwrap(), b"abc", "{unknown}");
+        }
+        // Still JSON: broken syntax in an unknown field is an error.
+        assert!(Fields::parse(br#"{"x":1e,"plaintext":"YWJj"}"#, CRYPT).is_err());
+        assert!(Fields::parse(br#"{"x":[1,"plaintext":"YWJj"}"#, CRYPT).is_err());
+        // A known field keeps its type check.
+        assert!(Fields::parse(br#"{"plaintext":1e99999999}"#, CRYPT).is_err());
+    }
+
+    #[test]
+    fn lists_of_objects() {
+        let items = Fields::parse_list(
+            br#"[{"ciphertext":"YQ==","x":1e999999},null,{"Context":"Yg=="}] junk"#,
+            &["ciphertext", "context"],
+        )
+        .unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(&*items[0].bytes("ciphertext").unwrap(), b"a");
+        assert!(items[1].bytes("ciphertext").unwrap().is_empty());
+        assert_eq!(&*items[2].bytes("context").unwrap(), b"b");
+        let names = &["ciphertext"];
+        assert_eq!(
+            Fields::parse_list(b"{\"a\":1}", names).unwrap_err(),
+            BodyError::NotArray("an object")
+        );
+        assert_eq!(
+            Fields::parse_list(b"[{}, 5, {}]", names).unwrap_err(),
+            BodyError::NotObject("a number")
+        );
+        assert!(Fields::parse_list(b"[{}, 5, {}", names).is_err());
+        assert!(Fields::parse_list(b"", names).is_err());
+    }
+
+    #[test]
     fn string_lists() {
-        let f = Fields::parse(br#"{"allow":["/a","/b*"],"Deny":{"/c":{}},"x":null}"#).unwrap();
+        let names = &["allow", "deny", "x", "missing"];
+        let f = Fields::parse(
+            br#"{"allow":["/a","/b*"],"Deny":{"/c":{}},"x":null}"#,
+            names,
+        )
+        .unwrap();
         assert_eq!(f.string_list("allow").unwrap(), ["/a", "/b*"]);
         assert_eq!(f.string_list("deny").unwrap(), ["/c"]);
         assert!(f.string_list("x").unwrap().is_empty());
         assert!(f.string_list("missing").unwrap().is_empty());
-        let f = Fields::parse(br#"{"allow":"/a","deny":[1]}"#).unwrap();
+        let f = Fields::parse(br#"{"allow":"/a","deny":[1]}"#, names).unwrap();
         assert_eq!(
             f.string_list("allow").unwrap_err().to_string(),
             "field 'allow' must be an array of strings"
@@ -183,17 +421,25 @@ mod tests {
 
     #[test]
     fn rejects() {
-        assert!(Fields::parse(b"").is_err());
-        assert!(Fields::parse(b"[1]").is_err());
-        assert!(Fields::parse(b"{\"a\":").is_err());
+        assert!(Fields::parse(b"", CRYPT).is_err());
+        assert!(Fields::parse(b" \n", CRYPT).is_err());
+        assert_eq!(
+            Fields::parse(b"[1]", CRYPT).unwrap_err(),
+            BodyError::NotObject("an array")
+        );
+        assert_eq!(
+            Fields::parse(b"\"s\"", CRYPT).unwrap_err(),
+            BodyError::NotObject("a string")
+        );
+        assert!(Fields::parse(b"{\"a\":", CRYPT).is_err());
         assert!(
-            Fields::parse(br#"{"plaintext":5}"#)
+            Fields::parse(br#"{"plaintext":5}"#, CRYPT)
                 .unwrap()
                 .bytes("plaintext")
                 .is_err()
         );
         assert!(
-            Fields::parse(br#"{"plaintext":"aGk"}"#)
+            Fields::parse(br#"{"plaintext":"aGk"}"#, CRYPT)
                 .unwrap()
                 .bytes("plaintext")
                 .is_err()

@@ -15,7 +15,7 @@ use kes_types::name::{KeyName, ListPattern};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::body::{Fields, encode_base64, first_value};
+use super::body::{Fields, encode_base64};
 use super::error::{Error, StoreOp};
 use super::{Body, Ctx, empty_ok, json, read_body};
 use crate::cache::CacheError;
@@ -81,7 +81,7 @@ pub(super) async fn import(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Bod
         message: INVALID_IMPORT_BODY,
         cause: e.to_string(),
     };
-    let fields = Fields::parse(&raw).map_err(bad)?;
+    let fields = Fields::parse(&raw, &["key", "bytes", "cipher", "algorithm"]).map_err(bad)?;
     let bytes_field = if fields.has("key") || !fields.has("bytes") {
         "key"
     } else {
@@ -180,7 +180,9 @@ pub(super) async fn generate(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<B
     let context = if raw.iter().all(u8::is_ascii_whitespace) {
         Zeroizing::new(Vec::new())
     } else {
-        parse_fields(&raw)?.bytes("context").map_err(bad_body)?
+        parse_fields(&raw, &["context"])?
+            .bytes("context")
+            .map_err(bad_body)?
     };
     let key = get_key(ctx, &name).await?;
     let dek = key.generate_dek(&context).map_err(|e| Error::Internal {
@@ -202,8 +204,8 @@ fn bad_body(e: super::body::BodyError) -> Error {
     }
 }
 
-fn parse_fields(raw: &[u8]) -> Result<Fields, Error> {
-    Fields::parse(raw).map_err(bad_body)
+fn parse_fields(raw: &[u8], names: &'static [&'static str]) -> Result<Fields, Error> {
+    Fields::parse(raw, names).map_err(bad_body)
 }
 
 #[derive(Serialize)]
@@ -215,7 +217,7 @@ struct CiphertextResponse {
 pub(super) async fn encrypt(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
-    let fields = parse_fields(&raw)?;
+    let fields = parse_fields(&raw, &["plaintext", "context"])?;
     let plaintext = fields.bytes("plaintext").map_err(bad_body)?;
     let context = fields.bytes("context").map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
@@ -239,7 +241,7 @@ struct PlaintextResponse<'a> {
 pub(super) async fn decrypt(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
-    let fields = parse_fields(&raw)?;
+    let fields = parse_fields(&raw, &["ciphertext", "context"])?;
     let ciphertext = fields.bytes("ciphertext").map_err(bad_body)?;
     let context = fields.bytes("context").map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
@@ -261,7 +263,9 @@ struct HmacResponse {
 pub(super) async fn hmac(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
-    let message = parse_fields(&raw)?.bytes("message").map_err(bad_body)?;
+    let message = parse_fields(&raw, &["message"])?
+        .bytes("message")
+        .map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
     let mac = key.hmac(&message).ok_or(Error::HmacNotSupported)?;
     json(&HmacResponse {
@@ -274,22 +278,13 @@ pub(super) async fn hmac(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>
 pub(super) async fn bulk_decrypt(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
-    let items = match first_value(&raw).map_err(bad_body)? {
-        serde_json::Value::Array(items) => items,
-        _ => {
-            return Err(Error::BadBody {
-                message: INVALID_BODY,
-                cause: "expected a JSON array".into(),
-            });
-        }
-    };
+    let items = Fields::parse_list(&raw, &["ciphertext", "context"]).map_err(bad_body)?;
     if items.len() > MAX_BULK {
         return Err(Error::TooManyCiphertexts);
     }
     let key = get_key(ctx, &name).await?;
     let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let fields = Fields::from_value(item).map_err(bad_body)?;
+    for fields in items {
         let ciphertext = fields.bytes("ciphertext").map_err(bad_body)?;
         let context = fields.bytes("context").map_err(bad_body)?;
         let plaintext = key

@@ -93,7 +93,8 @@ pub(super) async fn write(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body
             "request body is empty: expected {\"allow\":[…],\"deny\":[…]}".into(),
         ));
     }
-    let fields = Fields::parse(&raw).map_err(|e| Error::BadPolicy(e.to_string()))?;
+    let fields = Fields::parse(&raw, &["allow", "deny", "paths"])
+        .map_err(|e| Error::BadPolicy(e.to_string()))?;
     let mut allow = patterns(&fields, "allow")?;
     allow.extend(patterns(&fields, "paths")?);
     let deny = patterns(&fields, "deny")?;
