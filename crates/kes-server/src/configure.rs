@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::api::routes::RouteOverride;
 use crate::auth::PolicySpec;
-use crate::config::{ServerConfig, TlsAuth};
+use crate::config::{ConfigError, ServerConfig, TlsAuth};
 use crate::run::{Loaded, ServerError};
 use crate::state::Settings;
 use crate::tls::{CertSource, ClientAuth, TlsSettings};
@@ -17,9 +17,38 @@ use crate::tls::{CertSource, ClientAuth, TlsSettings};
 /// flag: `on` upgrades a config that leaves `tls.auth` at its default (`off`)
 /// to verification, as pre-2024 servers did.
 pub async fn load(path: &Path, auth_flag: Option<bool>) -> Result<Loaded, ServerError> {
-    let path = path.to_owned();
-    let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
+    let config = load_checked(path).await?;
     from_config(config, auth_flag).await
+}
+
+/// Reads and validates the file, then its TLS files.
+async fn load_checked(path: &Path) -> Result<ServerConfig, ServerError> {
+    let path = path.to_owned();
+    let config = tokio::task::spawn_blocking(move || {
+        let config = crate::config::load(&path)?;
+        check_tls_files(&config)?;
+        Ok::<_, ConfigError>(config)
+    })
+    .await??;
+    Ok(config)
+}
+
+/// Reads the TLS files the config names: certificate, private key and
+/// `tls.ca` — the CA in every client-auth mode, as Go KES does, so a typo
+/// does not wait to surface until someone turns verification on. A
+/// problem is a config error naming the file, line and field, like every
+/// other; the files are read again when the TLS config is built.
+fn check_tls_files(config: &ServerConfig) -> Result<(), ConfigError> {
+    use crate::tls::server_config::{load_ca, read_cert_chain, read_private_key};
+    let tls = &config.tls;
+    let invalid = |line, field, e: crate::tls::TlsError| config.invalid(line, field, e.to_string());
+    read_cert_chain(&tls.cert).map_err(|e| invalid(tls.lines.cert, "tls.cert", e))?;
+    let password = tls.password.as_ref().map(|p| p.expose());
+    read_private_key(&tls.key, password).map_err(|e| invalid(tls.lines.key, "tls.key", e))?;
+    if let Some(ca) = &tls.ca {
+        load_ca(ca).map_err(|e| invalid(tls.lines.ca, "tls.ca", e))?;
+    }
+    Ok(())
 }
 
 /// Loads `path` and connects only its key store (`kes migrate`). The rest
@@ -39,8 +68,7 @@ pub async fn load_keystore(
 /// Loads only the TLS settings of `path` (the periodic certificate re-read
 /// does not reconnect the key store).
 pub async fn load_tls(path: &Path, auth_flag: Option<bool>) -> Result<TlsSettings, ServerError> {
-    let path = path.to_owned();
-    let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
+    let config = load_checked(path).await?;
     Ok(tls_settings(&config, auth_flag))
 }
 

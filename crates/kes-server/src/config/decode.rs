@@ -29,6 +29,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The file name as given.
+    pub(crate) fn file(&self) -> &'a str {
+        self.file
+    }
+
     /// An error about `field` at `line`.
     pub(crate) fn invalid(
         &self,

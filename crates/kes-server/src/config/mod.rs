@@ -70,6 +70,23 @@ pub struct ServerConfig {
     pub keystore: KeyStoreConfig,
     /// Deprecation and "has no effect" warnings, each naming file and line.
     pub warnings: Vec<String>,
+    /// The file name as given, for errors found after decoding (see
+    /// [`ServerConfig::invalid`]).
+    pub source: String,
+}
+
+impl ServerConfig {
+    /// An error about `field` at `line` of this config, shaped like every
+    /// decoding error (`<file>:<line>: <field>: <message>`); for problems
+    /// found later, such as an unreadable TLS file.
+    pub fn invalid(&self, line: usize, field: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.source.clone(),
+            line,
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
 }
 
 /// The server's TLS settings (`tls:`).
@@ -91,6 +108,20 @@ pub struct TlsConfig {
     /// Header carrying the forwarded client certificate
     /// (`tls.proxy.header.cert`, default `X-Tls-Client-Cert`).
     pub proxy_header: String,
+    /// Where `key`, `cert` and `ca` are written, for errors about the files.
+    pub lines: TlsLines,
+}
+
+/// The lines of the `tls:` file fields (the `tls:` line when a field is
+/// absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TlsLines {
+    /// Line of `tls.key`.
+    pub key: usize,
+    /// Line of `tls.cert`.
+    pub cert: usize,
+    /// Line of `tls.ca`.
+    pub ca: usize,
 }
 
 /// Client certificate mode (`tls.auth`, §4.3).

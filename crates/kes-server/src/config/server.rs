@@ -14,7 +14,7 @@ use super::decode::{Ctx, Fields, index, join};
 use super::yaml::{NULL, Node, Value};
 use super::{
     ApiConfig, CacheConfig, ConfigError, LogConfig, PolicyConfig, ServerConfig, TlsAuth, TlsConfig,
-    keystore,
+    TlsLines, keystore,
 };
 use crate::level::Level;
 
@@ -109,6 +109,7 @@ pub(crate) fn decode(root: &Node, ctx: &mut Ctx<'_>) -> Result<ServerConfig, Con
         keys,
         keystore,
         warnings: std::mem::take(&mut ctx.warnings),
+        source: ctx.file().to_owned(),
     })
 }
 
@@ -229,6 +230,11 @@ fn decode_tls(
         }
     };
     let ca = tls.path_opt(ctx, "ca")?;
+    let lines = TlsLines {
+        key: tls.line_of("key"),
+        cert: tls.line_of("cert"),
+        ca: tls.line_of("ca"),
+    };
 
     let mut proxy = None;
     if let Some((key, node)) = tls.take_entry("proxy") {
@@ -297,6 +303,7 @@ fn decode_tls(
         ca,
         proxy_identities,
         proxy_header,
+        lines,
     })
 }
 
