@@ -1,6 +1,7 @@
 //! `kes server` as a library call: options, start-up (config or `--dev`),
-//! the banner, signals (SIGHUP reload, SIGINT/SIGTERM drain and exit) and
-//! `--mlock`. The binary only parses flags and calls [`run`].
+//! memory locking, the banner, signals (SIGHUP reload, SIGINT/SIGTERM drain
+//! and exit). The binary only parses flags and calls [`run`]; in-process
+//! test servers do not go through it (and so never lock memory).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -33,7 +34,9 @@ pub struct ServeOptions {
     pub key: Option<PathBuf>,
     /// `--cert` (deprecated, ignored).
     pub cert: Option<PathBuf>,
-    /// `--mlock`: lock all memory or fail.
+    /// `--mlock`: memory must be locked, start-up fails if it cannot be.
+    /// Without it, locking is still tried (as Go KES does) and a failure
+    /// is a warning in the error log.
     pub mlock: bool,
     /// `--root <identity>`: overrides `admin.identity` (at start and on
     /// every reload); `_` or `disabled` disable the admin.
@@ -72,11 +75,9 @@ pub enum ServerError {
     /// The state (policies, TLS, keys) could not be built.
     #[error(transparent)]
     State(#[from] StateError),
-    /// `--mlock` was refused.
-    #[error(
-        "failed to lock memory (mlockall): {0}; the process needs the CAP_IPC_LOCK capability, e.g. `sudo setcap cap_ipc_lock=+ep $(readlink -f $(which kes))`"
-    )]
-    Mlock(String),
+    /// `--mlock` was given and memory could not be locked.
+    #[error("failed to lock memory (--mlock): {0}; {MLOCK_HINT}")]
+    Mlock(crate::sys::MlockError),
     /// Listening or signal setup failed.
     #[error("{context}: {source}")]
     Io {
@@ -120,12 +121,8 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, ServerError> {
     Ok(SocketAddr::new(ip, port))
 }
 
-/// Locks all current and future memory pages (`--mlock`).
-pub fn lock_memory() -> Result<(), ServerError> {
-    use nix::sys::mman::{MlockAllFlags, mlockall};
-    mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
-        .map_err(|e| ServerError::Mlock(e.to_string()))
-}
+/// How to let the server lock its memory.
+const MLOCK_HINT: &str = "grant the CAP_IPC_LOCK capability (e.g. `sudo setcap cap_ipc_lock=+ep $(readlink -f $(which kes))`) or an unlimited locked-memory limit (`ulimit -l unlimited`, systemd `LimitMEMLOCK=infinity`)";
 
 fn warn(msg: &str) {
     eprintln!("WARNING: {msg}");
@@ -133,6 +130,17 @@ fn warn(msg: &str) {
 
 /// Runs `kes server` until SIGINT/SIGTERM.
 pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
+    // Key-store events of start-up wait for the server's error log; if
+    // start-up fails first, they are printed before the error.
+    crate::log::bridge::install();
+    let result = serve(opts).await;
+    if result.is_err() {
+        crate::log::bridge::flush_to_stderr();
+    }
+    result
+}
+
+async fn serve(opts: ServeOptions) -> Result<(), ServerError> {
     if opts.dev && opts.config.is_some() {
         return Err(ServerError::Usage(
             "'--config' cannot be used with '--dev'".into(),
@@ -174,12 +182,10 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
             warn("'--root' with '--dev': the API key printed below is not the admin.");
         }
     }
-    let mlocked = if opts.mlock {
-        lock_memory()?;
-        true
-    } else {
-        false
-    };
+    let mlock = crate::sys::lock_memory();
+    if let (true, Err(e)) = (opts.mlock, &mlock) {
+        return Err(ServerError::Mlock(e.clone()));
+    }
 
     let (mut settings, addr, extra) = if opts.dev {
         let dev = crate::dev::settings()?;
@@ -206,6 +212,13 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     }
     let levels = (settings.error_level, settings.audit_level);
     let server = Server::new(settings).await?;
+    if let Err(e) = &mlock {
+        server.logger().error(
+            crate::level::Level::WARN,
+            &format!("memory is not locked, key material may be written to swap: {e}; to lock it, {MLOCK_HINT}"),
+            &[],
+        );
+    }
     let listener = listen(addr).map_err(|source| ServerError::Io {
         context: format!("failed to listen on {addr}"),
         source,
@@ -213,7 +226,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServerError> {
     let local = listener.local_addr().unwrap_or(addr);
     // Handlers first: a SIGHUP right after the banner must not kill us.
     let shutdown = signals(server.clone(), opts.config.clone(), auth_flag, root)?;
-    print_banner(&server, local, levels, mlocked, &extra);
+    print_banner(&server, local, levels, &mlock, &extra);
     accept::serve(server.clone(), listener, shutdown, DRAIN_TIMEOUT).await;
     server.logger().flush();
     println!("\n=> Stopping server... Goodbye.");
@@ -314,7 +327,7 @@ fn print_banner(
     server: &Server,
     addr: SocketAddr,
     (error_level, audit_level): (crate::level::Level, crate::level::Level),
-    mlocked: bool,
+    mlock: &Result<(), crate::sys::MlockError>,
     extra: &[(String, String)],
 ) {
     let state = server.state();
@@ -362,9 +375,13 @@ fn print_banner(
     if audit_level <= crate::level::Level::INFO {
         lines.push((String::new(), format!("audit=stdout level={audit_level}")));
     }
-    if mlocked {
-        lines.push(("MLock".into(), "enabled".into()));
-    }
+    lines.push((
+        "MLock".into(),
+        match mlock {
+            Ok(()) => "enabled".into(),
+            Err(e) => format!("disabled: {e}"),
+        },
+    ));
     let mut out = String::new();
     for (label, value) in lines {
         if label.is_empty() && value.is_empty() {

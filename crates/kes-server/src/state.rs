@@ -192,6 +192,9 @@ impl Server {
         settings: Settings,
         logger: Arc<Logger>,
     ) -> Result<Arc<Self>, StateError> {
+        // Key-store events go to this server's error log from now on
+        // (including those queued while its key store was connected).
+        crate::log::bridge::attach(&logger);
         let state = ServerState::build(settings).await?;
         let started_at = OffsetDateTime::now_utc();
         Ok(Arc::new(Self {

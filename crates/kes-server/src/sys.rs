@@ -1,5 +1,10 @@
-//! Process statistics for `/v1/status` (spec §2.2) and the `kes_system_*`
-//! metrics (§8.8), read from Linux `/proc` and `/sys`.
+//! What the server asks of the operating system about its own process:
+//! statistics for `/v1/status` (spec §2.2) and the `kes_system_*` metrics
+//! (§8.8), read from Linux `/proc` and `/sys`, and locking its memory
+//! ([`lock_memory`], §8.4).
+//!
+//! No `unsafe` is needed here: `mlockall` and `getrlimit` come through
+//! `nix`'s safe wrappers.
 //!
 //! Rust has no garbage-collected heap to ask, so the memory figures are
 //! estimates from the kernel's view of the process:
@@ -78,6 +83,58 @@ impl SysStats {
     }
 }
 
+/// Why memory could not be locked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MlockError {
+    /// Without `CAP_IPC_LOCK` and with a finite `RLIMIT_MEMLOCK`, locking is
+    /// not attempted: with `MCL_FUTURE` every page mapped later counts
+    /// against the limit, and once it is reached allocations fail and the
+    /// process aborts.
+    #[error(
+        "not permitted: the process lacks CAP_IPC_LOCK and its locked-memory limit (RLIMIT_MEMLOCK) is {limit} bytes"
+    )]
+    NotPermitted {
+        /// The soft limit in bytes.
+        limit: u64,
+    },
+    /// The system call failed (`EPERM`, `ENOMEM`, ...).
+    #[error("mlockall failed: {0}")]
+    Failed(String),
+}
+
+/// Locks every current and future page of the process in RAM
+/// (`mlockall(MCL_CURRENT | MCL_FUTURE)`, as Go KES does at start-up), so
+/// key material is never written to swap. Attempted only when the process
+/// has `CAP_IPC_LOCK` or an unlimited `RLIMIT_MEMLOCK`; see
+/// [`MlockError::NotPermitted`] for why.
+pub fn lock_memory() -> Result<(), MlockError> {
+    use nix::sys::mman::{MlockAllFlags, mlockall};
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+    let privileged = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .is_some_and(|s| has_ipc_lock(&s));
+    if !privileged {
+        let (soft, _) = getrlimit(Resource::RLIMIT_MEMLOCK)
+            .map_err(|e| MlockError::Failed(format!("getrlimit(RLIMIT_MEMLOCK): {e}")))?;
+        if soft != RLIM_INFINITY {
+            return Err(MlockError::NotPermitted { limit: soft });
+        }
+    }
+    mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
+        .map_err(|e| MlockError::Failed(e.to_string()))
+}
+
+/// Whether the effective capabilities (`CapEff` of `/proc/self/status`)
+/// include `CAP_IPC_LOCK` (bit 14).
+fn has_ipc_lock(status: &str) -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+}
+
 /// `"1234 kB"` → 1263616 bytes; anything else → 0.
 fn parse_kb(value: &str) -> u64 {
     value
@@ -123,6 +180,15 @@ mod tests {
         assert_eq!(s.num_threads, 5);
         assert_eq!(s.mem_stack_used, 132 * 1024);
         assert_eq!(s.mem_heap_used, (2048 - 132) * 1024);
+    }
+
+    #[test]
+    fn ipc_lock_capability() {
+        assert!(has_ipc_lock("Name:\tkes\nCapEff:\t000001ffffffffff\n"));
+        assert!(has_ipc_lock("CapEff:\t0000000000004000\n"));
+        assert!(!has_ipc_lock("CapEff:\t0000000000000000\n"));
+        assert!(!has_ipc_lock("CapEff:\t000001ffffffbfff\n"));
+        assert!(!has_ipc_lock("Name:\tkes\n"));
     }
 
     #[test]

@@ -23,6 +23,9 @@
 //! slowing the server down. Every event handed to subscribers is counted in
 //! the shared [`LogCounters`] (one per receiving subscriber).
 //!
+//! `tracing` events of the project's crates (the key-store back ends) are
+//! forwarded into the error log by the [`bridge`] module.
+//!
 //! **The logger never sees key material.** Callers must not pass secrets
 //! (keys, plaintexts, API keys, passwords) in messages or attributes; the
 //! logger escapes what it gets but cannot redact it.
@@ -40,6 +43,7 @@ use crate::level::Level;
 use crate::metrics::LogCounters;
 
 mod audit_line;
+pub mod bridge;
 
 pub use audit_line::AuditRecord;
 
@@ -143,11 +147,17 @@ impl Logger {
     /// order as `key=value` (e.g. `("req.method", "GET")`); values are quoted
     /// and escaped when needed. Never pass key material.
     pub fn error(&self, level: Level, msg: &str, attrs: &[(&str, &str)]) {
+        self.error_at(OffsetDateTime::now_utc(), level, msg, attrs);
+    }
+
+    /// Like [`Logger::error`] for a record made at `time` (events queued
+    /// before this logger existed).
+    pub fn error_at(&self, time: OffsetDateTime, level: Level, msg: &str, attrs: &[(&str, &str)]) {
         let (threshold, _) = self.levels();
         if !threshold.allows(level) {
             return;
         }
-        let line = format_error_line(OffsetDateTime::now_utc(), level, msg, attrs);
+        let line = format_error_line(time, level, msg, attrs);
         if self.error_tx.receiver_count() > 0 {
             let event = ErrorEvent {
                 message: line.clone(),

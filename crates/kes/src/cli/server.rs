@@ -38,7 +38,8 @@ pub struct Args {
     #[arg(long, value_name = "IDENTITY")]
     pub root: Option<String>,
 
-    /// Lock all memory pages so keys never reach swap (needs CAP_IPC_LOCK).
+    /// Require locked memory: refuse to start if it cannot be locked (by default memory is
+    /// locked when permitted, and a warning is logged when not).
     #[arg(long)]
     pub mlock: bool,
 
