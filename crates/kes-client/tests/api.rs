@@ -255,7 +255,16 @@ async fn empty_pattern_continues_through_the_redirect() {
 /// page again. The client must say the listing was cut, with what it got.
 #[tokio::test]
 async fn a_server_that_cannot_continue_cuts_the_listing() {
-    let srv = TestServer::start(|_| json(200, json!({"names":["a","b"],"continue_at":"c"}))).await;
+    let go_like = |_: &Recorded| json(200, json!({"names":["a","b"],"continue_at":"c"}));
+    for srv in [
+        TestServer::start(go_like).await,
+        TestServer::start_http1(go_like).await,
+    ] {
+        cut_after_the_first_page(&srv).await;
+    }
+}
+
+async fn cut_after_the_first_page(srv: &TestServer) {
     let c = srv.client().build().unwrap();
     match c.list_keys("").await {
         Err(e @ Error::ListCut { .. }) => {
