@@ -12,16 +12,16 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use http::Method;
 use kes_types::api::{
-    ApiRoute, DescribeIdentityResponse, DescribeKeyResponse, DescribePolicyResponse,
-    ListIdentitiesResponse, ListNamesResponse, ReadPolicyResponse, SelfDescribeResponse,
-    StatusResponse, VersionResponse, WritePolicyRequest,
+    ApiRoute, CONTINUE_AT_PARAM, DescribeIdentityResponse, DescribeKeyResponse,
+    DescribePolicyResponse, ListIdentitiesResponse, ListNamesResponse, ReadPolicyResponse,
+    SelfDescribeResponse, StatusResponse, VersionResponse, WritePolicyRequest,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::client::{Call, Client, Reply};
-use crate::error::Error;
+use crate::error::{Error, ListCutReason};
 use crate::stream::{AuditStream, ErrorStream, EventStream};
 
 /// Bytes left unescaped in a path segment: RFC 3986 unreserved characters
@@ -37,6 +37,13 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b':')
     .remove(b'=')
     .remove(b'@');
+
+/// Bytes left unescaped in a query value: RFC 3986 unreserved characters.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'.');
 
 /// Upper bound on list pages followed, against servers that never finish.
 const MAX_LIST_PAGES: usize = 10_000;
@@ -277,36 +284,66 @@ impl Client {
     }
 
     /// `GET /v1/key/list/<pattern>`: all key names matching `pattern`
-    /// (empty or `*` = all; `p*` = prefix `p`), following `continue_at`.
+    /// (empty or `*` = all; `p*` = prefix `p`), following `continue_at`
+    /// with the `?continue_at=<name>` query parameter that this project's
+    /// server understands.
     ///
-    /// Like the Go client, a non-empty `continue_at` is requested as the next
-    /// pattern; names outside the original pattern or already seen are
-    /// dropped, and a page that does not advance ends the listing.
+    /// [`Error::ListCut`] (holding the names received) when the server cannot
+    /// continue a listing, as Go KES cannot beyond 1024 names.
     pub async fn list_keys(&self, pattern: &str) -> Result<Vec<String>, Error> {
-        self.list_names("/v1/key/list", pattern).await
+        self.list_names("/v1/key/list", "name", pattern).await
     }
 
-    async fn list_names(&self, prefix: &str, pattern: &str) -> Result<Vec<String>, Error> {
-        let filter = pattern.strip_suffix('*').unwrap_or(pattern).to_owned();
+    /// Every name of a listing: the first page, then, while the answer has a
+    /// `continue_at`, the page from that name on, asked for with the
+    /// `?continue_at=<name>` query parameter (which the Go client never
+    /// sends; it re-sends `continue_at` as the pattern, which matches a
+    /// single name). A server that ignores the parameter (Go KES) answers
+    /// its first page again; a continued page whose first name sorts before
+    /// the name asked for, or a `continue_at` that does not advance, ends
+    /// the listing with [`Error::ListCut`] instead of a silently short list.
+    async fn list_names(
+        &self,
+        route: &str,
+        field: &str,
+        pattern: &str,
+    ) -> Result<Vec<String>, Error> {
+        let filter = pattern.strip_suffix('*').unwrap_or(pattern);
+        let first = api_path(route, pattern);
         let mut names: Vec<String> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut next = pattern.to_owned();
+        let mut from = String::new();
         for _ in 0..MAX_LIST_PAGES {
-            let mut r = self.get(api_path(prefix, &next)).await?;
-            let page = read_names(&mut r, "name").await?;
-            let before = names.len();
-            for n in page.names {
-                if n.starts_with(&filter) && seen.insert(n.clone()) {
-                    names.push(n);
-                }
+            let path = if from.is_empty() {
+                first.clone()
+            } else {
+                format!(
+                    "{first}?{CONTINUE_AT_PARAM}={}",
+                    utf8_percent_encode(&from, QUERY_VALUE)
+                )
+            };
+            let mut r = self.get(path).await?;
+            let page = read_names(&mut r, field).await?;
+            let ignored = !from.is_empty()
+                && (page.names.first().is_some_and(|n| *n < from)
+                    || (!page.continue_at.is_empty() && page.continue_at <= from));
+            if ignored {
+                return Err(Error::ListCut {
+                    names,
+                    continue_at: from,
+                    reason: ListCutReason::CannotContinue,
+                });
             }
-            let cont = page.continue_at;
-            if cont.is_empty() || cont == next || names.len() == before {
-                break;
+            names.extend(page.names.into_iter().filter(|n| n.starts_with(filter)));
+            if page.continue_at.is_empty() {
+                return Ok(names);
             }
-            next = cont;
+            from = page.continue_at;
         }
-        Ok(names)
+        Err(Error::ListCut {
+            names,
+            continue_at: from,
+            reason: ListCutReason::TooManyPages(MAX_LIST_PAGES),
+        })
     }
 
     /// `DELETE /v1/key/delete/<name>`: deletes a key.
@@ -421,8 +458,10 @@ impl Client {
     }
 
     /// `GET /v1/policy/list/<pattern>`: policy names matching `pattern`.
+    /// Servers answer these in one page; a `continue_at` is followed as for
+    /// [`Client::list_keys`].
     pub async fn list_policies(&self, pattern: &str) -> Result<Vec<String>, Error> {
-        self.list_names("/v1/policy/list", pattern).await
+        self.list_names("/v1/policy/list", "name", pattern).await
     }
 
     /// `GET /v1/identity/describe/<identity>`: the identity's role.
@@ -445,9 +484,11 @@ impl Client {
     }
 
     /// `GET /v1/identity/list/<pattern>`: identities matching `pattern`.
+    /// Servers answer these in one page; a `continue_at` is followed as for
+    /// [`Client::list_keys`].
     pub async fn list_identities(&self, pattern: &str) -> Result<Vec<String>, Error> {
-        let mut r = self.get(api_path("/v1/identity/list", pattern)).await?;
-        Ok(read_names(&mut r, "identity").await?.names)
+        self.list_names("/v1/identity/list", "identity", pattern)
+            .await
     }
 
     /// `POST /v1/policy/write/<name>`: creates or replaces a policy until

@@ -52,6 +52,44 @@ pub enum Error {
     /// The client could not be built from its configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A listing ended before its last name: the server answered a page
+    /// with a `continue_at` and then could not continue from it (Go KES
+    /// ignores the `?continue_at=` parameter and caps listings at 1024
+    /// names). `names` holds what was received, in order; callers that
+    /// show them must say that the list is incomplete.
+    #[error(
+        "the listing was cut after {} names because {reason} (next name: '{continue_at}')",
+        names.len()
+    )]
+    ListCut {
+        /// The names received before the cut.
+        names: Vec<String>,
+        /// The first name not received (the server's last `continue_at`).
+        continue_at: String,
+        /// Why the listing could not go on.
+        reason: ListCutReason,
+    },
+}
+
+/// Why a listing was cut ([`Error::ListCut`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListCutReason {
+    /// The server ignored `?continue_at=` (it answered names before the one
+    /// asked for, or the same `continue_at` again): it cannot continue a
+    /// listing.
+    CannotContinue,
+    /// The server kept sending pages beyond this many.
+    TooManyPages(usize),
+}
+
+impl std::fmt::Display for ListCutReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::CannotContinue => f.write_str("the server cannot continue a listing"),
+            Self::TooManyPages(n) => write!(f, "the server sent more than {n} pages"),
+        }
+    }
 }
 
 impl Error {

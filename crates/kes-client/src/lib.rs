@@ -43,7 +43,9 @@ mod tls;
 pub use api::{Cipher, Dek};
 pub use client::{Client, ClientBuilder};
 pub use endpoint::normalize_endpoint;
-pub use error::{ConfigError, Error, InvalidResponse, TransportError, TransportKind};
+pub use error::{
+    ConfigError, Error, InvalidResponse, ListCutReason, TransportError, TransportKind,
+};
 pub use kes_types::api::{
     ApiRoute, AuditEvent, DescribeIdentityResponse, DescribeKeyResponse, DescribePolicyResponse,
     ErrorEvent, ReadPolicyResponse, SelfDescribeResponse, StatusResponse, VersionResponse,

@@ -7,7 +7,7 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::*;
-use kes_client::{Cipher, Error};
+use kes_client::{Cipher, Error, ListCutReason};
 use serde_json::json;
 
 fn b64(b: &[u8]) -> String {
@@ -221,24 +221,90 @@ async fn empty_list_pattern_follows_the_redirect() {
 }
 
 #[tokio::test]
-async fn list_follows_continue_at() {
+async fn list_follows_continue_at_with_the_query_parameter() {
     let srv = TestServer::start(|r| match r.path.as_str() {
         "/v1/key/list/%2A" => json(200, json!({"names":["a","b"],"continue_at":"c"})),
-        "/v1/key/list/c" => json(200, json!({"names":["c","d"],"continue_at":"e"})),
-        "/v1/key/list/e" => json(200, json!({"names":["e"]})),
+        "/v1/key/list/%2A?continue_at=c" => {
+            json(200, json!({"names":["c","d"],"continue_at":"e-1"}))
+        }
+        "/v1/key/list/%2A?continue_at=e-1" => json(200, json!({"names":["e-1"]})),
         _ => api_error(404, "unexpected"),
     })
     .await;
     let c = srv.client().build().unwrap();
-    assert_eq!(c.list_keys("*").await.unwrap(), ["a", "b", "c", "d", "e"]);
+    assert_eq!(c.list_keys("*").await.unwrap(), ["a", "b", "c", "d", "e-1"]);
     assert_eq!(srv.count(), 3);
 }
 
 #[tokio::test]
-async fn list_that_does_not_advance_stops() {
-    let srv = TestServer::start(|_| json(200, json!({"names":["a"],"continue_at":"a"}))).await;
+async fn empty_pattern_continues_through_the_redirect() {
+    let srv = TestServer::start(|r| match r.path.as_str() {
+        "/v1/identity/list" | "/v1/identity/list?continue_at=i2" => {
+            redirect(&r.path.replacen("/list", "/list/", 1))
+        }
+        "/v1/identity/list/" => json(200, json!({"identities":["i1"],"continue_at":"i2"})),
+        "/v1/identity/list/?continue_at=i2" => json(200, json!({"identities":["i2"]})),
+        _ => api_error(404, "unexpected"),
+    })
+    .await;
     let c = srv.client().build().unwrap();
-    assert_eq!(c.list_keys("").await.unwrap(), ["a"]);
+    assert_eq!(c.list_identities("").await.unwrap(), ["i1", "i2"]);
+}
+
+/// Go KES ignores the query string: every continued request gets the first
+/// page again. The client must say the listing was cut, with what it got.
+#[tokio::test]
+async fn a_server_that_cannot_continue_cuts_the_listing() {
+    let go_like = |_: &Recorded| json(200, json!({"names":["a","b"],"continue_at":"c"}));
+    for srv in [
+        TestServer::start(go_like).await,
+        TestServer::start_http1(go_like).await,
+    ] {
+        cut_after_the_first_page(&srv).await;
+    }
+}
+
+async fn cut_after_the_first_page(srv: &TestServer) {
+    let c = srv.client().build().unwrap();
+    match c.list_keys("").await {
+        Err(e @ Error::ListCut { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                "the listing was cut after 2 names because the server cannot continue a \
+                 listing (next name: 'c')"
+            );
+            let Error::ListCut {
+                names,
+                continue_at,
+                reason,
+            } = e
+            else {
+                unreachable!()
+            };
+            assert_eq!(names, ["a", "b"]);
+            assert_eq!(continue_at, "c");
+            assert_eq!(reason, ListCutReason::CannotContinue);
+        }
+        other => panic!("expected a cut listing, got {other:?}"),
+    }
+    // The first page (via the redirect) and one continuation only.
+    let paths: Vec<String> = srv.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/v1/key/list", "/v1/key/list?continue_at=c"]);
+}
+
+#[tokio::test]
+async fn a_continue_at_that_does_not_advance_cuts_the_listing() {
+    let srv = TestServer::start(|r| match r.path.as_str() {
+        "/v1/policy/list/p%2A" => json(200, json!({"names":["p1"],"continue_at":"p2"})),
+        _ => json(200, json!({"names":[],"continue_at":"p2"})),
+    })
+    .await;
+    let c = srv.client().build().unwrap();
+    let e = c.list_policies("p*").await.unwrap_err();
+    assert!(
+        matches!(&e, Error::ListCut { names, reason: ListCutReason::CannotContinue, .. } if names == &["p1"]),
+        "{e:?}"
+    );
     assert_eq!(srv.count(), 2);
 }
 

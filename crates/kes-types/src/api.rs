@@ -160,6 +160,14 @@ pub struct ListNamesResponse {
     pub continue_at: String,
 }
 
+/// The query parameter that continues a key listing on this server (not in
+/// Go KES, which ignores query strings): `GET
+/// /v1/key/list/<pattern>?continue_at=<name>` lists from `<name>`
+/// (inclusive), the `continue_at` of the previous page, which is the first
+/// name that page did not return. The value must start with the pattern's
+/// prefix; see `docs/compat.md`.
+pub const CONTINUE_AT_PARAM: &str = "continue_at";
+
 /// `GET /v1/identity/list/<pattern>` response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListIdentitiesResponse {

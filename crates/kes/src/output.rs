@@ -130,9 +130,33 @@ pub fn column(out: &Out, header: &str, items: &[String]) -> String {
     s
 }
 
-/// Prints a listing sorted: a JSON array with `--json`, else a one-column
-/// table under `header`. Every `ls` command shares this.
-pub fn print_names(
+/// Prints the outcome of a listing, sorted: a JSON array with `--json`, else
+/// a one-column table under `header`. Every `ls` command shares this.
+///
+/// A listing the server cut ([`kes_client::Error::ListCut`], Go KES after
+/// 1024 names) prints the names received (still a complete JSON array) and
+/// then fails with the cut, so stderr says the list is incomplete and the
+/// exit status is non-zero. Other errors print nothing; `what` prefixes the
+/// error, e.g. `failed to list keys`.
+pub fn print_listing(
+    out: &Out,
+    json: bool,
+    header: &str,
+    what: &str,
+    listing: Result<Vec<String>, kes_client::Error>,
+) -> Result<(), CliError> {
+    match listing {
+        Ok(names) => print_names(out, json, header, names),
+        Err(e) => {
+            if let kes_client::Error::ListCut { names, .. } = &e {
+                print_names(out, json, header, names.clone())?;
+            }
+            Err(CliError::client(what, e))
+        }
+    }
+}
+
+fn print_names(
     out: &Out,
     json: bool,
     header: &str,

@@ -69,6 +69,15 @@ pub enum Error {
     /// An invalid name or pattern in the path.
     #[error("{0}")]
     BadName(#[from] NameError),
+    /// An invalid value of a query parameter the route reads; the client
+    /// sees the reason.
+    #[error("invalid query parameter '{param}': {reason}")]
+    BadQuery {
+        /// The parameter's name.
+        param: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// A request body that does not decode; the text is the route's message.
     #[error("{message}: {cause}")]
     BadBody {
@@ -154,7 +163,7 @@ impl Error {
             Self::HmacNotSupported => canon(errors::HMAC_NOT_SUPPORTED),
             Self::BadName(e) => ApiError::new(400, e.to_string()),
             Self::BadBody { message, .. } => ApiError::new(400, *message),
-            Self::BadPolicy(_) => ApiError::new(400, self.to_string()),
+            Self::BadPolicy(_) | Self::BadQuery { .. } => ApiError::new(400, self.to_string()),
             Self::Admin(AdminError::PolicyNotFound) => canon(errors::POLICY_NOT_FOUND),
             Self::Admin(AdminError::IdentityNotFound) => canon(errors::IDENTITY_NOT_FOUND),
             Self::Admin(e @ AdminError::Admin(_)) => ApiError::new(400, e.to_string()),

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use http::Response;
 use hyper::body::Incoming;
 use kes_keystore::{KeyStoreError, MAX_LIST};
-use kes_types::api::DescribeKeyResponse;
+use kes_types::api::{CONTINUE_AT_PARAM, DescribeKeyResponse};
 use kes_types::name::{KeyName, ListPattern};
+use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -130,15 +131,25 @@ struct KeyList {
     continue_at: String,
 }
 
-/// `GET /v1/key/list/<pattern>`: one page of at most 1024 names; the
-/// pattern's trailing `*` is stripped (Go forgets to, §2.3).
+/// The longest `continue_at` query value accepted, in bytes: more than a
+/// key name (80) because remote key stores may list longer names than the
+/// API can address, and such a name may be where a page ends.
+const MAX_CONTINUE_AT: usize = 1024;
+
+/// `GET /v1/key/list/<pattern>[?continue_at=<name>]`: one page of at most
+/// 1024 names, from `<name>` (inclusive) when given; the pattern's trailing
+/// `*` is stripped (Go forgets to, §2.3). Go KES has no way to continue a
+/// listing (its clients send `continue_at` back as the pattern), so the
+/// query parameter is this server's addition; other query parameters are
+/// ignored (§1.3).
 pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     let pattern = ListPattern::new(ctx.resource)?;
+    let start = continue_at(ctx.query, pattern.prefix())?;
     let page = ctx
         .state
         .cache
         .store()
-        .list(pattern.prefix(), "", MAX_LIST)
+        .list(pattern.prefix(), &start, MAX_LIST)
         .await
         .map_err(|source| Error::Store {
             op: StoreOp::List,
@@ -148,6 +159,49 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
         names: page.names,
         continue_at: page.next.unwrap_or_default(),
     })
+}
+
+/// The `continue_at` value of a list query (empty when absent): given at
+/// most once, percent-decoded to non-empty UTF-8 of at most
+/// [`MAX_CONTINUE_AT`] bytes without control characters, and starting with
+/// the pattern's `prefix` (a page's `continue_at` always does).
+fn continue_at(query: Option<&str>, prefix: &str) -> Result<String, Error> {
+    let bad = |reason: String| Error::BadQuery {
+        param: CONTINUE_AT_PARAM,
+        reason,
+    };
+    let mut found: Option<String> = None;
+    for pair in query.unwrap_or_default().split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode_str(key).decode_utf8().ok().as_deref() != Some(CONTINUE_AT_PARAM) {
+            continue;
+        }
+        if found.is_some() {
+            return Err(bad("given more than once".into()));
+        }
+        let value = percent_decode_str(value)
+            .decode_utf8()
+            .map_err(|_| bad("not UTF-8 after percent-decoding".into()))?;
+        if value.is_empty() {
+            return Err(bad("empty; omit it to list from the beginning".into()));
+        }
+        if value.len() > MAX_CONTINUE_AT {
+            return Err(bad(format!(
+                "{} bytes long, more than {MAX_CONTINUE_AT}",
+                value.len()
+            )));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(bad("contains a control character".into()));
+        }
+        if !value.starts_with(prefix) {
+            return Err(bad(format!(
+                "'{value}' does not start with the pattern's prefix '{prefix}'"
+            )));
+        }
+        found = Some(value.into_owned());
+    }
+    Ok(found.unwrap_or_default())
 }
 
 /// `DELETE /v1/key/delete/<name>`; evicts the key from this node's cache.
@@ -297,4 +351,60 @@ pub(super) async fn bulk_decrypt(ctx: &Ctx<'_>, body: Incoming) -> Result<Respon
         .map(|p| PlaintextResponse { plaintext: p })
         .collect();
     json(&response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::continue_at;
+
+    fn reason(query: &str, prefix: &str) -> String {
+        match continue_at(Some(query), prefix) {
+            Err(e) => e.to_string(),
+            Ok(v) => panic!("{query:?} accepted as {v:?}"),
+        }
+    }
+
+    #[test]
+    fn continue_at_is_read_from_the_query() {
+        assert_eq!(continue_at(None, "").unwrap(), "");
+        assert_eq!(continue_at(Some("enclave=x"), "").unwrap(), "");
+        assert_eq!(continue_at(Some("continue_at=k-1"), "k").unwrap(), "k-1");
+        assert_eq!(
+            continue_at(Some("enclave=x&continue%5Fat=k%2D1&y"), "k-").unwrap(),
+            "k-1"
+        );
+    }
+
+    #[test]
+    fn bad_continue_at_is_named() {
+        let p = "invalid query parameter 'continue_at': ";
+        assert_eq!(
+            reason("continue_at=", ""),
+            format!("{p}empty; omit it to list from the beginning")
+        );
+        assert_eq!(
+            reason("continue_at", ""),
+            format!("{p}empty; omit it to list from the beginning")
+        );
+        assert_eq!(
+            reason("continue_at=a&continue_at=b", ""),
+            format!("{p}given more than once")
+        );
+        assert_eq!(
+            reason("continue_at=%FF", ""),
+            format!("{p}not UTF-8 after percent-decoding")
+        );
+        assert_eq!(
+            reason("continue_at=a%0Ab", ""),
+            format!("{p}contains a control character")
+        );
+        assert_eq!(
+            reason(&format!("continue_at={}", "a".repeat(1025)), ""),
+            format!("{p}1025 bytes long, more than 1024")
+        );
+        assert_eq!(
+            reason("continue_at=b-1", "a"),
+            format!("{p}'b-1' does not start with the pattern's prefix 'a'")
+        );
+    }
 }

@@ -48,6 +48,9 @@ pub(crate) struct Ctx<'a> {
     pub route: &'a Route,
     /// The path argument after the route prefix (decoded).
     pub resource: &'a str,
+    /// The raw query string. Ignored (spec §1.3) except by the key listing,
+    /// which reads `continue_at`; never used for authorization.
+    pub query: Option<&'a str>,
     /// The caller's identity, if it has one.
     pub identity: Option<&'a str>,
     /// The request method as received.
@@ -115,6 +118,7 @@ pub(crate) async fn handle(
         conn,
         route,
         resource,
+        query: parts.uri.query(),
         identity: conn.identity.known(),
         method: &parts.method,
     };

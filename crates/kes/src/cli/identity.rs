@@ -778,11 +778,14 @@ fn run_ls(a: IdentityLsArgs) -> Result<(), CliError> {
     let out = a.format.out();
     let prefix = a.prefix.unwrap_or_default();
     block_on(async move {
-        let ids = client
-            .list_identities(&prefix)
-            .await
-            .map_err(|e| CliError::client("failed to list identities", e))?;
-        output::print_names(&out, a.format.json, "Identity", ids)
+        let listing = client.list_identities(&prefix).await;
+        output::print_listing(
+            &out,
+            a.format.json,
+            "Identity",
+            "failed to list identities",
+            listing,
+        )
     })
 }
 

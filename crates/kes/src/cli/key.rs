@@ -297,11 +297,8 @@ fn ls(a: LsArgs) -> Result<(), CliError> {
     let client = env::client(&a.conn.overrides())?;
     let out = a.format.out();
     block_on(async move {
-        let names = client
-            .list_keys(&a.pattern)
-            .await
-            .map_err(|e| CliError::client("failed to list keys", e))?;
-        output::print_names(&out, a.format.json, "Key", names)
+        let listing = client.list_keys(&a.pattern).await;
+        output::print_listing(&out, a.format.json, "Key", "failed to list keys", listing)
     })
 }
 

@@ -59,7 +59,6 @@ pub fn run(a: LsArgs) -> Result<(), CliError> {
             "Policy" => "failed to list policies",
             _ => "failed to list keys",
         };
-        let names = result.map_err(|e| CliError::client(what, e))?;
-        output::print_names(&out, a.format.json, header, names)
+        output::print_listing(&out, a.format.json, header, what, result)
     })
 }

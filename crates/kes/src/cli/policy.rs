@@ -244,11 +244,14 @@ fn ls(a: PolicyLsArgs) -> Result<(), CliError> {
     let client = env::client(&a.conn.overrides())?;
     let out = a.format.out();
     block_on(async move {
-        let names = client
-            .list_policies(&a.pattern)
-            .await
-            .map_err(|e| CliError::client("failed to list policies", e))?;
-        output::print_names(&out, a.format.json, "Policy", names)
+        let listing = client.list_policies(&a.pattern).await;
+        output::print_listing(
+            &out,
+            a.format.json,
+            "Policy",
+            "failed to list policies",
+            listing,
+        )
     })
 }
 
