@@ -180,7 +180,7 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
             let weak = Arc::downgrade(&cache);
             if !cfg.any.is_zero() {
                 jobs.push(spawn_ticker(&rt, weak.clone(), cfg.any, |c| async move {
-                    if c.expiry_applies() {
+                    if c.expiry_applies().await {
                         c.clear();
                     }
                 }));
@@ -192,7 +192,7 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
                     weak.clone(),
                     half_unused,
                     |c| async move {
-                        if c.expiry_applies() {
+                        if c.expiry_applies().await {
                             c.sweep_unused();
                         }
                     },
@@ -338,10 +338,19 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
         }
     }
 
-    /// Whether the `any`/`unused` jobs may drop entries now: when online, or
-    /// when offline caching is disabled.
-    fn expiry_applies(&self) -> bool {
-        !self.is_offline() || self.cfg.offline.is_zero()
+    /// Whether the `any`/`unused` jobs may drop entries now: always when
+    /// offline caching is disabled, otherwise only if the store answers a
+    /// status probe made right now (which also updates the offline flag).
+    ///
+    /// Go decides on the result of the last 10 s probe, so an outage that
+    /// began since then empties the very cache offline caching should keep;
+    /// probing here, once per expiry period, closes that gap.
+    async fn expiry_applies(&self) -> bool {
+        if self.cfg.offline.is_zero() {
+            return true;
+        }
+        self.probe().await;
+        !self.is_offline()
     }
 
     fn clear(&self) {
@@ -631,6 +640,25 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(!cache.is_offline());
         assert!(cache.status().await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_since_the_last_probe_does_not_empty_the_cache() {
+        let store = CountingStore::with(&[("k1", "v1")]);
+        // `any` ticks at 5 s, before the first 10 s status probe.
+        let cache = KeyCache::new(store.clone(), cfg(5, 4, 300), decode);
+        let k = name("k1");
+        cache.get(&k).await.unwrap();
+        store.down.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(cache.is_offline(), "the expiry job probed the store");
+        assert_eq!(*cache.get(&k).await.unwrap(), "v1");
+        assert_eq!(store.gets(), 1);
+        // Back: the next expiry tick finds the store online and expires.
+        store.down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!cache.is_offline());
+        assert!(cache.is_empty());
     }
 
     #[tokio::test(start_paused = true)]
