@@ -66,6 +66,36 @@ struct Flight<V> {
     cell: OnceCell<Result<Arc<V>, SharedError>>,
 }
 
+/// One waiter's hold on a flight. Dropped before the flight finished (the
+/// request gave up, e.g. at its route deadline, which cancels the fetch),
+/// the last waiter unregisters the flight, so that abandoned misses do not
+/// pile up in the in-flight map. (Two waiters giving up at the same instant
+/// may both see the other and leave the flight registered; the next miss of
+/// that name then runs the fetch and retires it as usual.)
+struct Waiter<'a, V> {
+    cache: &'a KeyCache<V>,
+    name: &'a KeyName,
+    flight: Arc<Flight<V>>,
+}
+
+impl<V> Drop for Waiter<'_, V> {
+    fn drop(&mut self) {
+        if self.flight.cell.initialized() {
+            return; // finished: the fetch retired it
+        }
+        let mut inflight = lock(&self.cache.inflight);
+        // Waiters clone the flight under this lock: a count of two (the
+        // map's and ours) means no other waiter can take the fetch over.
+        if Arc::strong_count(&self.flight) == 2
+            && inflight
+                .get(self.name)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            inflight.remove(self.name);
+        }
+    }
+}
+
 /// A cloneable form of a miss error, handed to every waiter of a flight.
 #[derive(Debug, Clone)]
 enum SharedError {
@@ -225,18 +255,24 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
         if let Some(v) = self.lookup(name) {
             return Ok(v);
         }
-        let flight = {
+        let waiter = {
             let mut inflight = lock(&self.inflight);
-            inflight
+            let flight = inflight
                 .entry(name.clone())
                 .or_insert_with(|| {
                     Arc::new(Flight {
                         cell: OnceCell::new(),
                     })
                 })
-                .clone()
+                .clone();
+            Waiter {
+                cache: self,
+                name,
+                flight,
+            }
         };
-        let result = flight.cell.get_or_init(|| self.fetch(name, &flight)).await;
+        let flight = &waiter.flight;
+        let result = flight.cell.get_or_init(|| self.fetch(name, flight)).await;
         match result {
             Ok(v) => Ok(v.clone()),
             Err(e) => Err(e.to_error()),
@@ -670,6 +706,25 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(16)).await;
         assert!(cache.is_offline());
         assert!(cache.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_miss_leaves_nothing_behind() {
+        let store = CountingStore::with(&[("k", "v")]);
+        *lock(&store.get_delay) = Duration::from_secs(3600);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let k = name("k");
+        // Two waiters of one flight give up (a route deadline): the first
+        // one's fetch is dropped, the second takes over and is dropped too.
+        let (a, b) = tokio::join!(
+            tokio::time::timeout(Duration::from_secs(1), cache.get(&k)),
+            tokio::time::timeout(Duration::from_secs(2), cache.get(&k)),
+        );
+        assert!(a.is_err() && b.is_err());
+        assert!(lock(&cache.inflight).is_empty(), "flight left registered");
+        *lock(&store.get_delay) = Duration::ZERO;
+        assert_eq!(*cache.get(&k).await.unwrap(), "v");
+        assert!(lock(&cache.inflight).is_empty());
     }
 
     #[tokio::test]
