@@ -681,7 +681,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_outage_since_the_last_probe_does_not_empty_the_cache() {
         let store = CountingStore::with(&[("k1", "v1")]);
-        // `any` ticks at 5 s, before the first 10 s status probe.
+        // `unused` sweeps at 2 s and 4 s, `any` at 5 s: all before the
+        // first 10 s status probe.
         let cache = KeyCache::new(store.clone(), cfg(5, 4, 300), decode);
         let k = name("k1");
         cache.get(&k).await.unwrap();
