@@ -11,6 +11,8 @@
 //!
 //! The checks assume a strongly consistent store: a key is listed and readable
 //! as soon as `create` returns, and gone once `delete` returns.
+//!
+//! [`faults`] wraps any store to inject delays, hangs and failures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::hash_map::RandomState;
@@ -21,6 +23,8 @@ use kes_types::KeyName;
 use kes_types::name::MAX_NAME_LEN;
 
 use crate::{KeyStore, KeyStoreError, MAX_LIST};
+
+pub mod faults;
 
 /// The result of one conformance check.
 pub type CheckResult = Result<(), String>;

@@ -66,6 +66,36 @@ struct Flight<V> {
     cell: OnceCell<Result<Arc<V>, SharedError>>,
 }
 
+/// One waiter's hold on a flight. Dropped before the flight finished (the
+/// request gave up, e.g. at its route deadline, which cancels the fetch),
+/// the last waiter unregisters the flight, so that abandoned misses do not
+/// pile up in the in-flight map. (Two waiters giving up at the same instant
+/// may both see the other and leave the flight registered; the next miss of
+/// that name then runs the fetch and retires it as usual.)
+struct Waiter<'a, V> {
+    cache: &'a KeyCache<V>,
+    name: &'a KeyName,
+    flight: Arc<Flight<V>>,
+}
+
+impl<V> Drop for Waiter<'_, V> {
+    fn drop(&mut self) {
+        if self.flight.cell.initialized() {
+            return; // finished: the fetch retired it
+        }
+        let mut inflight = lock(&self.cache.inflight);
+        // Waiters clone the flight under this lock: a count of two (the
+        // map's and ours) means no other waiter can take the fetch over.
+        if Arc::strong_count(&self.flight) == 2
+            && inflight
+                .get(self.name)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            inflight.remove(self.name);
+        }
+    }
+}
+
 /// A cloneable form of a miss error, handed to every waiter of a flight.
 #[derive(Debug, Clone)]
 enum SharedError {
@@ -180,7 +210,7 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
             let weak = Arc::downgrade(&cache);
             if !cfg.any.is_zero() {
                 jobs.push(spawn_ticker(&rt, weak.clone(), cfg.any, |c| async move {
-                    if c.expiry_applies() {
+                    if c.expiry_applies().await {
                         c.clear();
                     }
                 }));
@@ -192,7 +222,7 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
                     weak.clone(),
                     half_unused,
                     |c| async move {
-                        if c.expiry_applies() {
+                        if c.expiry_applies().await {
                             c.sweep_unused();
                         }
                     },
@@ -225,18 +255,24 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
         if let Some(v) = self.lookup(name) {
             return Ok(v);
         }
-        let flight = {
+        let waiter = {
             let mut inflight = lock(&self.inflight);
-            inflight
+            let flight = inflight
                 .entry(name.clone())
                 .or_insert_with(|| {
                     Arc::new(Flight {
                         cell: OnceCell::new(),
                     })
                 })
-                .clone()
+                .clone();
+            Waiter {
+                cache: self,
+                name,
+                flight,
+            }
         };
-        let result = flight.cell.get_or_init(|| self.fetch(name, &flight)).await;
+        let flight = &waiter.flight;
+        let result = flight.cell.get_or_init(|| self.fetch(name, flight)).await;
         match result {
             Ok(v) => Ok(v.clone()),
             Err(e) => Err(e.to_error()),
@@ -338,10 +374,19 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
         }
     }
 
-    /// Whether the `any`/`unused` jobs may drop entries now: when online, or
-    /// when offline caching is disabled.
-    fn expiry_applies(&self) -> bool {
-        !self.is_offline() || self.cfg.offline.is_zero()
+    /// Whether the `any`/`unused` jobs may drop entries now: always when
+    /// offline caching is disabled, otherwise only if the store answers a
+    /// status probe made right now (which also updates the offline flag).
+    ///
+    /// Go decides on the result of the last 10 s probe, so an outage that
+    /// began since then empties the very cache offline caching should keep;
+    /// probing here, once per expiry period, closes that gap.
+    async fn expiry_applies(&self) -> bool {
+        if self.cfg.offline.is_zero() {
+            return true;
+        }
+        self.probe().await;
+        !self.is_offline()
     }
 
     fn clear(&self) {
@@ -634,6 +679,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_outage_since_the_last_probe_does_not_empty_the_cache() {
+        let store = CountingStore::with(&[("k1", "v1")]);
+        // `unused` sweeps at 2 s and 4 s, `any` at 5 s: all before the
+        // first 10 s status probe.
+        let cache = KeyCache::new(store.clone(), cfg(5, 4, 300), decode);
+        let k = name("k1");
+        cache.get(&k).await.unwrap();
+        store.down.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(cache.is_offline(), "the expiry job probed the store");
+        assert_eq!(*cache.get(&k).await.unwrap(), "v1");
+        assert_eq!(store.gets(), 1);
+        // Back: the next expiry tick finds the store online and expires.
+        store.down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!cache.is_offline());
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn offline_without_offline_caching_still_expires() {
         let store = CountingStore::with(&[("k1", "v1")]);
         let cache = KeyCache::new(store.clone(), cfg(15, 0, 0), decode);
@@ -642,6 +707,25 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(16)).await;
         assert!(cache.is_offline());
         assert!(cache.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_miss_leaves_nothing_behind() {
+        let store = CountingStore::with(&[("k", "v")]);
+        *lock(&store.get_delay) = Duration::from_secs(3600);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let k = name("k");
+        // Two waiters of one flight give up (a route deadline): the first
+        // one's fetch is dropped, the second takes over and is dropped too.
+        let (a, b) = tokio::join!(
+            tokio::time::timeout(Duration::from_secs(1), cache.get(&k)),
+            tokio::time::timeout(Duration::from_secs(2), cache.get(&k)),
+        );
+        assert!(a.is_err() && b.is_err());
+        assert!(lock(&cache.inflight).is_empty(), "flight left registered");
+        *lock(&store.get_delay) = Duration::ZERO;
+        assert_eq!(*cache.get(&k).await.unwrap(), "v");
+        assert!(lock(&cache.inflight).is_empty());
     }
 
     #[tokio::test]

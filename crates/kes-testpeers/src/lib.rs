@@ -5,7 +5,8 @@
 //! JSON-over-HTTP client for configuring peers.
 //!
 //! Nothing in this file is specific to one peer; [`openbao`] and [`moto`]
-//! build on it. Used by the integration tests of `kes-keystore` (the stores
+//! build on it, and [`proxy`] puts a switchable TCP fault (outage, black
+//! hole) between a client and any peer. Used by the integration tests of `kes-keystore` (the stores
 //! against their peers) and `kes` (the server binary end to end). A peer that cannot be installed makes the test FAIL
 //! with a message saying why; it never passes silently.
 // A test harness: panicking with a precise message IS how it fails a test.
@@ -13,6 +14,7 @@
 
 pub mod moto;
 pub mod openbao;
+pub mod proxy;
 
 use std::fs::{self, File};
 use std::future::Future;
