@@ -172,7 +172,7 @@ impl FsKeyStore {
                 }
                 Ok(TmpCleanup::InUse) => {
                     tracing::debug!(
-                        "kept temporary file '{}': a live process is writing it",
+                        "kept temporary file '{}': a create may still be writing it",
                         path.display()
                     );
                     kept += 1;
