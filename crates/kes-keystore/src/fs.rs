@@ -8,20 +8,55 @@
 //!   file `.tmp-<random>` (created exclusively, mode 0600), is fsynced, and is
 //!   then hard-linked to the key's name, which fails if the key exists. A
 //!   crash leaves at most a stray temporary file, which listing ignores (its
-//!   name is never a valid key name) and [`FsKeyStore::open`] removes once
-//!   it is old;
+//!   name is never a valid key name) and [`FsKeyStore::open`] removes (see
+//!   below);
 //! - `get` reads at most [`MAX_VALUE_SIZE`] bytes and fails on bigger files
 //!   rather than truncating them;
 //! - `list` returns only directory entries whose names are valid key names.
+//!
+//! # Temporary files and crashes
+//!
+//! A writer holds an exclusive advisory lock (`flock(2)`, via
+//! [`File::try_lock`]) on its temporary file from just after creating it
+//! until after it has removed the temporary name, so a lock is held exactly
+//! while a create is in flight. The kernel drops a lock when the last
+//! descriptor of its open file description closes, which includes the death
+//! of the process, however it dies (SIGKILL, OOM, power loss). That is how
+//! [`FsKeyStore::open`] knows that a `.tmp-*` file is abandoned: it removes
+//! the file only if it can take the lock without waiting, and while holding
+//! it checks that the name still refers to the file it locked. A temporary
+//! file that another live process (another kes node sharing the directory, a
+//! store opened by a configuration reload in this process) is writing is
+//! locked, so it is kept. A writer that loses the race to a cleanup (it
+//! created its file but had not locked it yet) notices (its lock fails, or
+//! its name no longer refers to its file) and starts over with a new name.
+//! Only names starting with `.tmp-` are ever removed; they are never key
+//! names, and a crash between the link and the removal of the temporary name
+//! leaves the key intact (removing the temporary name only drops one of the
+//! two links).
+//!
+//! Limits: the locks are advisory, so they protect only against kes itself
+//! (or programs following the same protocol). On a local file system
+//! `flock` locks belong to the open file description, so two stores in one
+//! process exclude each other like two processes do. On NFS, Linux emulates
+//! `flock` with POSIX byte-range locks, which are per process and are
+//! released if the client loses its lease: there a cleanup in the same
+//! process as a writer (a reload during a create), or after a lease loss, may
+//! remove a live temporary file, and that create then fails with an error
+//! (the key is not created, nothing else is lost). Where locking is not
+//! supported at all, writers go on without a lock and cleanup falls back on
+//! age: it removes only temporary files older than 15 minutes. Abandoned
+//! files are removed when a store is opened (server start or reload) on the
+//! directory, not while it runs.
 //!
 //! All blocking I/O of the trait methods runs on tokio's blocking pool. Error
 //! messages name the path and the OS error, never a value.
 
 use std::collections::hash_map::RandomState;
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -40,8 +75,9 @@ pub const MAX_VALUE_SIZE: usize = 1 << 20;
 /// Prefix of temporary files; a `.` makes them invalid key names.
 const TMP_PREFIX: &str = ".tmp-";
 
-/// Temporary files older than this are leftovers of a crash and are removed
-/// by [`FsKeyStore::open`]. Younger ones may belong to a create in flight in
+/// Where the file system does not support locks, temporary files older than
+/// this are taken for leftovers of a crash and removed by
+/// [`FsKeyStore::open`]; younger ones may belong to a create in flight in
 /// another instance on the same directory (e.g. during a reload).
 const STALE_TMP_AGE: Duration = Duration::from_secs(15 * 60);
 
@@ -99,7 +135,7 @@ impl FsKeyStore {
             Err(e) => return Err(io_error("open directory", &dir, &e)),
         }
         let store = Self { dir: Arc::new(dir) };
-        store.remove_stale_tmp_files();
+        store.remove_abandoned_tmp_files();
         Ok(store)
     }
 
@@ -108,16 +144,18 @@ impl FsKeyStore {
         &self.dir
     }
 
-    /// Best-effort removal of old `.tmp-*` files; failures are logged only.
-    fn remove_stale_tmp_files(&self) {
-        let entries = match fs::read_dir(self.dir.as_path()) {
+    /// Best-effort removal of abandoned `.tmp-*` files (see the [module
+    /// docs](self)); the outcome is logged, failures are logged only.
+    fn remove_abandoned_tmp_files(&self) {
+        let dir = self.dir.as_path();
+        let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
-                tracing::warn!("cannot scan '{}': {e}", self.dir.display());
+                tracing::warn!("cannot scan '{}' for temporary files: {e}", dir.display());
                 return;
             }
         };
-        let now = SystemTime::now();
+        let (mut removed, mut kept) = (0_usize, 0_usize);
         for entry in entries.flatten() {
             let is_tmp = entry
                 .file_name()
@@ -126,22 +164,101 @@ impl FsKeyStore {
             if !is_tmp {
                 continue;
             }
-            let stale = entry
-                .metadata()
-                .ok()
-                .filter(fs::Metadata::is_file)
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| now.duration_since(t).ok())
-                .is_some_and(|age| age >= STALE_TMP_AGE);
-            if stale {
-                let path = entry.path();
-                match fs::remove_file(&path) {
-                    Ok(()) => tracing::info!("removed stale temporary file '{}'", path.display()),
-                    Err(e) => tracing::warn!("cannot remove '{}': {e}", path.display()),
+            let path = entry.path();
+            match remove_if_abandoned(&path) {
+                Ok(TmpCleanup::Removed) => {
+                    tracing::debug!("removed abandoned temporary file '{}'", path.display());
+                    removed += 1;
                 }
+                Ok(TmpCleanup::InUse) => {
+                    tracing::debug!(
+                        "kept temporary file '{}': a create may still be writing it",
+                        path.display()
+                    );
+                    kept += 1;
+                }
+                Ok(TmpCleanup::Skipped) => {}
+                Err(e) => tracing::warn!("cannot remove temporary file '{}': {e}", path.display()),
+            }
+        }
+        if removed > 0 || kept > 0 {
+            tracing::info!(
+                "key directory '{}': removed {removed} temporary file(s) left by interrupted creates, kept {kept} still being written",
+                dir.display()
+            );
+        }
+    }
+}
+
+/// What [`remove_if_abandoned`] did with a `.tmp-*` name.
+#[derive(Debug, PartialEq, Eq)]
+enum TmpCleanup {
+    /// Its writer was gone; the name is removed.
+    Removed,
+    /// A live writer holds its lock (or, without lock support, it is young).
+    InUse,
+    /// Not a regular file, or it went away or changed meanwhile: left alone.
+    Skipped,
+}
+
+/// The device and inode of a file: what a name refers to.
+fn file_id(meta: &fs::Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
+}
+
+/// Removes the temporary file `path` if no live writer holds its lock.
+///
+/// The name is looked up without following symlinks, opened, and the opened
+/// file must be the one looked up; then its lock is tried without waiting.
+/// Holding the lock, the name is checked to still refer to the locked file
+/// and removed. A writer that opened the file but had not locked it yet
+/// fails its lock or its own name check and retries (see [`create_tmp`]).
+fn remove_if_abandoned(path: &Path) -> io::Result<TmpCleanup> {
+    let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+    let before = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if gone(&e) => return Ok(TmpCleanup::Skipped),
+        Err(e) => return Err(e),
+    };
+    if !before.is_file() {
+        return Ok(TmpCleanup::Skipped);
+    }
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if gone(&e) => return Ok(TmpCleanup::Skipped),
+        Err(e) => return Err(e),
+    };
+    let opened = file.metadata()?;
+    if file_id(&opened) != file_id(&before) {
+        return Ok(TmpCleanup::Skipped);
+    }
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(TmpCleanup::InUse),
+        // No locks here: only age tells an abandoned file from a live one.
+        Err(TryLockError::Error(_)) => {
+            let old = before
+                .modified()
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age >= STALE_TMP_AGE);
+            if !old {
+                return Ok(TmpCleanup::InUse);
             }
         }
     }
+    match fs::symlink_metadata(path) {
+        Ok(now) if file_id(&now) == file_id(&opened) => {}
+        Ok(_) => return Ok(TmpCleanup::Skipped),
+        Err(e) if gone(&e) => return Ok(TmpCleanup::Skipped),
+        Err(e) => return Err(e),
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(TmpCleanup::Removed),
+        Err(e) if gone(&e) => Ok(TmpCleanup::Skipped),
+        Err(e) => Err(e),
+    }
+    // `file` closes here, releasing the lock after the name is gone.
 }
 
 /// A `Backend` error naming the action, the path and the OS error.
@@ -186,9 +303,12 @@ fn sync_dir(dir: &Path) -> Result<(), KeyStoreError> {
         .map_err(|e| io_error("sync directory", dir, &e))
 }
 
-/// Removes the temporary file when dropped (on success and on every error).
+/// A temporary file being written, locked from creation (see the [module
+/// docs](self)). Dropping it removes the name and only then closes the file,
+/// releasing the lock (on success and on every error).
 struct TmpFile {
     path: PathBuf,
+    file: File,
 }
 
 impl Drop for TmpFile {
@@ -198,24 +318,58 @@ impl Drop for TmpFile {
         {
             tracing::warn!("cannot remove '{}': {e}", self.path.display());
         }
+        // `self.file` is closed after this, so the lock outlives the name.
     }
 }
 
-/// Creates a fresh temporary file in `dir` (exclusively, mode 0600).
-fn create_tmp(dir: &Path) -> Result<(TmpFile, File), KeyStoreError> {
+/// Locks a temporary file just created at `path`. `Ok(false)` when a
+/// cleanup got to it first: the cleanup holds the lock (and removes the
+/// name) or has already removed the name, so the caller must use another
+/// name and leave this one to the cleanup.
+fn lock_new_tmp(file: &File, path: &Path) -> Result<bool, KeyStoreError> {
+    match file.try_lock() {
+        Ok(()) => {}
+        // Nobody else writes a name this fresh: only a cleanup locks it.
+        Err(TryLockError::WouldBlock) => return Ok(false),
+        // No lock support here; cleanup then goes by age (module docs).
+        Err(TryLockError::Error(e)) => {
+            tracing::debug!("cannot lock '{}': {e}", path.display());
+            return Ok(true);
+        }
+    }
+    let ours = file
+        .metadata()
+        .map_err(|e| io_error("stat temporary file", path, &e))?;
+    match fs::symlink_metadata(path) {
+        Ok(now) => Ok(file_id(&now) == file_id(&ours)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error("stat temporary file", path, &e)),
+    }
+}
+
+/// Creates a fresh temporary file in `dir` (exclusively, mode 0600) and
+/// locks it.
+fn create_tmp(dir: &Path) -> Result<TmpFile, KeyStoreError> {
     let mut last_err = None;
     for _ in 0..8 {
         let path = dir.join(format!("{TMP_PREFIX}{}", random_suffix()));
-        match OpenOptions::new()
+        let file = match OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&path)
         {
-            Ok(file) => return Ok((TmpFile { path }, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some((path, e)),
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                last_err = Some((path, e));
+                continue;
+            }
             Err(e) => return Err(io_error("create temporary file", &path, &e)),
+        };
+        if lock_new_tmp(&file, &path)? {
+            return Ok(TmpFile { path, file });
         }
+        last_err = Some((path, io::Error::other("removed by a concurrent clean-up")));
     }
     match last_err {
         Some((path, e)) => Err(io_error("create temporary file", &path, &e)),
@@ -238,11 +392,11 @@ fn create_blocking(dir: &Path, name: &str, value: &[u8]) -> Result<(), KeyStoreE
             ),
         });
     }
-    let (tmp, mut file) = create_tmp(dir)?;
-    file.write_all(value)
-        .and_then(|()| file.sync_all())
+    let mut tmp = create_tmp(dir)?;
+    tmp.file
+        .write_all(value)
+        .and_then(|()| tmp.file.sync_all())
         .map_err(|e| io_error("write temporary file", &tmp.path, &e))?;
-    drop(file);
     match fs::hard_link(&tmp.path, &path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -252,6 +406,7 @@ fn create_blocking(dir: &Path, name: &str, value: &[u8]) -> Result<(), KeyStoreE
     }
     // The key exists now; failing to remove the temporary name is only
     // logged (by the guard), it must not turn a created key into an error.
+    // The lock is released only after the temporary name is gone.
     drop(tmp);
     sync_dir(dir)
 }
@@ -431,32 +586,153 @@ mod tests {
         assert_eq!(store.get(&key("max")).await.unwrap().len(), MAX_VALUE_SIZE);
     }
 
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
-    fn stale_temporary_files_are_removed_on_open_fresh_ones_kept() {
+    fn flock_locks_conflict_between_open_file_descriptions_of_one_process() {
+        // The premise of the cleanup tests (and of reloads, where two stores
+        // share a process): two `File::open`s of one path are two open file
+        // descriptions, whose locks conflict as two processes' would.
         let dir = tempfile::tempdir().unwrap();
-        let old = dir.path().join(".tmp-old");
-        let fresh = dir.path().join(".tmp-fresh");
-        let other = dir.path().join(".other");
-        for p in [&old, &fresh, &other] {
-            fs::write(p, b"x").unwrap();
-        }
+        let path = dir.path().join(".tmp-x");
+        fs::write(&path, b"").unwrap();
+        let writer = File::open(&path).unwrap();
+        writer.try_lock().unwrap();
+        let other = File::open(&path).unwrap();
+        assert!(matches!(other.try_lock(), Err(TryLockError::WouldBlock)));
+        // A clone shares the description, and with it the lock.
+        writer.try_clone().unwrap().try_lock().unwrap();
+        drop(writer);
+        other.try_lock().unwrap();
+    }
+
+    #[test]
+    fn abandoned_temporary_files_are_removed_on_open_whatever_their_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Fresh (a writer killed a moment ago), empty (killed before
+        // writing), and old ones: nobody holds their locks.
+        fs::write(d.join(".tmp-fresh"), b"value").unwrap();
+        fs::write(d.join(".tmp-empty"), b"").unwrap();
+        fs::write(d.join(".tmp-old"), b"value").unwrap();
         let past = SystemTime::now() - STALE_TMP_AGE - Duration::from_secs(60);
         File::options()
             .write(true)
-            .open(&old)
+            .open(d.join(".tmp-old"))
             .unwrap()
             .set_modified(past)
             .unwrap();
-        File::options()
-            .write(true)
-            .open(&other)
-            .unwrap()
-            .set_modified(past)
-            .unwrap();
-        FsKeyStore::open(dir.path()).unwrap();
-        assert!(!old.exists());
-        assert!(fresh.exists());
-        assert!(other.exists());
+        // A writer killed between link and unlink: key and temporary name
+        // share the file; only the temporary name goes.
+        fs::write(d.join("key"), b"secret").unwrap();
+        fs::hard_link(d.join("key"), d.join(".tmp-linked")).unwrap();
+        // Other dot files, symlinks and directories named like temporary
+        // files are not ours to remove.
+        fs::write(d.join(".other"), b"x").unwrap();
+        fs::write(d.join("target"), b"x").unwrap();
+        std::os::unix::fs::symlink(d.join("target"), d.join(".tmp-link")).unwrap();
+        fs::create_dir(d.join(".tmp-dir")).unwrap();
+        FsKeyStore::open(d).unwrap();
+        assert_eq!(
+            names(d),
+            [".other", ".tmp-dir", ".tmp-link", "key", "target"]
+        );
+        assert_eq!(fs::read(d.join("key")).unwrap(), b"secret");
+    }
+
+    #[test]
+    fn temporary_files_locked_by_a_live_writer_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let live = d.join(".tmp-live");
+        let old = d.join(".tmp-live-old");
+        // Written and locked through their own open file descriptions: for
+        // the cleanup's `File::open` they are locked by another process.
+        let writers: Vec<File> = [&live, &old]
+            .into_iter()
+            .map(|p| {
+                let f = File::create_new(p).unwrap();
+                f.try_lock().unwrap();
+                f
+            })
+            .collect();
+        let past = SystemTime::now() - STALE_TMP_AGE - Duration::from_secs(60);
+        writers[1].set_modified(past).unwrap();
+        fs::write(d.join(".tmp-dead"), b"x").unwrap();
+        FsKeyStore::open(d).unwrap();
+        assert_eq!(names(d), [".tmp-live", ".tmp-live-old"]);
+        // The writers die; the next start removes their files.
+        drop(writers);
+        FsKeyStore::open(d).unwrap();
+        assert!(names(d).is_empty(), "{:?}", names(d));
+    }
+
+    #[test]
+    fn a_writer_that_loses_its_temporary_file_to_a_cleanup_notices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".tmp-race");
+        // A cleanup holds the lock of a file just created, not yet locked.
+        let file = File::create_new(&path).unwrap();
+        let cleanup = File::open(&path).unwrap();
+        cleanup.try_lock().unwrap();
+        assert!(!lock_new_tmp(&file, &path).unwrap());
+        // The cleanup has removed the name and released its lock.
+        fs::remove_file(&path).unwrap();
+        drop(cleanup);
+        assert!(!lock_new_tmp(&file, &path).unwrap());
+        // No cleanup: the writer keeps its file.
+        let file = File::create_new(&path).unwrap();
+        assert!(lock_new_tmp(&file, &path).unwrap());
+        assert!(matches!(
+            File::open(&path).unwrap().try_lock(),
+            Err(TryLockError::WouldBlock)
+        ));
+    }
+
+    #[test]
+    fn creates_succeed_while_other_stores_clean_the_directory() {
+        // Another node (or a reload) opening the directory during creates
+        // must neither remove a temporary file in flight nor fail a create.
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cleaner = {
+            let (d, done) = (d.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut opens = 0_u32;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) || opens == 0 {
+                    FsKeyStore::open(&d).unwrap();
+                    opens += 1;
+                }
+                opens
+            })
+        };
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let d = d.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        create_blocking(&d, &format!("k-{w}-{i}"), b"value").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(cleaner.join().unwrap() > 0);
+        let names = names(&d);
+        assert_eq!(names.len(), 400, "{names:?}");
+        assert!(names.iter().all(|n| n.starts_with("k-")), "{names:?}");
     }
 
     #[tokio::test]

@@ -64,11 +64,17 @@ async fn stray_files_are_not_listed() {
     let page = store.list("", "", 0).await.unwrap();
     assert_eq!(page.names, ["k1"]);
     assert_eq!(page.next, None);
-    // A fresh temporary file survives re-opening (it may be a create in
-    // flight in another instance).
+    // A temporary file whose writer is alive (it holds the file's lock)
+    // survives re-opening; once the writer is gone, re-opening removes it.
+    let writer = fs::File::open(tmp.path().join(".tmp-0123456789abcdef")).unwrap();
+    writer.try_lock().unwrap();
     let store = FsKeyStore::open(tmp.path()).unwrap();
     assert!(tmp.path().join(".tmp-0123456789abcdef").exists());
     assert_eq!(store.list("k", "", 10).await.unwrap().names, ["k1"]);
+    drop(writer);
+    FsKeyStore::open(tmp.path()).unwrap();
+    assert!(!tmp.path().join(".tmp-0123456789abcdef").exists());
+    assert!(tmp.path().join("not.a.key").exists());
 }
 
 #[tokio::test]
