@@ -217,9 +217,19 @@ fn fs_store_survives_sigkill_during_concurrent_creates() {
         temp_left_by_kills += temp_files(&keys).len();
     }
 
-    // The last start: nothing temporary left, every key loads.
+    // The last start: nothing temporary left, every key loads; the
+    // clean-up reaches the server's error log through the tracing bridge.
+    let left_by_last_kill = temp_files(&keys).len();
     let (server, client) = start(d, &admin_id, &api_key);
     assert_eq!(temp_files(&keys), Vec::<String>::new());
+    if left_by_last_kill > 0 {
+        let summary = format!("removed {left_by_last_kill} temporary file(s)");
+        assert!(
+            server.log().contains(&summary),
+            "no '{summary}' in:\n{}",
+            server.log()
+        );
+    }
     let record = Arc::try_unwrap(record).ok().unwrap().into_inner().unwrap();
     let on_disk: BTreeSet<String> = std::fs::read_dir(&keys)
         .unwrap()
