@@ -426,6 +426,30 @@ async fn h1_early_answers_keep_the_connection() {
 }
 
 #[tokio::test]
+async fn h1_expect_continue_is_answered_without_the_body() {
+    let pki = Pki::new();
+    let srv = start(settings(&pki, TestStore::new()), ConnTimeouts::default()).await;
+    let io = tls(srv.addr, &pki.app, false).await;
+    let (mut r, mut w) = tokio::io::split(io);
+    // The client waits for `100 Continue`; the answer comes instead.
+    w.write_all(
+        b"POST /v1/key/generate/app-secret HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let a = tokio::time::timeout(Duration::from_secs(30), read_h1(&mut r, &mut buf, false))
+        .await
+        .expect("an answer without sending the body");
+    assert!(a.status_line.starts_with("HTTP/1.1 403 "), "{}", a.head);
+    assert_eq!(
+        a.body,
+        api_error(403, "not authorized: insufficient permissions")
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn h2_bodies_beyond_the_bound_are_cut_off() {
     let pki = Pki::new();
     let srv = start(settings(&pki, TestStore::new()), ConnTimeouts::default()).await;

@@ -430,3 +430,13 @@ fn redirect(path: &str, query: Option<&str>) -> Response<Body> {
         .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unread_body_limit_covers_every_route() {
+        for r in super::routes::default_routes() {
+            assert!(r.max_body <= super::UNREAD_BODY_LIMIT, "{}", r.path);
+        }
+    }
+}
