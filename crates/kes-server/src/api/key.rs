@@ -75,7 +75,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
 
 /// `PUT /v1/key/import/<name>` with `{"key","cipher"}` (or the v0.22
 /// spellings `{"bytes","algorithm"}`).
-pub(super) async fn import(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
+pub(super) async fn import(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_IMPORT_BODY).await?;
     let bad = |e: super::body::BodyError| Error::BadBody {
@@ -226,7 +226,7 @@ struct DekResponse<'a> {
 }
 
 /// `PUT /v1/key/generate/<name>` with an optional `{"context"}`.
-pub(super) async fn generate(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
+pub(super) async fn generate(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
     // Any empty body means "no context" (Go only skips decoding when the
@@ -268,7 +268,7 @@ struct CiphertextResponse {
 }
 
 /// `PUT /v1/key/encrypt/<name>` with `{"plaintext","context"}`.
-pub(super) async fn encrypt(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
+pub(super) async fn encrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
     let fields = parse_fields(&raw, &["plaintext", "context"])?;
@@ -292,7 +292,7 @@ struct PlaintextResponse<'a> {
 }
 
 /// `PUT /v1/key/decrypt/<name>` with `{"ciphertext","context"}`.
-pub(super) async fn decrypt(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
+pub(super) async fn decrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
     let fields = parse_fields(&raw, &["ciphertext", "context"])?;
@@ -314,7 +314,7 @@ struct HmacResponse {
 }
 
 /// `PUT /v1/key/hmac/<name>` with `{"message"}`.
-pub(super) async fn hmac(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
+pub(super) async fn hmac(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
     let message = parse_fields(&raw, &["message"])?
@@ -329,7 +329,10 @@ pub(super) async fn hmac(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>
 
 /// `POST /v1/key/bulk/decrypt/<name>` (v0.19–v0.22 clients): a JSON array
 /// of `{"ciphertext","context"}`, answered in order; one failure fails all.
-pub(super) async fn bulk_decrypt(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
+pub(super) async fn bulk_decrypt(
+    ctx: &Ctx<'_>,
+    body: &mut Incoming,
+) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
     let items = Fields::parse_list(&raw, &["ciphertext", "context"]).map_err(bad_body)?;

@@ -5,18 +5,21 @@
 //! and authorization (400 / 403) → handler (name validation, body limit and
 //! decoding, cache / key store, crypto). Metrics count handler responses
 //! only; audit records cover every request on the key, policy and identity
-//! routes, denied ones included.
+//! routes, denied ones included. Every answer then passes through
+//! [`handle`], which drains a request body the answer left unread (bounded
+//! by [`UNREAD_BODY_LIMIT`] and the route's deadline) and strips the body
+//! of an answer to HEAD.
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use kes_types::api::ApiError;
 
 use crate::accept::ConnInfo;
@@ -81,23 +84,112 @@ impl Ctx<'_> {
     }
 }
 
-/// Answers one request.
+/// How many bytes of a request body are read and thrown away when the
+/// answer did not read the body (403, 404, 405, an over-limit 400, a body
+/// on a route that takes none). Over HTTP/2 an answer to a request whose
+/// body is still arriving ends with `RST_STREAM(NO_ERROR)`: RFC 9113 §8.1
+/// allows it, but curl 7.88 then drops the answer. Over HTTP/1.1 an unread
+/// body ends the keep-alive connection. Go's server drains small bodies to
+/// avoid both, and so do we. 1 MiB is the largest body a route accepts (the
+/// legacy bulk decrypt), so whatever a client may legitimately send is
+/// drained; a larger body is cut off: the stream is reset (HTTP/2) or the
+/// connection closed after the answer (HTTP/1.1).
+pub const UNREAD_BODY_LIMIT: u64 = 1 << 20;
+
+/// How long draining an unread body may take for a request without a route
+/// deadline (no route, or a log stream); otherwise the route's deadline
+/// bounds it, so a slow client cannot hold a request past its timeout.
+pub const UNREAD_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Answers one request: the pipeline, then (the one place every answer
+/// passes through) draining a body the answer left unread and dropping the
+/// body of a HEAD answer.
 pub(crate) async fn handle(
     server: &Arc<Server>,
     conn: &ConnInfo,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let started = Instant::now();
+    let (parts, mut body) = req.into_parts();
+    let (resp, limit) = answer(server, conn, &parts, &mut body, started).await;
+    if !body.is_end_stream() {
+        let deadline = started + limit.unwrap_or(UNREAD_BODY_TIMEOUT);
+        discard_unread(&mut body, &parts.headers, deadline.into()).await;
+    }
+    if parts.method == Method::HEAD {
+        return without_body(resp);
+    }
+    resp
+}
+
+/// Reads and throws away the rest of a request body, at most
+/// [`UNREAD_BODY_LIMIT`] bytes and until `deadline`; a longer or slower
+/// body is left unread. A client that waits for `100 Continue` has not sent
+/// its body and is not asked to.
+async fn discard_unread(body: &mut Incoming, headers: &HeaderMap, deadline: tokio::time::Instant) {
+    if headers.contains_key(EXPECT) {
+        return;
+    }
+    if body
+        .size_hint()
+        .exact()
+        .is_some_and(|len| len > UNREAD_BODY_LIMIT)
+    {
+        return;
+    }
+    let drain = async {
+        let mut left = UNREAD_BODY_LIMIT;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                if len > left {
+                    return;
+                }
+                left -= len;
+            }
+        }
+    };
+    // Polls the drain before looking at the clock: what has already
+    // arrived is read even when the deadline has passed.
+    let _ = tokio::time::timeout_at(deadline, drain).await;
+}
+
+/// A HEAD answer has the headers of the answer and no body (RFC 9110
+/// §9.3.2, RFC 9113 §8.1): hyper drops the body over HTTP/1.1, not over
+/// HTTP/2. `Content-Length` stays what it would have been.
+fn without_body(resp: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    if let Some(len) = body.size_hint().exact() {
+        parts
+            .headers
+            .entry(CONTENT_LENGTH)
+            .or_insert_with(|| HeaderValue::from(len));
+    }
+    Response::from_parts(parts, Empty::new().boxed_unsync())
+}
+
+/// The request pipeline; also returns the route's deadline, if any.
+async fn answer(
+    server: &Arc<Server>,
+    conn: &ConnInfo,
+    parts: &http::request::Parts,
+    body: &mut Incoming,
+    started: Instant,
+) -> (Response<Body>, Option<Duration>) {
     let state = server.state();
-    let (parts, body) = req.into_parts();
     let path = match routes::decode_path(parts.uri.path()) {
         Ok(path) => path,
-        Err(e) => return error_response(&Error::BadPath(e.to_string()).to_api()),
+        Err(e) => {
+            return (
+                error_response(&Error::BadPath(e.to_string()).to_api()),
+                None,
+            );
+        }
     };
     let (route, resource) = match state.routes.lookup(&path) {
         Lookup::Found(route, resource) => (route, resource),
-        Lookup::Redirect(route) => return redirect(route.path, parts.uri.query()),
-        Lookup::NotFound => return not_found(),
+        Lookup::Redirect(route) => return (redirect(route.path, parts.uri.query()), None),
+        Lookup::NotFound => return (not_found(), None),
     };
     if !route.accepts(&parts.method) {
         let want = route.method.as_str();
@@ -109,7 +201,7 @@ pub(crate) async fn handle(
         if let Ok(v) = HeaderValue::from_str(want) {
             resp.headers_mut().insert(http::header::ACCEPT, v);
         }
-        return resp;
+        return (resp, route.timeout);
     }
 
     let ctx = Ctx {
@@ -143,7 +235,7 @@ pub(crate) async fn handle(
             latency: started.elapsed(),
         });
     }
-    resp
+    (resp, route.timeout)
 }
 
 fn method_str(m: &Method) -> &'static str {
@@ -156,7 +248,7 @@ fn method_str(m: &Method) -> &'static str {
     }
 }
 
-async fn authorize_and_run(ctx: &Ctx<'_>, path: &str, body: Incoming) -> Response<Body> {
+async fn authorize_and_run(ctx: &Ctx<'_>, path: &str, body: &mut Incoming) -> Response<Body> {
     if let Err(e) = authorize(ctx, path) {
         log_error(ctx, path, &e);
         return error_response(&e.to_api());
@@ -225,7 +317,7 @@ fn log_error(ctx: &Ctx<'_>, path: &str, e: &Error) {
     }
 }
 
-async fn dispatch(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
+async fn dispatch(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     match ctx.route.handler {
         Handler::Version => system::version(),
         Handler::Ready => system::ready(ctx).await,
@@ -261,12 +353,12 @@ async fn dispatch(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error
 /// unreadable body is the route's 400 `message`.
 pub(crate) async fn read_body(
     ctx: &Ctx<'_>,
-    body: Incoming,
+    body: &mut Incoming,
     message: &'static str,
 ) -> Result<Bytes, Error> {
     let limit = ctx.route.max_body;
     let too_large = |cause: String| Error::BadBody { message, cause };
-    if let Some(len) = hyper::body::Body::size_hint(&body).exact()
+    if let Some(len) = body.size_hint().exact()
         && len > limit
     {
         return Err(too_large(format!(
@@ -341,4 +433,14 @@ fn redirect(path: &str, query: Option<&str>) -> Response<Body> {
     resp.headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unread_body_limit_covers_every_route() {
+        for r in super::routes::default_routes() {
+            assert!(r.max_body <= super::UNREAD_BODY_LIMIT, "{}", r.path);
+        }
+    }
 }

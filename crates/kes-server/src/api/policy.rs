@@ -80,7 +80,7 @@ fn patterns(fields: &Fields, field: &str) -> Result<Vec<PathPattern>, Error> {
 /// `PUT /v1/policy/write/<name>`: body `{"allow":[…],"deny":[…]}` (arrays,
 /// or the objects `read` returns; `paths` is the oldest spelling of
 /// `allow`). Creates or replaces the policy until restart.
-pub(super) async fn write(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, Error> {
+pub(super) async fn write(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = PolicyName::new(ctx.resource)?;
     let raw = read_body(ctx, body, "invalid policy")
         .await
