@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use kes_keystore::fs::FsKeyStore;
 
-use common::{SERVER_CERT, Server, api_key_in, free_port, identity_in, run};
+use common::{SERVER_CERT, Server, api_key_in, identity_in, run, write_fs_config};
 
 /// Kill rounds.
 const ROUNDS: usize = 5;
@@ -58,23 +58,7 @@ fn temp_files(keys: &Path) -> Vec<String> {
 /// Writes `config.yml` (fs store in `./keys`) and starts the server on a
 /// fresh port; returns it and a client with the admin API key.
 fn start(d: &Path, admin_id: &str, api_key: &str) -> (Server, kes_client::Client) {
-    let port = free_port();
-    std::fs::write(
-        d.join("config.yml"),
-        format!(
-            "address: 127.0.0.1:{port}
-admin:
-  identity: {admin_id}
-tls:
-  key: server.key
-  cert: server.cert
-keystore:
-  fs:
-    path: ./keys
-"
-        ),
-    )
-    .unwrap();
+    let port = write_fs_config(d, admin_id, "server.key", "server.cert");
     let server = Server::start(d, port, &["server", "--config", "config.yml"]);
     let client = kes_client::Client::builder()
         .endpoint(server.endpoint())

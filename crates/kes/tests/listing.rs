@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{Out, Server, api_key_in, free_port, identity_in, run, run_env};
+use common::{Out, Server, api_key_in, identity_in, run, run_env, write_fs_config};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
@@ -35,23 +35,7 @@ fn big_server(d: &Path) -> (Server, String) {
     let out = run(d, &["identity", "new"]);
     let admin_key = api_key_in(out.ok());
     let admin_id = identity_in(out.ok());
-    let port = free_port();
-    std::fs::write(
-        d.join("config.yml"),
-        format!(
-            "address: 127.0.0.1:{port}
-admin:
-  identity: {admin_id}
-tls:
-  key: private.key
-  cert: public.crt
-keystore:
-  fs:
-    path: ./keys
-"
-        ),
-    )
-    .unwrap();
+    let port = write_fs_config(d, &admin_id, "private.key", "public.crt");
     let server = Server::start(
         d,
         port,

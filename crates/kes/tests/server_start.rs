@@ -153,14 +153,7 @@ fn a_world_readable_key_directory_is_warned_about_on_stderr() {
     let admin_id = run(d, &["identity", "of", &admin_key]).ok().to_owned();
     std::fs::create_dir(d.join("keys")).unwrap();
     std::fs::set_permissions(d.join("keys"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = free_port();
-    std::fs::write(
-        d.join("config.yml"),
-        format!(
-            "address: 127.0.0.1:{port}\nadmin:\n  identity: {admin_id}\ntls:\n  key: server.key\n  cert: server.cert\nkeystore:\n  fs:\n    path: ./keys\n"
-        ),
-    )
-    .unwrap();
+    let port = write_fs_config(d, &admin_id, "server.key", "server.cert");
     let server = Server::start(d, port, &["server", "--config", "config.yml"]);
     let log = wait_for(&server, "is accessible by other users");
     let warning = log

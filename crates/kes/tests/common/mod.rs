@@ -127,6 +127,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Writes `<dir>/config.yml` for a server on a free port with `admin_id` as
+/// admin, the TLS key pair `key`/`cert` and an fs key store in `./keys`;
+/// returns the port.
+pub fn write_fs_config(dir: &Path, admin_id: &str, key: &str, cert: &str) -> u16 {
+    let port = free_port();
+    std::fs::write(
+        dir.join("config.yml"),
+        format!(
+            "address: 127.0.0.1:{port}\nadmin:\n  identity: {admin_id}\ntls:\n  key: {key}\n  cert: {cert}\nkeystore:\n  fs:\n    path: ./keys\n"
+        ),
+    )
+    .unwrap();
+    port
+}
+
 /// A running `kes server`; killed by PID on drop.
 pub struct Server {
     child: Child,
