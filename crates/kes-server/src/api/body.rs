@@ -606,13 +606,25 @@ mod tests {
     #[test]
     fn route_decoders() {
         let r = ImportRequest::decode(br#"{"bytes":"aGk=","algorithm":"undefined"}"#).unwrap();
-        assert_eq!((r.key.as_slice(), r.cipher.as_str()), (&b"hi"[..], "AES256"));
-        let r = ImportRequest::decode(br#"{"key":null,"bytes":"aGk=","cipher":"ChaCha20"}"#).unwrap();
-        assert_eq!((r.key.as_slice(), r.cipher.as_str()), (&b"hi"[..], "ChaCha20"));
-        assert!(GenerateRequest::decode(b" \r\n").unwrap().context.is_empty());
+        assert_eq!(
+            (r.key.as_slice(), r.cipher.as_str()),
+            (&b"hi"[..], "AES256")
+        );
+        let r =
+            ImportRequest::decode(br#"{"key":null,"bytes":"aGk=","cipher":"ChaCha20"}"#).unwrap();
+        assert_eq!(
+            (r.key.as_slice(), r.cipher.as_str()),
+            (&b"hi"[..], "ChaCha20")
+        );
+        assert!(
+            GenerateRequest::decode(b" \r\n")
+                .unwrap()
+                .context
+                .is_empty()
+        );
         assert!(GenerateRequest::decode(b"[]").is_err());
-        let p = PolicyRequest::decode(br#"{"allow":["/a"],"paths":["/b*"],"deny":{"/c":{}}}"#)
-            .unwrap();
+        let p =
+            PolicyRequest::decode(br#"{"allow":["/a"],"paths":["/b*"],"deny":{"/c":{}}}"#).unwrap();
         assert_eq!(p.allow.len(), 2);
         assert_eq!(p.deny[0].as_str(), "/c");
         assert_eq!(
