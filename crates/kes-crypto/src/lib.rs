@@ -22,31 +22,3 @@ pub use error::{
 };
 pub use key_version::{Dek, KeyVersion};
 pub use secret_key::{HmacKey, SecretKey};
-
-/// Entry points for fuzz targets and never-panic property tests. Not API.
-#[doc(hidden)]
-pub mod fuzzing {
-    use crate::{Cipher, KeyVersion, SecretKey};
-
-    /// Runs arbitrary bytes through ciphertext detection, parsing and
-    /// decryption with both key types. Must never panic.
-    pub fn decode_ciphertext(data: &[u8]) {
-        for cipher in [Cipher::Aes256, Cipher::ChaCha20] {
-            let _ = SecretKey::new(cipher, [0u8; 32]).decrypt(data, b"");
-        }
-        if let Ok(kv) =
-            KeyVersion::decode(br#"{"bytes":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#)
-        {
-            let _ = kv.decrypt(data, b"");
-        }
-    }
-
-    /// Runs arbitrary bytes through the stored-key decoder and, on success,
-    /// re-encodes the result. Must never panic.
-    pub fn decode_key_version(data: &[u8]) {
-        if let Ok(kv) = KeyVersion::decode(data) {
-            let _ = kv.encode();
-            let _ = kv.created_at_rfc3339();
-        }
-    }
-}

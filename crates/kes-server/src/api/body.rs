@@ -9,11 +9,17 @@
 //! A decoder is told the field names its route reads ([`Fields::parse`]);
 //! only those values are built, every other value is skipped without
 //! allocating.
+//!
+//! Each route with a body has one decoder here ([`ImportRequest`],
+//! [`GenerateRequest`], [`EncryptRequest`], [`DecryptRequest`],
+//! [`HmacRequest`], [`PolicyRequest`]); the handlers call them and the fuzz
+//! targets (`crates/kes-fuzz`) feed them arbitrary bytes.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use kes_types::{PathPattern, PatternError};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -323,6 +329,184 @@ pub fn encode_base64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
+/// The body of `PUT /v1/key/import/<name>`: `{"key","cipher"}` or the
+/// v0.22 spellings `{"bytes","algorithm"}`.
+#[derive(Debug)]
+pub struct ImportRequest {
+    /// The key material (its length is checked by the handler).
+    pub key: Zeroizing<Vec<u8>>,
+    /// The cipher name as sent; `AES256` when absent, empty or `undefined`.
+    pub cipher: String,
+}
+
+impl ImportRequest {
+    /// Decodes an import body.
+    pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
+        let fields = Fields::parse(body, &["key", "bytes", "cipher", "algorithm"])?;
+        let bytes_field = if fields.has("key") || !fields.has("bytes") {
+            "key"
+        } else {
+            "bytes"
+        };
+        let key = fields.bytes(bytes_field)?;
+        let mut cipher = fields.string("cipher")?;
+        if cipher.is_empty() {
+            cipher = fields.string("algorithm")?;
+        }
+        let cipher = match cipher {
+            "" | "undefined" => "AES256",
+            other => other,
+        };
+        Ok(Self {
+            key,
+            cipher: cipher.to_owned(),
+        })
+    }
+}
+
+/// The body of `PUT /v1/key/generate/<name>`: an optional `{"context"}`.
+#[derive(Debug)]
+pub struct GenerateRequest {
+    /// The associated data the DEK is bound to.
+    pub context: Zeroizing<Vec<u8>>,
+}
+
+impl GenerateRequest {
+    /// Decodes a generate body. Any empty (all-whitespace) body means "no
+    /// context" (Go only skips decoding when the declared length is 0;
+    /// chunked empty bodies fail there).
+    pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self {
+                context: Zeroizing::new(Vec::new()),
+            });
+        }
+        Ok(Self {
+            context: Fields::parse(body, &["context"])?.bytes("context")?,
+        })
+    }
+}
+
+/// The body of `PUT /v1/key/encrypt/<name>`: `{"plaintext","context"}`.
+#[derive(Debug)]
+pub struct EncryptRequest {
+    /// The data to encrypt.
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The associated data.
+    pub context: Zeroizing<Vec<u8>>,
+}
+
+impl EncryptRequest {
+    /// Decodes an encrypt body.
+    pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
+        let fields = Fields::parse(body, &["plaintext", "context"])?;
+        Ok(Self {
+            plaintext: fields.bytes("plaintext")?,
+            context: fields.bytes("context")?,
+        })
+    }
+}
+
+/// The body of `PUT /v1/key/decrypt/<name>`, and one item of a legacy bulk
+/// decrypt: `{"ciphertext","context"}`.
+#[derive(Debug)]
+pub struct DecryptRequest {
+    /// The ciphertext, in any of the formats of §7.5.
+    pub ciphertext: Zeroizing<Vec<u8>>,
+    /// The associated data.
+    pub context: Zeroizing<Vec<u8>>,
+}
+
+impl DecryptRequest {
+    /// The fields a decrypt body or bulk item is read from.
+    pub const FIELDS: &'static [&'static str] = &["ciphertext", "context"];
+
+    /// Decodes a decrypt body.
+    pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
+        Self::from_fields(&Fields::parse(body, Self::FIELDS)?)
+    }
+
+    /// Decodes the fields of one item of a bulk-decrypt array
+    /// ([`Fields::parse_list`] with [`DecryptRequest::FIELDS`]).
+    pub fn from_fields(fields: &Fields) -> Result<Self, BodyError> {
+        Ok(Self {
+            ciphertext: fields.bytes("ciphertext")?,
+            context: fields.bytes("context")?,
+        })
+    }
+}
+
+/// The body of `PUT /v1/key/hmac/<name>`: `{"message"}`.
+#[derive(Debug)]
+pub struct HmacRequest {
+    /// The message to authenticate.
+    pub message: Zeroizing<Vec<u8>>,
+}
+
+impl HmacRequest {
+    /// Decodes an HMAC body.
+    pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
+        Ok(Self {
+            message: Fields::parse(body, &["message"])?.bytes("message")?,
+        })
+    }
+}
+
+/// The body of `PUT /v1/policy/write/<name>`: `{"allow":[…],"deny":[…]}`
+/// (arrays, or the objects `read` returns; `paths` is the oldest spelling
+/// of `allow`), every pattern checked with [`PathPattern::parse`].
+#[derive(Debug)]
+pub struct PolicyRequest {
+    /// The allow patterns (`allow`, then `paths`).
+    pub allow: Vec<PathPattern>,
+    /// The deny patterns.
+    pub deny: Vec<PathPattern>,
+}
+
+/// Why a policy body was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyRequestError {
+    /// The body is not a JSON object with string lists.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// A pattern is invalid; names the field and the index.
+    #[error("{field}[{index}]: {source}")]
+    Pattern {
+        /// `allow`, `paths` or `deny`.
+        field: &'static str,
+        /// The index in that list.
+        index: usize,
+        /// What is wrong with it.
+        source: PatternError,
+    },
+}
+
+impl PolicyRequest {
+    /// Decodes a policy body.
+    pub fn decode(body: &[u8]) -> Result<Self, PolicyRequestError> {
+        let fields = Fields::parse(body, &["allow", "deny", "paths"])?;
+        let mut allow = patterns(&fields, "allow")?;
+        allow.extend(patterns(&fields, "paths")?);
+        let deny = patterns(&fields, "deny")?;
+        Ok(Self { allow, deny })
+    }
+}
+
+fn patterns(fields: &Fields, field: &'static str) -> Result<Vec<PathPattern>, PolicyRequestError> {
+    fields
+        .string_list(field)?
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            PathPattern::parse(p).map_err(|source| PolicyRequestError::Pattern {
+                field,
+                index,
+                source,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +601,38 @@ mod tests {
             "field 'allow' must be an array of strings"
         );
         assert!(f.string_list("deny").is_err());
+    }
+
+    #[test]
+    fn route_decoders() {
+        let r = ImportRequest::decode(br#"{"bytes":"aGk=","algorithm":"undefined"}"#).unwrap();
+        assert_eq!(
+            (r.key.as_slice(), r.cipher.as_str()),
+            (&b"hi"[..], "AES256")
+        );
+        let r =
+            ImportRequest::decode(br#"{"key":null,"bytes":"aGk=","cipher":"ChaCha20"}"#).unwrap();
+        assert_eq!(
+            (r.key.as_slice(), r.cipher.as_str()),
+            (&b"hi"[..], "ChaCha20")
+        );
+        assert!(
+            GenerateRequest::decode(b" \r\n")
+                .unwrap()
+                .context
+                .is_empty()
+        );
+        assert!(GenerateRequest::decode(b"[]").is_err());
+        let p =
+            PolicyRequest::decode(br#"{"allow":["/a"],"paths":["/b*"],"deny":{"/c":{}}}"#).unwrap();
+        assert_eq!(p.allow.len(), 2);
+        assert_eq!(p.deny[0].as_str(), "/c");
+        assert_eq!(
+            PolicyRequest::decode(br#"{"paths":["/a","b"]}"#)
+                .unwrap_err()
+                .to_string(),
+            "paths[1]: pattern 'b' does not start with '/'"
+        );
     }
 
     #[test]

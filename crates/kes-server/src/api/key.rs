@@ -16,7 +16,10 @@ use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::body::{Fields, encode_base64};
+use super::body::{
+    BodyError, DecryptRequest, EncryptRequest, Fields, GenerateRequest, HmacRequest, ImportRequest,
+    encode_base64,
+};
 use super::error::{Error, StoreOp};
 use super::{Body, Ctx, empty_ok, json, read_body};
 use crate::cache::CacheError;
@@ -78,31 +81,16 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
 pub(super) async fn import(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_IMPORT_BODY).await?;
-    let bad = |e: super::body::BodyError| Error::BadBody {
+    let request = ImportRequest::decode(&raw).map_err(|e| Error::BadBody {
         message: INVALID_IMPORT_BODY,
         cause: e.to_string(),
-    };
-    let fields = Fields::parse(&raw, &["key", "bytes", "cipher", "algorithm"]).map_err(bad)?;
-    let bytes_field = if fields.has("key") || !fields.has("bytes") {
-        "key"
-    } else {
-        "bytes"
-    };
-    let material = fields.bytes(bytes_field).map_err(bad)?;
-    let mut cipher_text = fields.string("cipher").map_err(bad)?;
-    if cipher_text.is_empty() {
-        cipher_text = fields.string("algorithm").map_err(bad)?;
+    })?;
+    let cipher = parse_cipher(&request.cipher)?;
+    if request.key.len() != 32 {
+        return Err(Error::InvalidKeySize(request.cipher));
     }
-    let cipher_text = match cipher_text {
-        "" | "undefined" => "AES256",
-        other => other,
-    };
-    let cipher = parse_cipher(cipher_text)?;
-    if material.len() != 32 {
-        return Err(Error::InvalidKeySize(cipher_text.to_owned()));
-    }
-    let key = KeyVersion::import(cipher, &material, creator(ctx))
-        .map_err(|_| Error::InvalidKeySize(cipher_text.to_owned()))?;
+    let key = KeyVersion::import(cipher, &request.key, creator(ctx))
+        .map_err(|_| Error::InvalidKeySize(request.cipher.clone()))?;
     store_new_key(ctx, &name, &key).await?;
     Ok(empty_ok())
 }
@@ -229,20 +217,14 @@ struct DekResponse<'a> {
 pub(super) async fn generate(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
-    // Any empty body means "no context" (Go only skips decoding when the
-    // declared length is 0; chunked empty bodies fail there).
-    let context = if raw.iter().all(u8::is_ascii_whitespace) {
-        Zeroizing::new(Vec::new())
-    } else {
-        parse_fields(&raw, &["context"])?
-            .bytes("context")
-            .map_err(bad_body)?
-    };
+    let request = GenerateRequest::decode(&raw).map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
-    let dek = key.generate_dek(&context).map_err(|e| Error::Internal {
-        message: "failed to generate encryption key",
-        cause: e.to_string(),
-    })?;
+    let dek = key
+        .generate_dek(&request.context)
+        .map_err(|e| Error::Internal {
+            message: "failed to generate encryption key",
+            cause: e.to_string(),
+        })?;
     let plaintext = Zeroizing::new(encode_base64(dek.plaintext.as_ref()));
     let ciphertext = encode_base64(&dek.ciphertext);
     json(&DekResponse {
@@ -251,15 +233,11 @@ pub(super) async fn generate(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respo
     })
 }
 
-fn bad_body(e: super::body::BodyError) -> Error {
+fn bad_body(e: BodyError) -> Error {
     Error::BadBody {
         message: INVALID_BODY,
         cause: e.to_string(),
     }
-}
-
-fn parse_fields(raw: &[u8], names: &'static [&'static str]) -> Result<Fields, Error> {
-    Fields::parse(raw, names).map_err(bad_body)
 }
 
 #[derive(Serialize)]
@@ -271,12 +249,10 @@ struct CiphertextResponse {
 pub(super) async fn encrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
-    let fields = parse_fields(&raw, &["plaintext", "context"])?;
-    let plaintext = fields.bytes("plaintext").map_err(bad_body)?;
-    let context = fields.bytes("context").map_err(bad_body)?;
+    let request = EncryptRequest::decode(&raw).map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
     let ciphertext = key
-        .encrypt(&plaintext, &context)
+        .encrypt(&request.plaintext, &request.context)
         .map_err(|e| Error::Internal {
             message: "failed to encrypt plaintext",
             cause: e.to_string(),
@@ -295,12 +271,10 @@ struct PlaintextResponse<'a> {
 pub(super) async fn decrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
-    let fields = parse_fields(&raw, &["ciphertext", "context"])?;
-    let ciphertext = fields.bytes("ciphertext").map_err(bad_body)?;
-    let context = fields.bytes("context").map_err(bad_body)?;
+    let request = DecryptRequest::decode(&raw).map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
     let plaintext = key
-        .decrypt(&ciphertext, &context)
+        .decrypt(&request.ciphertext, &request.context)
         .map_err(|e| Error::Decrypt(e.to_string()))?;
     let encoded = Zeroizing::new(encode_base64(&plaintext));
     json(&PlaintextResponse {
@@ -317,11 +291,9 @@ struct HmacResponse {
 pub(super) async fn hmac(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
-    let message = parse_fields(&raw, &["message"])?
-        .bytes("message")
-        .map_err(bad_body)?;
+    let request = HmacRequest::decode(&raw).map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
-    let mac = key.hmac(&message).ok_or(Error::HmacNotSupported)?;
+    let mac = key.hmac(&request.message).ok_or(Error::HmacNotSupported)?;
     json(&HmacResponse {
         hmac: encode_base64(&mac),
     })
@@ -335,17 +307,16 @@ pub(super) async fn bulk_decrypt(
 ) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
-    let items = Fields::parse_list(&raw, &["ciphertext", "context"]).map_err(bad_body)?;
+    let items = Fields::parse_list(&raw, DecryptRequest::FIELDS).map_err(bad_body)?;
     if items.len() > MAX_BULK {
         return Err(Error::TooManyCiphertexts);
     }
     let key = get_key(ctx, &name).await?;
     let mut out = Vec::with_capacity(items.len());
     for fields in items {
-        let ciphertext = fields.bytes("ciphertext").map_err(bad_body)?;
-        let context = fields.bytes("context").map_err(bad_body)?;
+        let item = DecryptRequest::from_fields(&fields).map_err(bad_body)?;
         let plaintext = key
-            .decrypt(&ciphertext, &context)
+            .decrypt(&item.ciphertext, &item.context)
             .map_err(|e| Error::Decrypt(e.to_string()))?;
         out.push(Zeroizing::new(encode_base64(&plaintext)));
     }

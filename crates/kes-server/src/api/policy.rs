@@ -8,9 +8,8 @@ use http::Response;
 use hyper::body::Incoming;
 use kes_types::api::{DescribePolicyResponse, ListNamesResponse, ReadPolicyResponse};
 use kes_types::name::{ListPattern, PolicyName};
-use kes_types::{PathPattern, PatternError};
 
-use super::body::Fields;
+use super::body::PolicyRequest;
 use super::error::Error;
 use super::{Body, Ctx, empty_ok, json, read_body};
 use crate::auth::PolicyEntry;
@@ -64,19 +63,6 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     })
 }
 
-/// The patterns of one field of a policy body, each checked with
-/// [`PathPattern::parse`]; errors name the field and the index.
-fn patterns(fields: &Fields, field: &str) -> Result<Vec<PathPattern>, Error> {
-    let bad = |cause: String| Error::BadPolicy(cause);
-    let list = fields.string_list(field).map_err(|e| bad(e.to_string()))?;
-    list.iter()
-        .enumerate()
-        .map(|(i, p)| {
-            PathPattern::parse(p).map_err(|e: PatternError| bad(format!("{field}[{i}]: {e}")))
-        })
-        .collect()
-}
-
 /// `PUT /v1/policy/write/<name>`: body `{"allow":[…],"deny":[…]}` (arrays,
 /// or the objects `read` returns; `paths` is the oldest spelling of
 /// `allow`). Creates or replaces the policy until restart.
@@ -93,11 +79,8 @@ pub(super) async fn write(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response
             "request body is empty: expected {\"allow\":[…],\"deny\":[…]}".into(),
         ));
     }
-    let fields = Fields::parse(&raw, &["allow", "deny", "paths"])
-        .map_err(|e| Error::BadPolicy(e.to_string()))?;
-    let mut allow = patterns(&fields, "allow")?;
-    allow.extend(patterns(&fields, "paths")?);
-    let deny = patterns(&fields, "deny")?;
+    let PolicyRequest { allow, deny } =
+        PolicyRequest::decode(&raw).map_err(|e| Error::BadPolicy(e.to_string()))?;
     let actor = ctx.actor();
     ctx.server.administer(|changes, _| {
         changes.write_policy(&name, &allow, &deny, &actor);
