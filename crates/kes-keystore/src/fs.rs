@@ -755,4 +755,21 @@ mod tests {
         let err = FsKeyStore::open("").unwrap_err();
         assert!(err.kind() == ErrorKind::InvalidConfig, "{err}");
     }
+
+    #[tokio::test]
+    async fn errors_name_the_backend_and_say_whether_temporary() {
+        let err = FsKeyStore::open("").unwrap_err();
+        assert!(!err.is_temporary(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "invalid key store config: fs: the key directory path is empty"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        let store = FsKeyStore::open(&path).unwrap();
+        fs::remove_dir(&path).unwrap();
+        let err = store.status().await.unwrap_err();
+        assert!(err.is_unreachable() && err.is_temporary(), "{err:?}");
+        assert_eq!(err.backend_name(), Some("fs"));
+    }
 }

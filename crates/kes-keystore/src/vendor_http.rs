@@ -562,6 +562,79 @@ mod tests {
     }
 
     #[test]
+    fn unexpected_answers_are_temporary_only_for_5xx() {
+        let e = unexpected("x", "get", &test_response(503, ""), "busy");
+        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
+        assert_eq!(e.to_string(), "x: get: HTTP 503: busy");
+        let e = unexpected("x", "get", &test_response(400, ""), "");
+        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
+        let e = unexpected("x", "get", &test_response(401, ""), "expired");
+        assert!(
+            e.kind() == ErrorKind::Unauthorized && !e.is_temporary(),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "key store denied access: x: get: HTTP 401: expired"
+        );
+    }
+
+    /// A plain-HTTP client of `addr` that retries without waiting long.
+    fn quick_client(addr: std::net::SocketAddr) -> Http {
+        let mut http =
+            Http::new("x", &format!("http://{addr}"), None, CaMode::AddToSystem).unwrap();
+        http.retry_base = Duration::from_millis(1);
+        http
+    }
+
+    #[tokio::test]
+    async fn dropped_connections_are_temporary_and_retried() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        let server = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(conn); // closed before any answer
+            }
+        });
+        let e = quick_client(addr)
+            .send(&Call::new(Method::GET, "/p?q=1"))
+            .await
+            .unwrap_err();
+        server.abort();
+        assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "key store is not reachable: x: http://{addr} /p: "
+            )),
+            "{text}"
+        );
+        assert!(text.ends_with(" (after 3 attempts)"), "{text}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_unreachable_but_not_retried() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let e = quick_client(addr)
+            .send(&Call::new(Method::GET, "/p"))
+            .await
+            .unwrap_err();
+        assert!(e.is_unreachable() && !e.is_temporary(), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("cannot connect") && !text.contains("attempts"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn excerpts_are_short_and_single_line() {
         assert_eq!(excerpt("  a\n b  "), "a b");
         let long = "x".repeat(500);

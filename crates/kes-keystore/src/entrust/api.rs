@@ -401,4 +401,15 @@ mod tests {
             "entrust keycontrol: CreateSecret: HTTP 502: <html>bad gateway</html>"
         );
     }
+
+    #[test]
+    fn only_5xx_answers_are_temporary() {
+        let e = unexpected(Op::Create, &resp(502, "<html>bad gateway</html>"));
+        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
+        assert_eq!(e.backend_name(), Some("entrust keycontrol"));
+        let e = unexpected(Op::Checkout, &resp(404, r#"{"error":"Box not found"}"#));
+        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
+        let e = unexpected(Op::List, &resp(403, r#"{"error":"Permission denied"}"#));
+        assert!(!e.is_temporary(), "{e:?}");
+    }
 }

@@ -302,4 +302,15 @@ mod tests {
         assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
         assert!(e.to_string().contains("Token is expired"), "{e}");
     }
+
+    #[test]
+    fn only_5xx_answers_are_temporary() {
+        let e = unexpected("export 'k'", &resp(503, "busy"));
+        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
+        assert_eq!(e.backend_name(), Some("ciphertrust"));
+        let e = unexpected("export 'k'", &resp(400, "bad"));
+        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
+        let e = unexpected("list secrets", &resp(401, "Token is expired"));
+        assert!(!e.is_temporary(), "{e:?}");
+    }
 }

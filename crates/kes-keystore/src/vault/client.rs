@@ -374,6 +374,31 @@ mod tests {
     }
 
     #[test]
+    fn vault_error_answers_are_temporary_for_429_and_5xx() {
+        let kind_and_flag = |status: u16, body: &str| {
+            let e = resp(status, body).into_error("read key");
+            (e.kind(), e.is_temporary())
+        };
+        assert_eq!(kind_and_flag(500, "oops"), (ErrorKind::Backend, true));
+        assert_eq!(kind_and_flag(502, ""), (ErrorKind::Backend, true));
+        assert_eq!(kind_and_flag(429, ""), (ErrorKind::Backend, true));
+        assert_eq!(kind_and_flag(501, ""), (ErrorKind::Backend, false));
+        assert_eq!(kind_and_flag(400, ""), (ErrorKind::Backend, false));
+        assert_eq!(kind_and_flag(412, ""), (ErrorKind::Backend, false));
+        assert_eq!(kind_and_flag(403, ""), (ErrorKind::Unauthorized, false));
+        assert_eq!(
+            kind_and_flag(503, r#"{"errors":["Vault is sealed"]}"#),
+            (ErrorKind::Unreachable, true)
+        );
+        let e = resp(403, r#"{"errors":["permission denied"]}"#).into_error("read key");
+        assert_eq!(e.backend_name(), Some("vault"));
+        assert_eq!(
+            e.to_string(),
+            "key store denied access: vault: read key: HTTP 403: permission denied"
+        );
+    }
+
+    #[test]
     fn missing_tls_files_are_config_errors() {
         let tls = VaultTlsOptions {
             ca: Some("/nonexistent/ca.pem".into()),
