@@ -47,7 +47,11 @@ impl ErrorKind {
     }
 }
 
-/// The error of a key-store operation; see the [module docs](self).
+/// The error of a key-store operation: its [`ErrorKind`], whether it is
+/// [temporary](KeyStoreError::is_temporary), the back end that failed and a
+/// message naming the call and the cause. `Clone`, so that one failure can
+/// be handed to several waiters. The cause is a rendered chain inside the
+/// message, never key material or credentials.
 ///
 /// Built with [`KeyStoreError::not_found`], [`KeyStoreError::already_exists`]
 /// or one of the per-kind constructors that name the back end

@@ -15,11 +15,11 @@ pub(crate) fn effective_limit(limit: usize) -> usize {
     }
 }
 
-/// Applies the [`KeyStore::list`](crate::KeyStore::list) contract to `names` (in any order, possibly
-/// with duplicates): keeps the names starting with `prefix` that are
-/// `>= start`, sorts them bytewise and returns at most
-/// [`effective_limit(limit)`](effective_limit) of them; `next` is the first
-/// name not returned, if any.
+/// Applies the [`KeyStore::list`](crate::KeyStore::list) contract to
+/// `names` (in any order, possibly with duplicates): keeps the names
+/// starting with `prefix` that are `>= start`, sorts them bytewise and
+/// returns at most [`effective_limit(limit)`](effective_limit) of them;
+/// `next` is the first name not returned, if any.
 ///
 /// Back ends that fetch every remote name (AWS, Vault, CipherTrust, the
 /// file system...) call this on the full set.

@@ -130,7 +130,7 @@ impl Response {
 }
 
 /// The error for an answer `what` (a call or operation) did not expect:
-/// 401/403 are [`ErrorKind::Unauthorized`](crate::ErrorKind::Unauthorized),
+/// 401/403 are `Unauthorized`,
 /// anything else a back-end error naming `what`, the status and the
 /// appliance's message `text`, temporary for a 5xx answer.
 pub(crate) fn unexpected(
@@ -228,7 +228,7 @@ impl Http {
 
     /// Sends `call`, retrying [temporary](KeyStoreError::is_temporary)
     /// failures and 5xx answers up to [`RETRIES`] times. Transport failures
-    /// end as [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable); HTTP
+    /// end as `Unreachable`; HTTP
     /// answers (also error statuses) are returned for the caller to interpret.
     pub async fn send(&self, call: &Call<'_>) -> Result<Response, KeyStoreError> {
         let mut attempt = 0;
@@ -254,7 +254,7 @@ impl Http {
 
     /// One attempt of `call` under [`REQUEST_TIMEOUT`]. A failure worth
     /// another try (dropped connection, timeout) is a temporary
-    /// [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable) error.
+    /// `Unreachable` error.
     async fn send_once(&self, call: &Call<'_>) -> Result<Response, KeyStoreError> {
         let path = strip_query(call.path);
         let uri = format!("{}{}", self.endpoint, call.path);

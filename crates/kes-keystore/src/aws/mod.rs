@@ -82,10 +82,10 @@ impl AwsSecretsManagerKeyStore {
     /// `ListSecrets` of one entry, that the endpoint is reachable and accepts
     /// the credentials for the region.
     ///
-    /// Errors name the problem: [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) for a
+    /// Errors name the problem: `InvalidConfig` for a
     /// malformed endpoint, a bad or mismatched region or incomplete
-    /// credentials; [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable) when the endpoint cannot be
-    /// reached; [`ErrorKind::Unauthorized`](crate::ErrorKind::Unauthorized) when AWS refuses the
+    /// credentials; `Unreachable` when the endpoint cannot be
+    /// reached; `Unauthorized` when AWS refuses the
     /// credentials (or there are none).
     pub async fn connect(opts: &AwsOptions) -> Result<Self, KeyStoreError> {
         let store = Self::build(opts).await?;

@@ -131,7 +131,7 @@ impl AwsOptions {
 
 /// Normalises a configured endpoint: empty → `None`; a bare `host[:port]` →
 /// `https://host[:port]`; an `http(s)://` URL is kept (without a trailing
-/// `/`). Anything else is an [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) naming the
+/// `/`). Anything else is an `InvalidConfig` naming the
 /// problem.
 pub fn normalize_endpoint(endpoint: &str) -> Result<Option<String>, KeyStoreError> {
     let raw = endpoint.trim();

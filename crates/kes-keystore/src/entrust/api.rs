@@ -289,7 +289,7 @@ pub fn is_secret_not_found(resp: &Response) -> bool {
 }
 
 /// The error for an answer `op` did not expect: 401/403 are
-/// [`ErrorKind::Unauthorized`](crate::ErrorKind::Unauthorized), anything else a backend error naming the
+/// `Unauthorized`, anything else a backend error naming the
 /// call, the status and the appliance's message.
 pub fn unexpected(op: Op, resp: &Response) -> KeyStoreError {
     vendor_http::unexpected(BACKEND, op.name(), resp, &error_text(resp))

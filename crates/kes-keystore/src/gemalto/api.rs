@@ -213,7 +213,7 @@ pub fn error_text(resp: &Response) -> String {
 }
 
 /// The error for an answer `what` did not expect: 401/403 are
-/// [`ErrorKind::Unauthorized`](crate::ErrorKind::Unauthorized), anything else a backend error naming the
+/// `Unauthorized`, anything else a backend error naming the
 /// operation, the status and the appliance's message.
 pub fn unexpected(what: &str, resp: &Response) -> KeyStoreError {
     vendor_http::unexpected(BACKEND, what, resp, &error_text(resp))

@@ -202,7 +202,7 @@ impl Http {
 
     /// Sends one request and reads the whole (bounded) response within the
     /// request timeout. Transport failures and timeouts are
-    /// [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable); HTTP error statuses are returned as
+    /// `Unreachable`; HTTP error statuses are returned as
     /// responses for the caller to interpret.
     pub async fn send(&self, call: Call<'_>) -> Result<Response, KeyStoreError> {
         let uri = format!("{}{}", self.endpoint, call.path);

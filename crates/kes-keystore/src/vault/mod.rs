@@ -145,9 +145,9 @@ impl VaultKeyStore {
     /// Validates `opts`, logs in, checks that the K/V engine is mounted, and
     /// starts token renewal and the health probe.
     ///
-    /// Fails with [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable) when Vault cannot be
-    /// reached, [`ErrorKind::Unauthorized`](crate::ErrorKind::Unauthorized) when the login is refused and
-    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) for bad options or a missing mount.
+    /// Fails with `Unreachable` when Vault cannot be
+    /// reached, `Unauthorized` when the login is refused and
+    /// `InvalidConfig` for bad options or a missing mount.
     pub async fn connect(opts: VaultOptions) -> Result<Self, KeyStoreError> {
         let opts = opts.validate()?;
         let http = Http::new(&opts)?;
