@@ -531,6 +531,24 @@ mod tests {
         assert_eq!(store.gets(), 2);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_store_error_reaches_every_waiter_whole() {
+        let store = CountingStore::with(&[("k", "v")]);
+        *lock(&store.get_delay) = Duration::from_millis(50);
+        store.down.store(true, Ordering::SeqCst);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let k = name("k");
+        let (a, b) = tokio::join!(cache.get(&k), cache.get(&k));
+        assert_eq!(store.gets(), 1);
+        for r in [a, b] {
+            let Err(CacheError::Store(e)) = r else {
+                panic!("want a store error, got {r:?}");
+            };
+            assert_eq!(e, store.unreachable());
+            assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
+        }
+    }
+
     #[tokio::test]
     async fn decode_and_store_errors_are_reported_not_cached() {
         let store = CountingStore::with(&[("b", "bad"), ("g", "good")]);
