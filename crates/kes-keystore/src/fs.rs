@@ -66,7 +66,7 @@ use kes_types::KeyName;
 use kes_types::name::is_valid_name;
 use zeroize::Zeroizing;
 
-use crate::mem::paginate;
+use crate::list::paginate;
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
 /// The largest value [`FsKeyStore`] stores or reads back (1 MiB).
@@ -81,7 +81,7 @@ const TMP_PREFIX: &str = ".tmp-";
 /// another instance on the same directory (e.g. during a reload).
 const STALE_TMP_AGE: Duration = Duration::from_secs(15 * 60);
 
-/// The backend name used in [`KeyStoreError::Backend`].
+/// The back-end name in this store's errors.
 const BACKEND: &str = "fs";
 
 /// A key store in a local directory; see the [module docs](self).
@@ -105,8 +105,9 @@ impl FsKeyStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, KeyStoreError> {
         let dir = path.as_ref().to_path_buf();
         if dir.as_os_str().is_empty() {
-            return Err(KeyStoreError::InvalidConfig(
-                "fs: the key directory path is empty".to_owned(),
+            return Err(KeyStoreError::invalid_config(
+                "fs",
+                "the key directory path is empty",
             ));
         }
         match fs::metadata(&dir) {
@@ -120,10 +121,10 @@ impl FsKeyStore {
                 }
             }
             Ok(_) => {
-                return Err(KeyStoreError::InvalidConfig(format!(
-                    "fs: '{}' is not a directory",
-                    dir.display()
-                )));
+                return Err(KeyStoreError::invalid_config(
+                    "fs",
+                    format!("'{}' is not a directory", dir.display()),
+                ));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 DirBuilder::new()
@@ -263,10 +264,10 @@ fn remove_if_abandoned(path: &Path) -> io::Result<TmpCleanup> {
 
 /// A `Backend` error naming the action, the path and the OS error.
 fn io_error(action: &str, path: &Path, err: &io::Error) -> KeyStoreError {
-    KeyStoreError::Backend {
-        backend: BACKEND,
-        message: format!("cannot {action} '{}': {err}", path.display()),
-    }
+    KeyStoreError::backend(
+        BACKEND,
+        format!("cannot {action} '{}': {err}", path.display()),
+    )
 }
 
 /// Runs blocking filesystem work on tokio's blocking pool.
@@ -277,10 +278,7 @@ where
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| KeyStoreError::Backend {
-            backend: BACKEND,
-            message: format!("blocking I/O task failed: {e}"),
-        })?
+        .map_err(|e| KeyStoreError::backend(BACKEND, format!("blocking I/O task failed: {e}")))?
 }
 
 /// A random suffix for temporary file names (std's per-process random keys;
@@ -373,24 +371,24 @@ fn create_tmp(dir: &Path) -> Result<TmpFile, KeyStoreError> {
     }
     match last_err {
         Some((path, e)) => Err(io_error("create temporary file", &path, &e)),
-        None => Err(KeyStoreError::Backend {
-            backend: BACKEND,
-            message: format!("cannot create a temporary file in '{}'", dir.display()),
-        }),
+        None => Err(KeyStoreError::backend(
+            BACKEND,
+            format!("cannot create a temporary file in '{}'", dir.display()),
+        )),
     }
 }
 
 fn create_blocking(dir: &Path, name: &str, value: &[u8]) -> Result<(), KeyStoreError> {
     let path = dir.join(name);
     if value.len() > MAX_VALUE_SIZE {
-        return Err(KeyStoreError::Backend {
-            backend: BACKEND,
-            message: format!(
+        return Err(KeyStoreError::backend(
+            BACKEND,
+            format!(
                 "cannot create '{}': value is {} bytes, the limit is {MAX_VALUE_SIZE}",
                 path.display(),
                 value.len()
             ),
-        });
+        ));
     }
     let mut tmp = create_tmp(dir)?;
     tmp.file
@@ -400,7 +398,7 @@ fn create_blocking(dir: &Path, name: &str, value: &[u8]) -> Result<(), KeyStoreE
     match fs::hard_link(&tmp.path, &path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(KeyStoreError::AlreadyExists);
+            return Err(KeyStoreError::already_exists());
         }
         Err(e) => return Err(io_error("create", &path, &e)),
     }
@@ -415,22 +413,24 @@ fn get_blocking(dir: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, KeyStoreEr
     let path = dir.join(name);
     let file = match File::open(&path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(KeyStoreError::NotFound),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(KeyStoreError::not_found()),
         Err(e) => return Err(io_error("open", &path, &e)),
     };
     let meta = file.metadata().map_err(|e| io_error("stat", &path, &e))?;
     if !meta.is_file() {
-        return Err(KeyStoreError::Backend {
-            backend: BACKEND,
-            message: format!("cannot read '{}': not a regular file", path.display()),
-        });
+        return Err(KeyStoreError::backend(
+            BACKEND,
+            format!("cannot read '{}': not a regular file", path.display()),
+        ));
     }
-    let too_big = || KeyStoreError::Backend {
-        backend: BACKEND,
-        message: format!(
-            "cannot read '{}': value is larger than {MAX_VALUE_SIZE} bytes",
-            path.display()
-        ),
+    let too_big = || {
+        KeyStoreError::backend(
+            BACKEND,
+            format!(
+                "cannot read '{}': value is larger than {MAX_VALUE_SIZE} bytes",
+                path.display()
+            ),
+        )
     };
     let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
     if size > MAX_VALUE_SIZE {
@@ -455,7 +455,7 @@ fn delete_blocking(dir: &Path, name: &str) -> Result<(), KeyStoreError> {
     let path = dir.join(name);
     match fs::remove_file(&path) {
         Ok(()) => sync_dir(dir),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(KeyStoreError::NotFound),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(KeyStoreError::not_found()),
         Err(e) => Err(io_error("delete", &path, &e)),
     }
 }
@@ -494,14 +494,14 @@ impl KeyStore for FsKeyStore {
                 Ok(meta) if meta.is_dir() => Ok(Status {
                     latency: start.elapsed(),
                 }),
-                Ok(_) => Err(KeyStoreError::Unreachable(format!(
-                    "'{}' is not a directory",
-                    dir.display()
-                ))),
-                Err(e) => Err(KeyStoreError::Unreachable(format!(
-                    "cannot stat '{}': {e}",
-                    dir.display()
-                ))),
+                Ok(_) => Err(KeyStoreError::unreachable(
+                    BACKEND,
+                    format!("'{}' is not a directory", dir.display()),
+                )),
+                Err(e) => Err(KeyStoreError::unreachable(
+                    BACKEND,
+                    format!("cannot stat '{}': {e}", dir.display()),
+                )),
             }
         })
         .await
@@ -541,6 +541,7 @@ impl KeyStore for FsKeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn key(s: &str) -> KeyName {
         KeyName::new(s).unwrap()
@@ -574,10 +575,9 @@ mod tests {
         let value = vec![b'x'; MAX_VALUE_SIZE + 1];
         let err = store.create(&key("big"), &value).await.unwrap_err();
         assert!(err.to_string().contains("1048577 bytes"), "{err}");
-        assert!(matches!(
-            store.get(&key("big")).await,
-            Err(KeyStoreError::NotFound)
-        ));
+        assert!(
+            matches!(store.get(&key("big")).await, Err(ref e) if e.kind() == ErrorKind::NotFound)
+        );
         // Exactly the limit is fine.
         store
             .create(&key("max"), &value[..MAX_VALUE_SIZE])
@@ -753,6 +753,23 @@ mod tests {
     #[test]
     fn empty_path_is_invalid() {
         let err = FsKeyStore::open("").unwrap_err();
-        assert!(matches!(err, KeyStoreError::InvalidConfig(_)), "{err}");
+        assert!(err.kind() == ErrorKind::InvalidConfig, "{err}");
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_backend_and_say_whether_temporary() {
+        let err = FsKeyStore::open("").unwrap_err();
+        assert!(!err.is_temporary(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "invalid key store config: fs: the key directory path is empty"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        let store = FsKeyStore::open(&path).unwrap();
+        fs::remove_dir(&path).unwrap();
+        let err = store.status().await.unwrap_err();
+        assert!(err.is_unreachable() && err.is_temporary(), "{err:?}");
+        assert_eq!(err.backend_name(), Some("fs"));
     }
 }

@@ -15,16 +15,20 @@ use zeroize::Zeroizing;
 
 pub mod aws;
 pub mod entrust;
+mod error;
 #[cfg(any(test, feature = "testkit"))]
 pub mod fakes;
 pub mod fs;
 pub mod gemalto;
+mod list;
 pub mod mem;
 pub mod migrate;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod vault;
 mod vendor_http;
+
+pub use error::{ErrorKind, KeyStoreError};
 
 /// The most names one [`KeyStore::list`] call returns (Go KES uses 1024).
 pub const MAX_LIST: usize = 1024;
@@ -46,49 +50,11 @@ pub struct ListPage {
     pub next: Option<String>,
 }
 
-/// Errors of a key-store operation.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyStoreError {
-    /// No key with that name.
-    #[error("key does not exist")]
-    NotFound,
-    /// A key with that name exists already (nothing was written).
-    #[error("key already exists")]
-    AlreadyExists,
-    /// The store could not be reached (connection refused, timeout, DNS...).
-    #[error("key store is not reachable: {0}")]
-    Unreachable(String),
-    /// The store rejected our credentials.
-    #[error("key store denied access: {0}")]
-    Unauthorized(String),
-    /// The configuration of the store is invalid.
-    #[error("invalid key store config: {0}")]
-    InvalidConfig(String),
-    /// Any other failure of the backend; the message never contains key
-    /// material or credentials.
-    #[error("{backend}: {message}")]
-    Backend {
-        /// Which backend (`fs`, `vault`, ...).
-        backend: &'static str,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-impl KeyStoreError {
-    /// Whether the error means the store is unreachable (network-level), as
-    /// opposed to a failed operation. `/v1/ready` answers 504 for these.
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, Self::Unreachable(_))
-    }
-}
-
 /// A persistent map from key names to stored-key values.
 ///
 /// Implementations must be safe to call concurrently. `create` must never
 /// overwrite: of several concurrent creates of one name exactly one succeeds
-/// and the others get [`KeyStoreError::AlreadyExists`]; a crash never leaves a
+/// and the others get [`ErrorKind::AlreadyExists`]; a crash never leaves a
 /// half-written value behind.
 #[async_trait]
 pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
@@ -105,7 +71,7 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError>;
 
     /// Removes `name`. Stores that cannot tell may succeed for a missing key;
-    /// the others return [`KeyStoreError::NotFound`].
+    /// the others return [`ErrorKind::NotFound`].
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError>;
 
     /// Lists names starting with `prefix`, sorted bytewise, at most `limit`

@@ -1,10 +1,7 @@
-//! The in-memory key store (`kes server --dev`, tests) and the listing
-//! helper every backend that fetches all names at once can share.
+//! The in-memory key store (`kes server --dev`, tests).
 //!
 //! [`MemKeyStore`] keeps a sorted map behind a read-write lock; values are
 //! zeroized when removed or when the store is dropped. Nothing is persisted.
-//! [`paginate`] implements the listing contract of [`KeyStore::list`]
-//! (prefix, start, limit, continuation) over an arbitrary set of names.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,46 +13,8 @@ use async_trait::async_trait;
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
-use crate::{KeyStore, KeyStoreError, ListPage, MAX_LIST, Status};
-
-/// The effective page size for a requested `limit`: `0` means "as many as
-/// allowed", anything above [`MAX_LIST`] is capped.
-pub fn effective_limit(limit: usize) -> usize {
-    if limit == 0 || limit > MAX_LIST {
-        MAX_LIST
-    } else {
-        limit
-    }
-}
-
-/// Applies the [`KeyStore::list`] contract to `names` (in any order, possibly
-/// with duplicates): keeps the names starting with `prefix` that are
-/// `>= start`, sorts them bytewise and returns at most
-/// [`effective_limit(limit)`](effective_limit) of them; `next` is the first
-/// name not returned, if any.
-///
-/// Backends that can only fetch every remote name (AWS, GCP, Azure, ...) call
-/// this on the full set.
-pub fn paginate<I>(names: I, prefix: &str, start: &str, limit: usize) -> ListPage
-where
-    I: IntoIterator<Item = String>,
-{
-    let mut names: Vec<String> = names
-        .into_iter()
-        .filter(|n| n.starts_with(prefix) && n.as_str() >= start)
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let limit = effective_limit(limit);
-    let next = if names.len() > limit {
-        let mut rest = names.split_off(limit);
-        rest.truncate(1);
-        rest.pop()
-    } else {
-        None
-    };
-    ListPage { names, next }
-}
+use crate::list::effective_limit;
+use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
 /// A key store that lives in memory only; see the [module docs](self).
 #[derive(Default)]
@@ -109,7 +68,7 @@ impl KeyStore for MemKeyStore {
     async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         match keys.entry(name.as_str().to_owned()) {
-            std::collections::btree_map::Entry::Occupied(_) => Err(KeyStoreError::AlreadyExists),
+            std::collections::btree_map::Entry::Occupied(_) => Err(KeyStoreError::already_exists()),
             std::collections::btree_map::Entry::Vacant(slot) => {
                 slot.insert(Zeroizing::new(value.to_vec()));
                 Ok(())
@@ -121,7 +80,7 @@ impl KeyStore for MemKeyStore {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         keys.get(name.as_str())
             .map(|v| Zeroizing::new(v.to_vec()))
-            .ok_or(KeyStoreError::NotFound)
+            .ok_or_else(KeyStoreError::not_found)
     }
 
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
@@ -129,7 +88,7 @@ impl KeyStore for MemKeyStore {
         // The removed value is a `Zeroizing` and is wiped when dropped here.
         keys.remove(name.as_str())
             .map(drop)
-            .ok_or(KeyStoreError::NotFound)
+            .ok_or_else(KeyStoreError::not_found)
     }
 
     async fn list(
@@ -154,6 +113,8 @@ impl KeyStore for MemKeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::list::paginate;
+    use crate::{ErrorKind, MAX_LIST};
 
     fn key(s: &str) -> KeyName {
         KeyName::new(s).unwrap()
@@ -161,34 +122,6 @@ mod tests {
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn paginate_filters_sorts_and_cuts() {
-        let all = strings(&["b2", "a", "b1", "b3", "c", "b1"]);
-        let page = paginate(all.clone(), "b", "", 2);
-        assert_eq!(page.names, strings(&["b1", "b2"]));
-        assert_eq!(page.next.as_deref(), Some("b3"));
-        let page = paginate(all.clone(), "b", "b3", 2);
-        assert_eq!(page.names, strings(&["b3"]));
-        assert_eq!(page.next, None);
-        let page = paginate(all.clone(), "", "b15", 0);
-        assert_eq!(page.names, strings(&["b2", "b3", "c"]));
-        assert_eq!(page.next, None);
-        let page = paginate(all, "x", "", 10);
-        assert!(page.names.is_empty());
-        assert_eq!(page.next, None);
-    }
-
-    #[test]
-    fn limits_are_capped() {
-        assert_eq!(effective_limit(0), MAX_LIST);
-        assert_eq!(effective_limit(7), 7);
-        assert_eq!(effective_limit(MAX_LIST + 1), MAX_LIST);
-        let names = (0..MAX_LIST + 5).map(|i| format!("k{i:05}"));
-        let page = paginate(names, "", "", usize::MAX);
-        assert_eq!(page.names.len(), MAX_LIST);
-        assert_eq!(page.next, Some(format!("k{MAX_LIST:05}")));
     }
 
     #[tokio::test]
@@ -226,14 +159,13 @@ mod tests {
         store.create(&key("k"), b"first").await.unwrap();
         assert!(matches!(
             store.create(&key("k"), b"second").await,
-            Err(KeyStoreError::AlreadyExists)
+            Err(ref e) if e.kind() == ErrorKind::AlreadyExists
         ));
         assert_eq!(store.get(&key("k")).await.unwrap().as_slice(), b"first");
         store.delete(&key("k")).await.unwrap();
-        assert!(matches!(
-            store.delete(&key("k")).await,
-            Err(KeyStoreError::NotFound)
-        ));
+        assert!(
+            matches!(store.delete(&key("k")).await, Err(ref e) if e.kind() == ErrorKind::NotFound)
+        );
         assert!(store.is_empty());
     }
 

@@ -18,7 +18,7 @@
 use kes_types::{Glob, KeyName};
 use zeroize::Zeroizing;
 
-use crate::{KeyStore, KeyStoreError};
+use crate::{ErrorKind, KeyStore, KeyStoreError};
 
 /// How to treat keys that exist at the destination with another value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -119,10 +119,10 @@ pub async fn matching_names(
             // A store that does not advance would loop forever.
             Some(next) if next > start => start = next,
             Some(next) => {
-                return Err(MigrateError::List(KeyStoreError::Backend {
-                    backend: "list",
-                    message: format!("listing did not advance past '{next}'"),
-                }));
+                return Err(MigrateError::List(KeyStoreError::backend(
+                    "list",
+                    format!("listing did not advance past '{next}'"),
+                )));
             }
             None => return Ok(names),
         }
@@ -147,7 +147,7 @@ pub async fn copy_key(
     let value = from.get(&key).await.map_err(err("read"))?;
     let existing: Option<Zeroizing<Vec<u8>>> = match to.get(&key).await {
         Ok(v) => Some(v),
-        Err(KeyStoreError::NotFound) => None,
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => return Err(err("check")(e)),
     };
     let outcome = match existing {
@@ -162,14 +162,15 @@ pub async fn copy_key(
     }
     if outcome == Outcome::Replaced {
         match to.delete(&key).await {
-            Ok(()) | Err(KeyStoreError::NotFound) => {}
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(err("replace")(e)),
         }
     }
     match to.create(&key, &value).await {
         Ok(()) => Ok(outcome),
         // Another writer created it in between: compare again.
-        Err(KeyStoreError::AlreadyExists) => match to.get(&key).await {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => match to.get(&key).await {
             Ok(v) if equal(&v, &value) => Ok(Outcome::Identical),
             Ok(_) if opts.merge => Ok(Outcome::Kept),
             Ok(_) => Err(MigrateError::Exists(name.to_owned())),

@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use kes_types::KeyName;
 use kes_types::name::MAX_NAME_LEN;
 
-use crate::{KeyStore, KeyStoreError, MAX_LIST};
+use crate::{ErrorKind, KeyStore, KeyStoreError, MAX_LIST};
 
 pub mod faults;
 
@@ -102,7 +102,7 @@ fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
 
 async fn expect_not_found(store: &dyn KeyStore, n: &KeyName, when: &str) -> CheckResult {
     match store.get(n).await {
-        Err(KeyStoreError::NotFound) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Ok(_) => Err(format!("get '{n}' {when}: expected NotFound, got a value")),
         Err(e) => Err(format!("get '{n}' {when}: expected NotFound, got: {e}")),
     }
@@ -142,7 +142,7 @@ pub async fn create_twice_fails(store: &dyn KeyStore, prefix: &str) -> CheckResu
             .await
             .map_err(|e| unexpected("create", &n, &e))?;
         match store.create(&n, b"second").await {
-            Err(KeyStoreError::AlreadyExists) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Ok(()) => return Err(format!("second create '{n}' succeeded; want AlreadyExists")),
             Err(e) => return Err(format!("second create '{n}': want AlreadyExists, got: {e}")),
         }
@@ -162,7 +162,8 @@ pub async fn get_missing(store: &dyn KeyStore, prefix: &str) -> CheckResult {
 pub async fn delete_missing(store: &dyn KeyStore, prefix: &str) -> CheckResult {
     let n = name(prefix, "missing")?;
     match store.delete(&n).await {
-        Ok(()) | Err(KeyStoreError::NotFound) => Ok(()),
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(format!(
             "delete '{n}' of a key never created: want Ok or NotFound, got: {e}"
         )),
@@ -319,7 +320,7 @@ pub async fn concurrent_creates(store: &dyn KeyStore, prefix: &str) -> CheckResu
         for (i, r) in results.iter().enumerate() {
             match r {
                 Ok(()) => winners.push(i),
-                Err(KeyStoreError::AlreadyExists) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(format!("concurrent create '{n}' #{i}: unexpected: {e}")),
             }
         }

@@ -130,8 +130,9 @@ impl Response {
 }
 
 /// The error for an answer `what` (a call or operation) did not expect:
-/// 401/403 are [`KeyStoreError::Unauthorized`], anything else a backend error
-/// naming `what`, the status and the appliance's message `text`.
+/// 401/403 are `Unauthorized`,
+/// anything else a back-end error naming `what`, the status and the
+/// appliance's message `text`, temporary for a 5xx answer.
 pub(crate) fn unexpected(
     backend: &'static str,
     what: &str,
@@ -145,12 +146,9 @@ pub(crate) fn unexpected(
     };
     match resp.status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            KeyStoreError::Unauthorized(format!("{backend}: {detail}"))
+            KeyStoreError::unauthorized(backend, detail)
         }
-        _ => KeyStoreError::Backend {
-            backend,
-            message: detail,
-        },
+        status => KeyStoreError::backend(backend, detail).with_temporary(status.is_server_error()),
     }
 }
 
@@ -173,14 +171,6 @@ pub(crate) fn excerpt(s: &str) -> String {
     } else {
         joined
     }
-}
-
-/// Why one attempt failed, before classification into a [`KeyStoreError`].
-enum Failure {
-    /// Worth another try (dropped connection, timeout).
-    Temporary(String),
-    /// Not worth another try (refused, TLS, oversized body...).
-    Final(KeyStoreError),
 }
 
 /// The pooled HTTPS client of one store.
@@ -236,10 +226,10 @@ impl Http {
         &self.endpoint
     }
 
-    /// Sends `call`, retrying temporary failures and 5xx answers up to
-    /// [`RETRIES`] times. Transport failures end as
-    /// [`KeyStoreError::Unreachable`]; HTTP answers (also error statuses) are
-    /// returned for the caller to interpret.
+    /// Sends `call`, retrying [temporary](KeyStoreError::is_temporary)
+    /// failures and 5xx answers up to [`RETRIES`] times. Transport failures
+    /// end as `Unreachable`; HTTP
+    /// answers (also error statuses) are returned for the caller to interpret.
     pub async fn send(&self, call: &Call<'_>) -> Result<Response, KeyStoreError> {
         let mut attempt = 0;
         loop {
@@ -247,17 +237,12 @@ impl Http {
             match self.send_once(call).await {
                 Ok(resp) if resp.status.is_server_error() && !last => {}
                 Ok(resp) => return Ok(resp),
-                Err(Failure::Final(e)) => return Err(e),
-                Err(Failure::Temporary(msg)) if last => {
-                    return Err(KeyStoreError::Unreachable(format!(
-                        "{}: {} {}: {msg} (after {} attempts)",
-                        self.backend,
-                        self.endpoint,
-                        strip_query(call.path),
-                        attempt + 1
-                    )));
+                Err(e) if e.is_temporary() && !last => {}
+                Err(e) if e.is_temporary() => {
+                    let tries = attempt + 1;
+                    return Err(e.map_message(|m| format!("{m} (after {tries} attempts)")));
                 }
-                Err(Failure::Temporary(_)) => {}
+                Err(e) => return Err(e),
             }
             attempt += 1;
             // Go KES waits 200 ms plus up to 800 ms of jitter.
@@ -267,8 +252,10 @@ impl Http {
         }
     }
 
-    /// One attempt of `call` under [`REQUEST_TIMEOUT`].
-    async fn send_once(&self, call: &Call<'_>) -> Result<Response, Failure> {
+    /// One attempt of `call` under [`REQUEST_TIMEOUT`]. A failure worth
+    /// another try (dropped connection, timeout) is a temporary
+    /// `Unreachable` error.
+    async fn send_once(&self, call: &Call<'_>) -> Result<Response, KeyStoreError> {
         let path = strip_query(call.path);
         let uri = format!("{}{}", self.endpoint, call.path);
         let mut req = http::Request::builder()
@@ -282,10 +269,10 @@ impl Http {
         }
         let body = Full::new(call.body.clone().unwrap_or_default());
         let req = req.body(body).map_err(|e| {
-            Failure::Final(KeyStoreError::InvalidConfig(format!(
-                "{}: cannot build a request for {}{path}: {e}",
-                self.backend, self.endpoint
-            )))
+            KeyStoreError::invalid_config(
+                self.backend,
+                format!("cannot build a request for {}{path}: {e}", self.endpoint),
+            )
         })?;
         let limit = call.limit;
         let fut = async {
@@ -300,17 +287,17 @@ impl Http {
                 .await
                 .map_err(|e| {
                     if e.is::<http_body_util::LengthLimitError>() {
-                        Failure::Final(KeyStoreError::Backend {
-                            backend: self.backend,
-                            message: format!(
+                        KeyStoreError::backend(
+                            self.backend,
+                            format!(
                                 "{path}: response body larger than {limit} bytes (HTTP {status})"
                             ),
-                        })
+                        )
                     } else {
-                        Failure::Temporary(format!(
-                            "reading the response failed: {}",
-                            error_chain(e.as_ref())
-                        ))
+                        self.temporary(
+                            path,
+                            format!("reading the response failed: {}", error_chain(e.as_ref())),
+                        )
                     }
                 })?
                 .to_bytes();
@@ -318,15 +305,24 @@ impl Http {
         };
         match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
             Ok(r) => r,
-            Err(_) => Err(Failure::Temporary(format!(
-                "no response within {REQUEST_TIMEOUT:?}"
-            ))),
+            Err(_) => Err(self.temporary(path, format!("no response within {REQUEST_TIMEOUT:?}"))),
         }
     }
 
+    /// A temporary failure of one attempt at `path`.
+    fn temporary(&self, path: &str, detail: String) -> KeyStoreError {
+        KeyStoreError::unreachable(self.backend, format!("{} {path}: {detail}", self.endpoint))
+    }
+
     /// Classifies a failed request: TLS problems and refused connections are
-    /// final (retrying cannot help), the rest (dropped connections) temporary.
-    fn transport_failure(&self, path: &str, e: &hyper_util::client::legacy::Error) -> Failure {
+    /// unreachable but not temporary (Go KES does not retry them: nothing
+    /// listens, or the certificate is wrong), the rest (dropped connections)
+    /// temporary.
+    fn transport_failure(
+        &self,
+        path: &str,
+        e: &hyper_util::client::legacy::Error,
+    ) -> KeyStoreError {
         let chain = error_chain(e);
         if let Some(tls) = find_tls_error(e) {
             let hint = match tls {
@@ -335,32 +331,34 @@ impl Http {
                 }
                 _ => "",
             };
-            return Failure::Final(KeyStoreError::Unreachable(format!(
-                "{}: TLS handshake with {} failed: {tls}{hint}",
-                self.backend, self.endpoint
-            )));
+            return KeyStoreError::unreachable(
+                self.backend,
+                format!("TLS handshake with {} failed: {tls}{hint}", self.endpoint),
+            )
+            .with_temporary(false);
         }
         if e.is_connect() {
-            return Failure::Final(KeyStoreError::Unreachable(format!(
-                "{}: cannot connect to {} ({path}): {chain}",
-                self.backend, self.endpoint
-            )));
+            return KeyStoreError::unreachable(
+                self.backend,
+                format!("cannot connect to {} ({path}): {chain}", self.endpoint),
+            )
+            .with_temporary(false);
         }
-        Failure::Temporary(chain)
+        self.temporary(path, chain)
     }
 }
 
 /// Checks and normalizes the endpoint: a URL with scheme and host, no query,
 /// no trailing slash.
-fn normalize_endpoint(backend: &str, endpoint: &str) -> Result<String, KeyStoreError> {
-    let invalid = |why: &str| {
-        KeyStoreError::InvalidConfig(format!("{backend}: endpoint {endpoint:?}: {why}"))
-    };
+fn normalize_endpoint(backend: &'static str, endpoint: &str) -> Result<String, KeyStoreError> {
+    let invalid =
+        |why: &str| KeyStoreError::invalid_config(backend, format!("endpoint {endpoint:?}: {why}"));
     let trimmed = endpoint.trim().trim_end_matches('/');
     if trimmed.is_empty() {
-        return Err(KeyStoreError::InvalidConfig(format!(
-            "{backend}: missing required field `endpoint`"
-        )));
+        return Err(KeyStoreError::invalid_config(
+            backend,
+            "missing required field `endpoint`",
+        ));
     }
     let uri: http::Uri = trimmed
         .parse()
@@ -421,7 +419,7 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Builds the rustls client config from the CA file/directory and the
 /// system roots as `mode` says.
 fn tls_config(
-    backend: &str,
+    backend: &'static str,
     ca: Option<&Path>,
     mode: CaMode,
 ) -> Result<rustls::ClientConfig, KeyStoreError> {
@@ -429,7 +427,7 @@ fn tls_config(
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| KeyStoreError::InvalidConfig(format!("{backend}: tls: {e}")))?
+        .map_err(|e| KeyStoreError::invalid_config(backend, format!("tls: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
@@ -439,7 +437,7 @@ fn tls_config(
 /// or directory (`tls.ca`), which must hold at least one. Shared with the
 /// Vault client.
 pub(crate) fn root_store(
-    backend: &str,
+    backend: &'static str,
     ca: Option<&Path>,
     mode: CaMode,
 ) -> Result<RootCertStore, KeyStoreError> {
@@ -455,40 +453,40 @@ pub(crate) fn root_store(
         for file in ca_files(backend, ca)? {
             for cert in read_certs(backend, "tls.ca", &file)? {
                 roots.add(cert).map_err(|e| {
-                    KeyStoreError::InvalidConfig(format!(
-                        "{backend}: tls.ca: invalid certificate in {}: {e}",
-                        file.display()
-                    ))
+                    KeyStoreError::invalid_config(
+                        backend,
+                        format!("tls.ca: invalid certificate in {}: {e}", file.display()),
+                    )
                 })?;
                 added += 1;
             }
         }
         if added == 0 {
-            return Err(KeyStoreError::InvalidConfig(format!(
-                "{backend}: tls.ca: no PEM certificate found in {}",
-                ca.display()
-            )));
+            return Err(KeyStoreError::invalid_config(
+                backend,
+                format!("tls.ca: no PEM certificate found in {}", ca.display()),
+            ));
         }
     }
     Ok(roots)
 }
 
 /// The CA file itself, or the regular files of a CA directory.
-fn ca_files(backend: &str, ca: &Path) -> Result<Vec<PathBuf>, KeyStoreError> {
+fn ca_files(backend: &'static str, ca: &Path) -> Result<Vec<PathBuf>, KeyStoreError> {
     let meta = std::fs::metadata(ca).map_err(|e| {
-        KeyStoreError::InvalidConfig(format!(
-            "{backend}: tls.ca: cannot read {}: {e}",
-            ca.display()
-        ))
+        KeyStoreError::invalid_config(
+            backend,
+            format!("tls.ca: cannot read {}: {e}", ca.display()),
+        )
     })?;
     if !meta.is_dir() {
         return Ok(vec![ca.to_path_buf()]);
     }
     let entries = std::fs::read_dir(ca).map_err(|e| {
-        KeyStoreError::InvalidConfig(format!(
-            "{backend}: tls.ca: cannot list {}: {e}",
-            ca.display()
-        ))
+        KeyStoreError::invalid_config(
+            backend,
+            format!("tls.ca: cannot list {}: {e}", ca.display()),
+        )
     })?;
     let mut files: Vec<PathBuf> = entries
         .flatten()
@@ -501,27 +499,28 @@ fn ca_files(backend: &str, ca: &Path) -> Result<Vec<PathBuf>, KeyStoreError> {
 
 /// All PEM certificates of one file, named in errors by its config `field`.
 pub(crate) fn read_certs(
-    backend: &str,
+    backend: &'static str,
     field: &str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, KeyStoreError> {
     let iter = CertificateDer::pem_file_iter(path).map_err(|e| {
-        KeyStoreError::InvalidConfig(format!(
-            "{backend}: {field}: cannot read {}: {e}",
-            path.display()
-        ))
+        KeyStoreError::invalid_config(
+            backend,
+            format!("{field}: cannot read {}: {e}", path.display()),
+        )
     })?;
     iter.collect::<Result<Vec<_>, _>>().map_err(|e| {
-        KeyStoreError::InvalidConfig(format!(
-            "{backend}: {field}: invalid PEM in {}: {e}",
-            path.display()
-        ))
+        KeyStoreError::invalid_config(
+            backend,
+            format!("{field}: invalid PEM in {}: {e}", path.display()),
+        )
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     #[test]
     fn endpoints_are_checked_and_normalized() {
@@ -553,13 +552,86 @@ mod tests {
             CaMode::ReplaceSystem,
         )
         .unwrap_err();
-        assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
+        assert!(e.kind() == ErrorKind::InvalidConfig, "{e:?}");
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
         let dir = std::env::temp_dir().join(format!("kes-vendor-http-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let e = tls_config("x", Some(&dir), CaMode::ReplaceSystem).unwrap_err();
         assert!(e.to_string().contains("no PEM certificate"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unexpected_answers_are_temporary_only_for_5xx() {
+        let e = unexpected("x", "get", &test_response(503, ""), "busy");
+        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
+        assert_eq!(e.to_string(), "x: get: HTTP 503: busy");
+        let e = unexpected("x", "get", &test_response(400, ""), "");
+        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
+        let e = unexpected("x", "get", &test_response(401, ""), "expired");
+        assert!(
+            e.kind() == ErrorKind::Unauthorized && !e.is_temporary(),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "key store denied access: x: get: HTTP 401: expired"
+        );
+    }
+
+    /// A plain-HTTP client of `addr` that retries without waiting long.
+    fn quick_client(addr: std::net::SocketAddr) -> Http {
+        let mut http =
+            Http::new("x", &format!("http://{addr}"), None, CaMode::AddToSystem).unwrap();
+        http.retry_base = Duration::from_millis(1);
+        http
+    }
+
+    #[tokio::test]
+    async fn dropped_connections_are_temporary_and_retried() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        let server = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(conn); // closed before any answer
+            }
+        });
+        let e = quick_client(addr)
+            .send(&Call::new(Method::GET, "/p?q=1"))
+            .await
+            .unwrap_err();
+        server.abort();
+        assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "key store is not reachable: x: http://{addr} /p: "
+            )),
+            "{text}"
+        );
+        assert!(text.ends_with(" (after 3 attempts)"), "{text}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_unreachable_but_not_retried() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let e = quick_client(addr)
+            .send(&Call::new(Method::GET, "/p"))
+            .await
+            .unwrap_err();
+        assert!(e.is_unreachable() && !e.is_temporary(), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("cannot connect") && !text.contains("attempts"),
+            "{text}"
+        );
     }
 
     #[test]

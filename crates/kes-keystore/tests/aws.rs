@@ -8,7 +8,7 @@
 use aws_sdk_secretsmanager::primitives::Blob;
 use kes_keystore::aws::{AwsOptions, AwsSecretsManagerKeyStore};
 use kes_keystore::testkit::{run_all, unique_prefix};
-use kes_keystore::{KeyStore, KeyStoreError};
+use kes_keystore::{ErrorKind, KeyStore};
 use kes_testpeers::moto::Moto;
 use kes_types::KeyName;
 use zeroize::Zeroizing;
@@ -109,10 +109,7 @@ async fn conforms_with_kms_key_and_uses_it() {
 
     // Reset wipes moto: the secret is gone.
     moto.reset();
-    assert!(matches!(
-        store.get(&name).await,
-        Err(KeyStoreError::NotFound)
-    ));
+    assert!(matches!(store.get(&name).await, Err(ref e) if e.kind() == ErrorKind::NotFound));
     assert!(store.list("", "", 0).await.unwrap().names.is_empty());
 }
 
@@ -184,14 +181,17 @@ async fn secrets_pending_deletion_are_not_found() {
         .await
         .unwrap();
     let got = store.get(&name).await;
-    assert!(matches!(got, Err(KeyStoreError::NotFound)), "{got:?}");
+    assert!(
+        matches!(got, Err(ref e) if e.kind() == ErrorKind::NotFound),
+        "{got:?}"
+    );
     assert!(store.list("", "", 0).await.unwrap().names.is_empty());
     // Creating the name again is refused (moto: exists; AWS: scheduled for
     // deletion) and says why.
     let again = store.create(&name, b"v").await.unwrap_err();
     let text = again.to_string();
     assert!(
-        matches!(again, KeyStoreError::AlreadyExists) || text.contains("scheduled for deletion"),
+        again.kind() == ErrorKind::AlreadyExists || text.contains("scheduled for deletion"),
         "{text}"
     );
 }
@@ -252,10 +252,7 @@ async fn outage_and_recovery() {
     moto.restart();
     store.status().await.unwrap();
     // moto keeps its state in memory: the restarted one is empty.
-    assert!(matches!(
-        store.get(&name).await,
-        Err(KeyStoreError::NotFound)
-    ));
+    assert!(matches!(store.get(&name).await, Err(ref e) if e.kind() == ErrorKind::NotFound));
     store.create(&name, b"after").await.unwrap();
     assert_eq!(store.get(&name).await.unwrap().as_slice(), b"after");
 }
@@ -266,7 +263,7 @@ async fn startup_errors_name_the_problem() {
     let e = AwsSecretsManagerKeyStore::connect(&options("http://[::1"))
         .await
         .unwrap_err();
-    assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e}");
+    assert!(e.kind() == ErrorKind::InvalidConfig, "{e}");
     assert!(
         e.to_string()
             .contains("endpoint \"http://[::1\" is malformed"),
@@ -289,7 +286,7 @@ async fn startup_errors_name_the_problem() {
         ..options("secretsmanager.us-east-2.amazonaws.com")
     };
     let e = AwsSecretsManagerKeyStore::connect(&opts).await.unwrap_err();
-    assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e}");
+    assert!(e.kind() == ErrorKind::InvalidConfig, "{e}");
     assert!(e.to_string().contains("us-west-1"), "{e}");
 
     // A region the endpoint does not serve (moto fails the request).
@@ -307,7 +304,7 @@ async fn startup_errors_name_the_problem() {
         ..options(&moto.url())
     };
     let e = AwsSecretsManagerKeyStore::connect(&opts).await.unwrap_err();
-    assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e}");
+    assert!(e.kind() == ErrorKind::InvalidConfig, "{e}");
     assert!(e.to_string().contains("\"east\""), "{e}");
 
     // Half the credentials.
@@ -327,7 +324,7 @@ async fn refused_credentials_are_unauthorized() {
     let e = AwsSecretsManagerKeyStore::connect(&options(&moto.url()))
         .await
         .unwrap_err();
-    assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
+    assert!(e.kind() == ErrorKind::Unauthorized, "{e}");
     let text = e.to_string();
     assert!(text.contains("InvalidClientTokenId"), "{text}");
     assert!(text.contains("check the credentials"), "{text}");
@@ -419,7 +416,7 @@ async fn child_default_chain() {
         }
         "no-keys" => {
             let e = AwsSecretsManagerKeyStore::connect(&opts).await.unwrap_err();
-            assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
+            assert!(e.kind() == ErrorKind::Unauthorized, "{e}");
             assert!(
                 e.to_string().contains("cannot obtain AWS credentials"),
                 "{e}"

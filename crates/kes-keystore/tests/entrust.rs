@@ -12,7 +12,7 @@ use kes_keystore::entrust::{EntrustKeyStore, KeyControlOptions};
 use kes_keystore::fakes::FakePki;
 use kes_keystore::fakes::entrust::{FakeKeyControl, KeyControlFakeConfig};
 use kes_keystore::testkit::{run_all, unique_prefix};
-use kes_keystore::{KeyStore, KeyStoreError};
+use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
 use zeroize::Zeroizing;
 
 mod common;
@@ -94,7 +94,7 @@ async fn wrong_password_names_the_problem() {
         ..fake.options()
     })
     .await;
-    assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e:?}");
+    assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("wrong username or password"), "{msg}");
     assert!(!msg.contains("not-the-password"), "{msg}");
@@ -109,7 +109,7 @@ async fn wrong_vault_id_names_the_problem() {
         ..fake.options()
     })
     .await;
-    assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
+    assert!(e.kind() == ErrorKind::InvalidConfig, "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("vault_id"), "{msg}");
     assert!(msg.contains("no such vault"), "{msg}");
@@ -129,7 +129,7 @@ async fn wrong_box_id_names_the_problem() {
         ..fake.options()
     })
     .await;
-    assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
+    assert!(e.kind() == ErrorKind::InvalidConfig, "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("box_id \"no-such-box\""), "{msg}");
     assert!(msg.contains("no such box"), "{msg}");
@@ -210,7 +210,7 @@ async fn missing_fields_are_named() {
     ];
     for (field, opts) in cases {
         let e = connect_err(opts).await;
-        assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
+        assert!(e.kind() == ErrorKind::InvalidConfig, "{e:?}");
         assert!(
             e.to_string()
                 .contains(&format!("missing required field {field}")),

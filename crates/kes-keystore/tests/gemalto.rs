@@ -10,7 +10,7 @@ use kes_keystore::fakes::FakePki;
 use kes_keystore::fakes::gemalto::{CipherTrustFakeConfig, FakeCipherTrust};
 use kes_keystore::gemalto::{KeySecureKeyStore, KeySecureOptions};
 use kes_keystore::testkit::{run_all, unique_prefix};
-use kes_keystore::{KeyStore, KeyStoreError};
+use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
 use zeroize::Zeroizing;
 
 mod common;
@@ -105,7 +105,7 @@ async fn wrong_refresh_token_names_the_problem() {
         ..fake.options()
     })
     .await;
-    assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e:?}");
+    assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("rejected the refresh token"), "{msg}");
     assert!(msg.contains("Invalid refresh token"), "{msg}");
@@ -120,7 +120,7 @@ async fn wrong_domain_names_the_problem() {
         ..fake.options()
     })
     .await;
-    assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e:?}");
+    assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
     assert!(e.to_string().contains("domain \"other\""), "{e}");
 }
 
@@ -156,7 +156,7 @@ async fn missing_fields_are_named() {
         ..fake.options()
     })
     .await;
-    assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
+    assert!(e.kind() == ErrorKind::InvalidConfig, "{e:?}");
     assert!(e.to_string().contains("`credentials.token`"), "{e}");
     let e = connect_err(KeySecureOptions {
         endpoint: String::new(),
@@ -169,7 +169,7 @@ async fn missing_fields_are_named() {
         ..fake.options()
     })
     .await;
-    assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e:?}");
+    assert!(e.kind() == ErrorKind::InvalidConfig, "{e:?}");
     assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
 }
 

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use kes_keystore::{KeyStore, KeyStoreError, Status};
+use kes_keystore::{ErrorKind, KeyStore, KeyStoreError, Status};
 use kes_types::KeyName;
 use tokio::sync::OnceCell;
 use tokio::task::AbortHandle;
@@ -42,7 +42,8 @@ pub struct CacheConfig {
 }
 
 /// Errors of [`KeyCache::get`]. The texts never contain key material.
-#[derive(Debug, thiserror::Error)]
+/// `Clone`: one failed miss is handed to every waiter of its flight.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CacheError {
     /// The key store has no key with that name.
     #[error("key does not exist")]
@@ -63,7 +64,7 @@ struct Entry<V> {
 
 /// One miss in progress: every concurrent miss of a name waits on one cell.
 struct Flight<V> {
-    cell: OnceCell<Result<Arc<V>, SharedError>>,
+    cell: OnceCell<Result<Arc<V>, CacheError>>,
 }
 
 /// One waiter's hold on a flight. Dropped before the flight finished (the
@@ -92,61 +93,6 @@ impl<V> Drop for Waiter<'_, V> {
                 .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
         {
             inflight.remove(self.name);
-        }
-    }
-}
-
-/// A cloneable form of a miss error, handed to every waiter of a flight.
-#[derive(Debug, Clone)]
-enum SharedError {
-    NotFound,
-    Store(KeyStoreErrorCopy),
-    Decode(String),
-}
-
-/// The parts of a [`KeyStoreError`] needed to rebuild it for each waiter.
-#[derive(Debug, Clone)]
-enum KeyStoreErrorCopy {
-    AlreadyExists,
-    Unreachable(String),
-    Unauthorized(String),
-    InvalidConfig(String),
-    Backend(&'static str, String),
-}
-
-impl KeyStoreErrorCopy {
-    fn of(e: &KeyStoreError) -> Self {
-        match e {
-            KeyStoreError::AlreadyExists => Self::AlreadyExists,
-            KeyStoreError::Unreachable(m) => Self::Unreachable(m.clone()),
-            KeyStoreError::Unauthorized(m) => Self::Unauthorized(m.clone()),
-            KeyStoreError::InvalidConfig(m) => Self::InvalidConfig(m.clone()),
-            KeyStoreError::Backend { backend, message } => Self::Backend(backend, message.clone()),
-            // NotFound is handled by the caller; anything newer keeps its text.
-            other => Self::Backend("keystore", other.to_string()),
-        }
-    }
-
-    fn to_error(&self) -> KeyStoreError {
-        match self {
-            Self::AlreadyExists => KeyStoreError::AlreadyExists,
-            Self::Unreachable(m) => KeyStoreError::Unreachable(m.clone()),
-            Self::Unauthorized(m) => KeyStoreError::Unauthorized(m.clone()),
-            Self::InvalidConfig(m) => KeyStoreError::InvalidConfig(m.clone()),
-            Self::Backend(backend, message) => KeyStoreError::Backend {
-                backend,
-                message: message.clone(),
-            },
-        }
-    }
-}
-
-impl SharedError {
-    fn to_error(&self) -> CacheError {
-        match self {
-            Self::NotFound => CacheError::NotFound,
-            Self::Store(e) => CacheError::Store(e.to_error()),
-            Self::Decode(m) => CacheError::Decode(m.clone()),
         }
     }
 }
@@ -273,10 +219,7 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
         };
         let flight = &waiter.flight;
         let result = flight.cell.get_or_init(|| self.fetch(name, flight)).await;
-        match result {
-            Ok(v) => Ok(v.clone()),
-            Err(e) => Err(e.to_error()),
-        }
+        result.clone()
     }
 
     /// Drops the cached entry of `name` (after a delete). Other KES nodes
@@ -299,8 +242,9 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
     /// contacting the store (spec §8.2).
     pub async fn status(&self) -> Result<Status, KeyStoreError> {
         if self.is_offline() {
-            return Err(KeyStoreError::Unreachable(
-                "key store is offline (last status check failed)".to_owned(),
+            return Err(KeyStoreError::new(
+                ErrorKind::Unreachable,
+                "key store is offline (last status check failed)",
             ));
         }
         self.store.status().await
@@ -338,7 +282,7 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
 
     /// The body of one flight: re-check the cache (an earlier flight may have
     /// filled it just now), fetch, decode, insert, and retire the flight.
-    async fn fetch(&self, name: &KeyName, flight: &Arc<Flight<V>>) -> Result<Arc<V>, SharedError> {
+    async fn fetch(&self, name: &KeyName, flight: &Arc<Flight<V>>) -> Result<Arc<V>, CacheError> {
         if let Some(v) = self.lookup(name) {
             self.retire(name, flight, None);
             return Ok(v);
@@ -346,10 +290,10 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
         let result = match self.store.get(name).await {
             Ok(bytes) => match (self.decode)(&bytes) {
                 Ok(v) => Ok(Arc::new(v)),
-                Err(m) => Err(SharedError::Decode(m)),
+                Err(m) => Err(CacheError::Decode(m)),
             },
-            Err(KeyStoreError::NotFound) => Err(SharedError::NotFound),
-            Err(e) => Err(SharedError::Store(KeyStoreErrorCopy::of(&e))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(CacheError::NotFound),
+            Err(e) => Err(CacheError::Store(e)),
         };
         self.retire(name, flight, result.as_ref().ok());
         result
@@ -486,7 +430,7 @@ mod tests {
             self.gets.load(Ordering::SeqCst)
         }
         fn unreachable(&self) -> KeyStoreError {
-            KeyStoreError::Unreachable("connection refused".into())
+            KeyStoreError::new(ErrorKind::Unreachable, "connection refused")
         }
     }
 
@@ -505,7 +449,7 @@ mod tests {
             })
         }
         async fn create(&self, _: &KeyName, _: &[u8]) -> Result<(), KeyStoreError> {
-            Err(KeyStoreError::AlreadyExists)
+            Err(KeyStoreError::already_exists())
         }
         async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
             self.gets.fetch_add(1, Ordering::SeqCst);
@@ -519,7 +463,7 @@ mod tests {
             lock(&self.keys)
                 .get(name.as_str())
                 .map(|v| Zeroizing::new(v.clone()))
-                .ok_or(KeyStoreError::NotFound)
+                .ok_or_else(KeyStoreError::not_found)
         }
         async fn delete(&self, _: &KeyName) -> Result<(), KeyStoreError> {
             Ok(())
@@ -585,6 +529,24 @@ mod tests {
         lock(&store.keys).insert("missing".into(), b"now".to_vec());
         assert_eq!(*cache.get(&k).await.unwrap(), "now");
         assert_eq!(store.gets(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_error_reaches_every_waiter_whole() {
+        let store = CountingStore::with(&[("k", "v")]);
+        *lock(&store.get_delay) = Duration::from_millis(50);
+        store.down.store(true, Ordering::SeqCst);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let k = name("k");
+        let (a, b) = tokio::join!(cache.get(&k), cache.get(&k));
+        assert_eq!(store.gets(), 1);
+        for r in [a, b] {
+            let Err(CacheError::Store(e)) = r else {
+                panic!("want a store error, got {r:?}");
+            };
+            assert_eq!(e, store.unreachable());
+            assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
+        }
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use kes_keystore::entrust::{EntrustKeyStore, KeyControlOptions};
 use kes_keystore::fs::FsKeyStore;
 use kes_keystore::gemalto::{KeySecureKeyStore, KeySecureOptions};
 use kes_keystore::vault::{self, VaultKeyStore};
-use kes_keystore::{KeyStore, KeyStoreError};
+use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
 use zeroize::Zeroizing;
 
 use crate::config::{self, KeyStoreConfig};
@@ -18,19 +18,17 @@ use crate::config::{self, KeyStoreConfig};
 /// needs it). Errors name the back-end and what went wrong.
 pub async fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, KeyStoreError> {
     let not_built = |name: &str| {
-        Err(KeyStoreError::InvalidConfig(format!(
-            "the {name} key store is not supported by this build"
-        )))
+        Err(KeyStoreError::new(
+            ErrorKind::InvalidConfig,
+            format!("the {name} key store is not supported by this build"),
+        ))
     };
     match config {
         KeyStoreConfig::Fs { path } => {
             let path = path.clone();
             let store = tokio::task::spawn_blocking(move || FsKeyStore::open(path))
                 .await
-                .map_err(|e| KeyStoreError::Backend {
-                    backend: "fs",
-                    message: format!("open task failed: {e}"),
-                })??;
+                .map_err(|e| KeyStoreError::backend("fs", format!("open task failed: {e}")))??;
             Ok(Arc::new(store))
         }
         KeyStoreConfig::Vault(c) => Ok(Arc::new(VaultKeyStore::connect(vault_options(c)).await?)),

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use kes_keystore::{KeyStore, KeyStoreError};
+use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
 use kes_types::KeyName;
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -149,7 +149,8 @@ async fn create_key(store: &dyn KeyStore, name: &KeyName, admin: &str) -> Result
         cause: e.to_string(),
     })?;
     match store.create(name, &encoded).await {
-        Ok(()) | Err(KeyStoreError::AlreadyExists) => Ok(()),
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
         Err(source) => Err(StateError::CreateKey {
             name: name.to_string(),
             source,

@@ -25,7 +25,7 @@ use http::Method;
 use kes_keystore::mem::MemKeyStore;
 use kes_keystore::testkit::faults::{Fault, Faults, FaultyStore};
 use kes_keystore::vault::{AppRoleOptions, KvVersion, VaultAuth, VaultKeyStore, VaultOptions};
-use kes_keystore::{KeyStore, KeyStoreError};
+use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
 use kes_server::api::routes::RouteOverride;
 use kes_server::cache::CacheConfig;
 use kes_server::state::Settings;
@@ -44,7 +44,7 @@ const WORKERS: usize = 4;
 const REQUEST_BOUND: Duration = Duration::from_secs(10);
 
 fn unreachable() -> KeyStoreError {
-    KeyStoreError::Unreachable("connection refused".into())
+    KeyStoreError::new(ErrorKind::Unreachable, "connection refused")
 }
 
 /// Test settings over `store`: `any` expiry every second (so that without

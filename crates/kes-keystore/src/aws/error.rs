@@ -1,7 +1,8 @@
 //! How AWS SDK failures become [`KeyStoreError`]s: transport failures and
-//! timeouts are `Unreachable`, refused or missing credentials `Unauthorized`,
-//! everything else a `Backend` error naming the AWS error code, the HTTP
-//! status and AWS's message. Operation-specific codes (exists, not found) are
+//! timeouts are `Unreachable` (temporary), refused or missing credentials
+//! `Unauthorized`, everything else a `Backend` error naming the AWS error
+//! code, the HTTP status and AWS's message, temporary when AWS throttled the
+//! call or answered 5xx. Operation-specific codes (exists, not found) are
 //! matched by the callers before falling back to [`map_sdk_error`].
 
 use std::error::Error as StdError;
@@ -12,7 +13,7 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 
 use crate::KeyStoreError;
 
-/// The backend name in [`KeyStoreError::Backend`].
+/// The back-end name in this store's errors.
 pub(crate) const BACKEND: &str = "aws";
 
 /// AWS error codes meaning the request was not authenticated or not allowed.
@@ -29,6 +30,17 @@ const AUTH_CODES: &[&str] = &[
     "AccessDenied",
     "UnauthorizedOperation",
     "NotAuthorized",
+];
+
+/// AWS error codes meaning "slow down": the same request may succeed later.
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
 ];
 
 /// The AWS error code of a service response (`ResourceExistsException`...),
@@ -54,10 +66,10 @@ where
     match err {
         SdkError::DispatchFailure(d) => {
             if let Some(cred) = find_credentials_error(err) {
-                return KeyStoreError::Unauthorized(format!(
-                    "{what}: cannot obtain AWS credentials: {}",
-                    chain(cred)
-                ));
+                return KeyStoreError::unauthorized(
+                    BACKEND,
+                    format!("{what}: cannot obtain AWS credentials: {}", chain(cred)),
+                );
             }
             let kind = if d.is_timeout() {
                 "timed out"
@@ -66,15 +78,15 @@ where
             } else {
                 "request could not be sent"
             };
-            KeyStoreError::Unreachable(format!("{what}: {kind}: {}", source_chain(err)))
+            KeyStoreError::unreachable(BACKEND, format!("{what}: {kind}: {}", source_chain(err)))
         }
         SdkError::TimeoutError(_) => {
-            KeyStoreError::Unreachable(format!("{what}: timed out: {}", source_chain(err)))
+            KeyStoreError::unreachable(BACKEND, format!("{what}: timed out: {}", source_chain(err)))
         }
-        SdkError::ConstructionFailure(_) => KeyStoreError::Backend {
-            backend: BACKEND,
-            message: format!("{what}: cannot build the request: {}", source_chain(err)),
-        },
+        SdkError::ConstructionFailure(_) => KeyStoreError::backend(
+            BACKEND,
+            format!("{what}: cannot build the request: {}", source_chain(err)),
+        ),
         SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
             let status = err.raw_response().map(|r| r.status().as_u16());
             // Not AWS JSON (an XML error of a proxy or emulator, an HTML
@@ -106,18 +118,19 @@ where
             let auth = code.is_some_and(|c| AUTH_CODES.contains(&c))
                 || (code.is_none() && matches!(status, Some(401 | 403)));
             if auth {
-                KeyStoreError::Unauthorized(format!("{what}: AWS refused the request: {detail}"))
+                KeyStoreError::unauthorized(
+                    BACKEND,
+                    format!("{what}: AWS refused the request: {detail}"),
+                )
             } else {
-                KeyStoreError::Backend {
-                    backend: BACKEND,
-                    message: format!("{what}: {detail}"),
-                }
+                // AWS answers throttling with 400 and a code, overload with 5xx.
+                let temporary = code.is_some_and(|c| THROTTLING_CODES.contains(&c))
+                    || status.is_some_and(|s| s >= 500);
+                KeyStoreError::backend(BACKEND, format!("{what}: {detail}"))
+                    .with_temporary(temporary)
             }
         }
-        _ => KeyStoreError::Backend {
-            backend: BACKEND,
-            message: format!("{what}: {}", source_chain(err)),
-        },
+        _ => KeyStoreError::backend(BACKEND, format!("{what}: {}", source_chain(err))),
     }
 }
 
@@ -179,6 +192,7 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     #[derive(Debug, thiserror::Error)]
     #[error("outer")]
@@ -234,21 +248,21 @@ mod tests {
     fn auth_codes_are_unauthorized() {
         for code in ["UnrecognizedClientException", "AccessDeniedException"] {
             let e = map_sdk_error("ListSecrets", &service(400, Some(code), "nope", ""));
-            assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
+            assert!(e.kind() == ErrorKind::Unauthorized, "{e}");
             assert!(e.to_string().contains(code), "{e}");
         }
         // No JSON code, but an XML one (moto with auth on) or a bare 403.
         let xml = "<ErrorResponse><Error><Code>InvalidClientTokenId</Code>\
                    <Message>bad token</Message></Error></ErrorResponse>";
         let e = map_sdk_error("ListSecrets", &service(403, None, "", xml));
-        assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
+        assert!(e.kind() == ErrorKind::Unauthorized, "{e}");
         assert!(
             e.to_string()
                 .contains("InvalidClientTokenId (HTTP 403): bad token"),
             "{e}"
         );
         let e = map_sdk_error("ListSecrets", &service(403, None, "", ""));
-        assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e}");
+        assert!(e.kind() == ErrorKind::Unauthorized, "{e}");
     }
 
     #[test]
@@ -257,7 +271,7 @@ mod tests {
             "GetSecretValue 'k'",
             &service(400, Some("InternalServiceError"), "boom", ""),
         );
-        assert!(matches!(e, KeyStoreError::Backend { .. }), "{e}");
+        assert!(e.kind() == ErrorKind::Backend, "{e}");
         assert_eq!(
             e.to_string(),
             "aws: GetSecretValue 'k': InternalServiceError (HTTP 400): boom"
@@ -267,6 +281,30 @@ mod tests {
             e.to_string(),
             "aws: ListSecrets: unexpected non-JSON response (HTTP 500)"
         );
+    }
+
+    #[test]
+    fn throttling_and_5xx_are_temporary_the_rest_not() {
+        let e = map_sdk_error(
+            "ListSecrets",
+            &service(400, Some("ThrottlingException"), "slow", ""),
+        );
+        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
+        let e = map_sdk_error("ListSecrets", &service(503, None, "", "<html>busy</html>"));
+        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
+        let e = map_sdk_error(
+            "ListSecrets",
+            &service(400, Some("InvalidParameterException"), "no", ""),
+        );
+        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
+        let e = map_sdk_error(
+            "ListSecrets",
+            &service(400, Some("AccessDeniedException"), "no", ""),
+        );
+        assert!(!e.is_temporary(), "{e:?}");
+        let e: Err = SdkError::timeout_error("deadline");
+        let e = map_sdk_error("x", &e);
+        assert!(e.is_temporary() && e.backend_name() == Some("aws"), "{e:?}");
     }
 
     #[test]
@@ -288,7 +326,7 @@ mod tests {
         let cred = CredentialsError::not_loaded("no providers in chain provided credentials");
         let e: Err = SdkError::dispatch_failure(ConnectorError::other(Box::new(cred), None));
         let m = map_sdk_error("ListSecrets", &e);
-        assert!(matches!(m, KeyStoreError::Unauthorized(_)), "{m}");
+        assert!(m.kind() == ErrorKind::Unauthorized, "{m}");
         assert!(
             m.to_string().contains("cannot obtain AWS credentials"),
             "{m}"

@@ -43,7 +43,8 @@ pub use options::{AwsOptions, normalize_endpoint};
 
 use self::error::{BACKEND, code, map_sdk_error, message};
 use self::options::CredentialSource;
-use crate::{KeyStore, KeyStoreError, ListPage, MAX_LIST, Status};
+use crate::list::paginate;
+use crate::{ErrorKind, KeyStore, KeyStoreError, ListPage, Status};
 
 /// TCP/TLS connect timeout of every request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -81,10 +82,10 @@ impl AwsSecretsManagerKeyStore {
     /// `ListSecrets` of one entry, that the endpoint is reachable and accepts
     /// the credentials for the region.
     ///
-    /// Errors name the problem: [`KeyStoreError::InvalidConfig`] for a
+    /// Errors name the problem: `InvalidConfig` for a
     /// malformed endpoint, a bad or mismatched region or incomplete
-    /// credentials; [`KeyStoreError::Unreachable`] when the endpoint cannot be
-    /// reached; [`KeyStoreError::Unauthorized`] when AWS refuses the
+    /// credentials; `Unreachable` when the endpoint cannot be
+    /// reached; `Unauthorized` when AWS refuses the
     /// credentials (or there are none).
     pub async fn connect(opts: &AwsOptions) -> Result<Self, KeyStoreError> {
         let store = Self::build(opts).await?;
@@ -168,30 +169,28 @@ impl AwsSecretsManagerKeyStore {
             "AWS Secrets Manager at {} (region {})",
             self.endpoint, self.region
         );
-        match e {
-            KeyStoreError::Unreachable(m) => {
-                KeyStoreError::Unreachable(format!("{at} is not reachable: {m}"))
+        match e.kind() {
+            ErrorKind::Unreachable => e.map_message(|m| format!("{at} is not reachable: {m}")),
+            ErrorKind::Unauthorized => {
+                let hint =
+                    if e.message().contains("region") || e.message().contains("InvalidSignature") {
+                        format!(
+                            "; check that region {} is right for the endpoint",
+                            self.region
+                        )
+                    } else {
+                        "; check the credentials".to_owned()
+                    };
+                e.map_message(|m| format!("{at}: {m}{hint}"))
             }
-            KeyStoreError::Unauthorized(m) => {
-                let hint = if m.contains("region") || m.contains("InvalidSignature") {
-                    format!(
-                        "; check that region {} is right for the endpoint",
-                        self.region
-                    )
-                } else {
-                    "; check the credentials".to_owned()
-                };
-                KeyStoreError::Unauthorized(format!("{at}: {m}{hint}"))
-            }
-            KeyStoreError::Backend { backend, message } => KeyStoreError::Backend {
-                backend,
-                message: format!(
-                    "{at}: start-up check failed: {message}; check that the endpoint is a \
+            ErrorKind::Backend => e.map_message(|m| {
+                format!(
+                    "{at}: start-up check failed: {m}; check that the endpoint is a \
                      Secrets Manager endpoint serving region {}",
                     self.region
-                ),
-            },
-            other => other,
+                )
+            }),
+            ErrorKind::NotFound | ErrorKind::AlreadyExists | ErrorKind::InvalidConfig => e,
         }
     }
 }
@@ -212,22 +211,6 @@ fn filterable_prefix(prefix: &str) -> bool {
         && prefix
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// `names` restricted to `prefix` and `>= start`, sorted, cut at `limit`
-/// (0 or more than [`MAX_LIST`] means [`MAX_LIST`]).
-fn page(mut names: Vec<String>, prefix: &str, start: &str, limit: usize) -> ListPage {
-    names.retain(|n| n.starts_with(prefix) && n.as_str() >= start);
-    names.sort_unstable();
-    names.dedup();
-    let limit = if limit == 0 {
-        MAX_LIST
-    } else {
-        limit.min(MAX_LIST)
-    };
-    let next = names.get(limit).cloned();
-    names.truncate(limit);
-    ListPage { names, next }
 }
 
 fn is_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>, want: &str) -> bool {
@@ -268,16 +251,18 @@ impl KeyStore for AwsSecretsManagerKeyStore {
         }
         match req.send().await {
             Ok(_) => Ok(()),
-            Err(e) if is_code(&e, "ResourceExistsException") => Err(KeyStoreError::AlreadyExists),
+            Err(e) if is_code(&e, "ResourceExistsException") => {
+                Err(KeyStoreError::already_exists())
+            }
             Err(e) if is_code(&e, "InvalidRequestException") && pending_deletion(message(&e)) => {
-                Err(KeyStoreError::Backend {
-                    backend: BACKEND,
-                    message: format!(
+                Err(KeyStoreError::backend(
+                    BACKEND,
+                    format!(
                         "key '{name}' already exists: its secret is still scheduled for \
                          deletion in AWS Secrets Manager ({}); retry once AWS has purged it",
                         message(&e)
                     ),
-                })
+                ))
             }
             Err(e) => Err(map_sdk_error(&format!("CreateSecret '{name}'"), &e)),
         }
@@ -293,20 +278,20 @@ impl KeyStore for AwsSecretsManagerKeyStore {
         {
             Ok(out) => out,
             Err(e) if is_code(&e, "ResourceNotFoundException") => {
-                return Err(KeyStoreError::NotFound);
+                return Err(KeyStoreError::not_found());
             }
             Err(e) if is_code(&e, "InvalidRequestException") && pending_deletion(message(&e)) => {
-                return Err(KeyStoreError::NotFound);
+                return Err(KeyStoreError::not_found());
             }
             Err(e) if is_code(&e, "DecryptionFailure") => {
-                return Err(KeyStoreError::Backend {
-                    backend: BACKEND,
-                    message: format!(
+                return Err(KeyStoreError::backend(
+                    BACKEND,
+                    format!(
                         "GetSecretValue '{name}': Secrets Manager cannot decrypt the secret \
                          with its KMS key: {}",
                         message(&e)
                     ),
-                });
+                ));
             }
             Err(e) => return Err(map_sdk_error(&format!("GetSecretValue '{name}'"), &e)),
         };
@@ -317,12 +302,12 @@ impl KeyStore for AwsSecretsManagerKeyStore {
         if let Some(blob) = out.secret_binary.take() {
             return Ok(Zeroizing::new(blob.into_inner()));
         }
-        Err(KeyStoreError::Backend {
-            backend: BACKEND,
-            message: format!(
+        Err(KeyStoreError::backend(
+            BACKEND,
+            format!(
                 "GetSecretValue '{name}': the secret has neither SecretString nor SecretBinary"
             ),
-        })
+        ))
     }
 
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
@@ -335,7 +320,7 @@ impl KeyStore for AwsSecretsManagerKeyStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_code(&e, "ResourceNotFoundException") => Err(KeyStoreError::NotFound),
+            Err(e) if is_code(&e, "ResourceNotFoundException") => Err(KeyStoreError::not_found()),
             Err(e) => Err(map_sdk_error(&format!("DeleteSecret '{name}'"), &e)),
         }
     }
@@ -379,38 +364,13 @@ impl KeyStore for AwsSecretsManagerKeyStore {
                 _ => break,
             }
         }
-        Ok(page(names, prefix, start, limit))
+        Ok(paginate(names, prefix, start, limit))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn page_filters_sorts_and_cuts() {
-        let all = names(&["b", "a-2", "a-1", "x", "a-3", "a-1"]);
-        let p = page(all.clone(), "a-", "", 2);
-        assert_eq!(p.names, names(&["a-1", "a-2"]));
-        assert_eq!(p.next.as_deref(), Some("a-3"));
-        let p = page(all.clone(), "a-", "a-3", 2);
-        assert_eq!(p.names, names(&["a-3"]));
-        assert_eq!(p.next, None);
-        let p = page(all, "", "", 0);
-        assert_eq!(p.names, names(&["a-1", "a-2", "a-3", "b", "x"]));
-    }
-
-    #[test]
-    fn page_caps_at_max_list() {
-        let all: Vec<String> = (0..MAX_LIST + 5).map(|i| format!("k{i:05}")).collect();
-        let p = page(all, "", "", 5000);
-        assert_eq!(p.names.len(), MAX_LIST);
-        assert_eq!(p.next.as_deref(), Some(format!("k{MAX_LIST:05}").as_str()));
-    }
 
     #[test]
     fn only_name_prefixes_are_sent_as_filters() {
@@ -440,7 +400,7 @@ mod tests {
             ..AwsOptions::default()
         };
         let e = AwsSecretsManagerKeyStore::build(&bad).await.unwrap_err();
-        assert!(matches!(e, KeyStoreError::InvalidConfig(_)), "{e}");
+        assert!(e.kind() == ErrorKind::InvalidConfig, "{e}");
         let ok = AwsOptions {
             endpoint: "http://127.0.0.1:9".into(),
             region: "us-east-1".into(),

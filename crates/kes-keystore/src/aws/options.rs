@@ -6,6 +6,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+use super::error::BACKEND;
 use crate::KeyStoreError;
 
 /// Settings of [`super::AwsSecretsManagerKeyStore`], as in the
@@ -68,23 +69,28 @@ impl AwsOptions {
     pub(crate) fn checked_region(&self) -> Result<&str, KeyStoreError> {
         let region = self.region.as_str();
         if region.is_empty() {
-            return Err(KeyStoreError::InvalidConfig(
-                "aws: region is required (e.g. us-east-2)".into(),
+            return Err(KeyStoreError::invalid_config(
+                BACKEND,
+                "region is required (e.g. us-east-2)",
             ));
         }
         if !is_region_like(region) {
-            return Err(KeyStoreError::InvalidConfig(format!(
-                "aws: region {region:?} is not an AWS region name (like us-east-2)"
-            )));
+            return Err(KeyStoreError::invalid_config(
+                BACKEND,
+                format!("region {region:?} is not an AWS region name (like us-east-2)"),
+            ));
         }
         if let Some(url) = self.endpoint_url()?
             && let Some(host_region) = endpoint_region(&url)
             && host_region != region
         {
-            return Err(KeyStoreError::InvalidConfig(format!(
-                "aws: region {region:?} does not match the endpoint {url}, which is in \
+            return Err(KeyStoreError::invalid_config(
+                BACKEND,
+                format!(
+                    "region {region:?} does not match the endpoint {url}, which is in \
                  region {host_region:?}"
-            )));
+                ),
+            ));
         }
         Ok(region)
     }
@@ -101,14 +107,17 @@ impl AwsOptions {
         match (ak, sk) {
             (true, true) => Ok(CredentialSource::Static),
             (false, false) if !tok => Ok(CredentialSource::DefaultChain),
-            (false, false) => Err(KeyStoreError::InvalidConfig(
-                "aws: credentials.token is set but accesskey and secretkey are empty".into(),
+            (false, false) => Err(KeyStoreError::invalid_config(
+                BACKEND,
+                "credentials.token is set but accesskey and secretkey are empty",
             )),
-            (true, false) => Err(KeyStoreError::InvalidConfig(
-                "aws: credentials.accesskey is set but secretkey is empty".into(),
+            (true, false) => Err(KeyStoreError::invalid_config(
+                BACKEND,
+                "credentials.accesskey is set but secretkey is empty",
             )),
-            (false, true) => Err(KeyStoreError::InvalidConfig(
-                "aws: credentials.secretkey is set but accesskey is empty".into(),
+            (false, true) => Err(KeyStoreError::invalid_config(
+                BACKEND,
+                "credentials.secretkey is set but accesskey is empty",
             )),
         }
     }
@@ -122,7 +131,7 @@ impl AwsOptions {
 
 /// Normalises a configured endpoint: empty → `None`; a bare `host[:port]` →
 /// `https://host[:port]`; an `http(s)://` URL is kept (without a trailing
-/// `/`). Anything else is an [`KeyStoreError::InvalidConfig`] naming the
+/// `/`). Anything else is an `InvalidConfig` naming the
 /// problem.
 pub fn normalize_endpoint(endpoint: &str) -> Result<Option<String>, KeyStoreError> {
     let raw = endpoint.trim();
@@ -130,7 +139,10 @@ pub fn normalize_endpoint(endpoint: &str) -> Result<Option<String>, KeyStoreErro
         return Ok(None);
     }
     let bad = |why: &str| {
-        KeyStoreError::InvalidConfig(format!("aws: endpoint {endpoint:?} is malformed: {why}"))
+        KeyStoreError::invalid_config(
+            BACKEND,
+            format!("endpoint {endpoint:?} is malformed: {why}"),
+        )
     };
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("it contains whitespace"));
@@ -208,6 +220,7 @@ fn endpoint_region(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn opts(endpoint: &str, region: &str) -> AwsOptions {
         AwsOptions {
@@ -261,7 +274,7 @@ mod tests {
             let err = normalize_endpoint(bad).unwrap_err();
             let text = err.to_string();
             assert!(
-                matches!(err, KeyStoreError::InvalidConfig(_)) && text.contains("malformed"),
+                err.kind() == ErrorKind::InvalidConfig && text.contains("malformed"),
                 "{bad:?}: {text}"
             );
             assert!(text.contains(bad.trim()), "{bad:?} not named in {text}");

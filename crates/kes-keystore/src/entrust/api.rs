@@ -84,14 +84,8 @@ pub struct SecretPage {
 }
 
 fn to_json(v: &impl Serialize) -> Result<Vec<u8>, KeyStoreError> {
-    serde_json::to_vec(v).map_err(|e| backend(format!("cannot encode a request: {e}")))
-}
-
-fn backend(message: String) -> KeyStoreError {
-    KeyStoreError::Backend {
-        backend: BACKEND,
-        message,
-    }
+    serde_json::to_vec(v)
+        .map_err(|e| KeyStoreError::backend(BACKEND, format!("cannot encode a request: {e}")))
 }
 
 /// `{"username": .., "password": ..}` (zeroized after sending is not
@@ -178,11 +172,14 @@ pub fn list_body(box_id: &str, max_items: usize, token: &str) -> Result<Vec<u8>,
 
 fn parse_json(resp: &Response, op: Op) -> Result<Value, KeyStoreError> {
     serde_json::from_slice(&resp.body).map_err(|e| {
-        backend(format!(
-            "{}: answer (HTTP {}) is not valid JSON: {e}",
-            op.name(),
-            resp.status.as_u16()
-        ))
+        KeyStoreError::backend(
+            BACKEND,
+            format!(
+                "{}: answer (HTTP {}) is not valid JSON: {e}",
+                op.name(),
+                resp.status.as_u16()
+            ),
+        )
     })
 }
 
@@ -192,10 +189,10 @@ pub fn parse_token(resp: &Response, op: Op) -> Result<TokenGrant, KeyStoreError>
     let token = match v.get("access_token").and_then(Value::as_str) {
         Some(t) if !t.is_empty() => Zeroizing::new(t.to_owned()),
         _ => {
-            return Err(backend(format!(
-                "{}: answer has no access_token",
-                op.name()
-            )));
+            return Err(KeyStoreError::backend(
+                BACKEND,
+                format!("{}: answer has no access_token", op.name()),
+            ));
         }
     };
     let expires_at = match v.get("expires_at").and_then(Value::as_str) {
@@ -203,10 +200,13 @@ pub fn parse_token(resp: &Response, op: Op) -> Result<TokenGrant, KeyStoreError>
         Some(s) => Some(
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
                 .map_err(|e| {
-                    backend(format!(
-                        "{}: expires_at {s:?} is not an RFC 3339 time: {e}",
-                        op.name()
-                    ))
+                    KeyStoreError::backend(
+                        BACKEND,
+                        format!(
+                            "{}: expires_at {s:?} is not an RFC 3339 time: {e}",
+                            op.name()
+                        ),
+                    )
                 })?,
         ),
     };
@@ -217,12 +217,17 @@ pub fn parse_token(resp: &Response, op: Op) -> Result<TokenGrant, KeyStoreError>
 pub fn parse_secret(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
     let v = parse_json(resp, Op::Checkout)?;
     let Some(data) = v.get("secret_data").and_then(Value::as_str) else {
-        return Err(backend("CheckoutSecret: answer has no secret_data".into()));
+        return Err(KeyStoreError::backend(
+            BACKEND,
+            "CheckoutSecret: answer has no secret_data",
+        ));
     };
-    STANDARD
-        .decode(data)
-        .map(Zeroizing::new)
-        .map_err(|e| backend(format!("CheckoutSecret: secret_data is not base64: {e}")))
+    STANDARD.decode(data).map(Zeroizing::new).map_err(|e| {
+        KeyStoreError::backend(
+            BACKEND,
+            format!("CheckoutSecret: secret_data is not base64: {e}"),
+        )
+    })
 }
 
 /// Parses `{"secrets": [{"name": .., "expired": bool}], "next_token": ..}`;
@@ -231,7 +236,10 @@ pub fn parse_secret(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreError
 pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
     let v = parse_json(resp, Op::List)?;
     let Some(obj) = v.as_object() else {
-        return Err(backend("ListSecretIds: answer is not a JSON object".into()));
+        return Err(KeyStoreError::backend(
+            BACKEND,
+            "ListSecretIds: answer is not a JSON object",
+        ));
     };
     let field = |name: &str| {
         obj.iter()
@@ -253,7 +261,12 @@ pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
                 }
             }
         }
-        Some(_) => return Err(backend("ListSecretIds: `secrets` is not a list".into())),
+        Some(_) => {
+            return Err(KeyStoreError::backend(
+                BACKEND,
+                "ListSecretIds: `secrets` is not a list",
+            ));
+        }
     }
     page.next_token = field("next_token")
         .and_then(Value::as_str)
@@ -276,7 +289,7 @@ pub fn is_secret_not_found(resp: &Response) -> bool {
 }
 
 /// The error for an answer `op` did not expect: 401/403 are
-/// [`KeyStoreError::Unauthorized`], anything else a backend error naming the
+/// `Unauthorized`, anything else a backend error naming the
 /// call, the status and the appliance's message.
 pub fn unexpected(op: Op, resp: &Response) -> KeyStoreError {
     vendor_http::unexpected(BACKEND, op.name(), resp, &error_text(resp))
@@ -285,6 +298,7 @@ pub fn unexpected(op: Op, resp: &Response) -> KeyStoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use crate::vendor_http::test_response as resp;
 
     #[test]
@@ -380,11 +394,22 @@ mod tests {
             "entrust keycontrol: CheckoutSecret: HTTP 404: Box not found"
         );
         let e = unexpected(Op::List, &resp(403, r#"{"error":"Permission denied"}"#));
-        assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e:?}");
+        assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
         let e = unexpected(Op::Create, &resp(502, "<html>bad gateway</html>"));
         assert_eq!(
             e.to_string(),
             "entrust keycontrol: CreateSecret: HTTP 502: <html>bad gateway</html>"
         );
+    }
+
+    #[test]
+    fn only_5xx_answers_are_temporary() {
+        let e = unexpected(Op::Create, &resp(502, "<html>bad gateway</html>"));
+        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
+        assert_eq!(e.backend_name(), Some("entrust keycontrol"));
+        let e = unexpected(Op::Checkout, &resp(404, r#"{"error":"Box not found"}"#));
+        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
+        let e = unexpected(Op::List, &resp(403, r#"{"error":"Permission denied"}"#));
+        assert!(!e.is_temporary(), "{e:?}");
     }
 }

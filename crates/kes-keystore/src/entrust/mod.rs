@@ -25,7 +25,7 @@ use http::{Method, StatusCode};
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
-use crate::mem::{effective_limit, paginate};
+use crate::list::{effective_limit, paginate};
 use crate::vendor_http::{
     BODY_LIMIT, CaMode, Call, Http, LIST_BODY_LIMIT, Login, Response, Scheme, Session,
     SessionClient,
@@ -85,7 +85,7 @@ impl KeyControlOptions {
     /// Checks that every required field is present and usable.
     fn validate(&self) -> Result<(), KeyStoreError> {
         let missing = |field: &str| {
-            KeyStoreError::InvalidConfig(format!("{BACKEND}: missing required field `{field}`"))
+            KeyStoreError::invalid_config(BACKEND, format!("missing required field `{field}`"))
         };
         for (field, value) in [
             ("endpoint", self.endpoint.as_str()),
@@ -104,10 +104,13 @@ impl KeyControlOptions {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         {
-            return Err(KeyStoreError::InvalidConfig(format!(
-                "{BACKEND}: vault_id {:?} is not a vault id (letters, digits, '-', '_', '.')",
-                self.vault_id
-            )));
+            return Err(KeyStoreError::invalid_config(
+                BACKEND,
+                format!(
+                    "vault_id {:?} is not a vault id (letters, digits, '-', '_', '.')",
+                    self.vault_id
+                ),
+            ));
         }
         Ok(())
     }
@@ -200,15 +203,16 @@ impl EntrustKeyStore {
             return Ok(());
         }
         Err(match resp.status {
-            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => {
-                KeyStoreError::InvalidConfig(format!(
-                    "{BACKEND}: box_id {:?}: no such box in vault {} (HTTP {}: {})",
+            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => KeyStoreError::invalid_config(
+                BACKEND,
+                format!(
+                    "box_id {:?}: no such box in vault {} (HTTP {}: {})",
                     self.box_id,
                     self.client.creds().vault_id,
                     resp.status.as_u16(),
                     api::error_text(&resp)
-                ))
-            }
+                ),
+            ),
             _ => api::unexpected(Op::GetBox, &resp),
         })
     }
@@ -234,18 +238,22 @@ async fn login(
     let resp = http.send(&call).await?;
     match resp.status {
         StatusCode::OK => session_from(&resp, Op::Login),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            Err(KeyStoreError::Unauthorized(format!(
-                "{BACKEND}: login to vault {vault_id} as user {username:?} failed: wrong username or password (HTTP {}: {})",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(KeyStoreError::unauthorized(
+            BACKEND,
+            format!(
+                "login to vault {vault_id} as user {username:?} failed: wrong username or password (HTTP {}: {})",
                 resp.status.as_u16(),
                 api::error_text(&resp)
-            )))
-        }
-        StatusCode::NOT_FOUND => Err(KeyStoreError::InvalidConfig(format!(
-            "{BACKEND}: vault_id {vault_id:?}: no such vault at {} (HTTP 404: {})",
-            http.endpoint(),
-            api::error_text(&resp)
-        ))),
+            ),
+        )),
+        StatusCode::NOT_FOUND => Err(KeyStoreError::invalid_config(
+            BACKEND,
+            format!(
+                "vault_id {vault_id:?}: no such vault at {} (HTTP 404: {})",
+                http.endpoint(),
+                api::error_text(&resp)
+            ),
+        )),
         _ => Err(api::unexpected(Op::Login, &resp)),
     }
 }
@@ -254,7 +262,7 @@ async fn login(
 async fn renew(http: &Http, token: &str) -> Result<Session, KeyStoreError> {
     let call = Call::new(Method::POST, Op::Renew.path())
         .secret_header(AUTH_HEADER, token)
-        .map_err(|m| backend(format!("access token: {m}")))?;
+        .map_err(|m| KeyStoreError::backend(BACKEND, format!("access token: {m}")))?;
     let resp = http.send(&call).await?;
     if resp.status != StatusCode::OK {
         return Err(api::unexpected(Op::Renew, &resp));
@@ -276,14 +284,6 @@ fn session_from(resp: &Response, op: Op) -> Result<Session, KeyStoreError> {
         None => DEFAULT_LIFETIME,
     };
     Ok(Session::new(grant.token, lifetime))
-}
-
-/// A backend error of this store.
-fn backend(message: String) -> KeyStoreError {
-    KeyStoreError::Backend {
-        backend: BACKEND,
-        message,
-    }
 }
 
 #[async_trait]
@@ -310,7 +310,7 @@ impl KeyStore for EntrustKeyStore {
         let resp = self.authed(Op::Create, body, BODY_LIMIT).await?;
         match resp.status {
             StatusCode::OK | StatusCode::CREATED => Ok(()),
-            StatusCode::CONFLICT => Err(KeyStoreError::AlreadyExists),
+            StatusCode::CONFLICT => Err(KeyStoreError::already_exists()),
             _ => Err(api::unexpected(Op::Create, &resp)),
         }
     }
@@ -320,7 +320,7 @@ impl KeyStore for EntrustKeyStore {
         let resp = self.authed(Op::Checkout, body, BODY_LIMIT).await?;
         match resp.status {
             StatusCode::OK => api::parse_secret(&resp),
-            _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::NotFound),
+            _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::not_found()),
             _ => Err(api::unexpected(Op::Checkout, &resp)),
         }
     }
@@ -330,7 +330,7 @@ impl KeyStore for EntrustKeyStore {
         let resp = self.authed(Op::Delete, body, BODY_LIMIT).await?;
         match resp.status {
             StatusCode::OK | StatusCode::NO_CONTENT => Ok(()),
-            _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::NotFound),
+            _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::not_found()),
             _ => Err(api::unexpected(Op::Delete, &resp)),
         }
     }
@@ -373,8 +373,9 @@ impl KeyStore for EntrustKeyStore {
             match page.next_token {
                 Some(next) if next != token => token = next,
                 Some(_) => {
-                    return Err(backend(
-                        "ListSecretIds returned the same next_token it was given".into(),
+                    return Err(KeyStoreError::backend(
+                        BACKEND,
+                        "ListSecretIds returned the same next_token it was given",
                     ));
                 }
                 None => break,

@@ -41,23 +41,20 @@ pub struct SecretPage {
     pub count: usize,
 }
 
-fn backend(message: String) -> KeyStoreError {
-    KeyStoreError::Backend {
-        backend: BACKEND,
-        message,
-    }
-}
-
 fn to_json(v: &impl Serialize) -> Result<Vec<u8>, KeyStoreError> {
-    serde_json::to_vec(v).map_err(|e| backend(format!("cannot encode a request: {e}")))
+    serde_json::to_vec(v)
+        .map_err(|e| KeyStoreError::backend(BACKEND, format!("cannot encode a request: {e}")))
 }
 
 fn parse_json(resp: &Response, what: &str) -> Result<Value, KeyStoreError> {
     serde_json::from_slice(&resp.body).map_err(|e| {
-        backend(format!(
-            "{what}: answer (HTTP {}) is not valid JSON: {e}",
-            resp.status.as_u16()
-        ))
+        KeyStoreError::backend(
+            BACKEND,
+            format!(
+                "{what}: answer (HTTP {}) is not valid JSON: {e}",
+                resp.status.as_u16()
+            ),
+        )
     })
 }
 
@@ -83,19 +80,26 @@ pub fn parse_jwt(resp: &Response) -> Result<Jwt, KeyStoreError> {
     let v = parse_json(resp, "token exchange")?;
     let jwt = match v.get("jwt").and_then(Value::as_str) {
         Some(j) if !j.is_empty() => j,
-        _ => return Err(backend("token exchange: answer has no jwt".into())),
+        _ => {
+            return Err(KeyStoreError::backend(
+                BACKEND,
+                "token exchange: answer has no jwt",
+            ));
+        }
     };
     let token_type = v.get("token_type").and_then(Value::as_str).unwrap_or("");
     if !token_type.eq_ignore_ascii_case("bearer") {
-        return Err(backend(format!(
-            "token exchange: token_type is {token_type:?}, want \"Bearer\""
-        )));
+        return Err(KeyStoreError::backend(
+            BACKEND,
+            format!("token exchange: token_type is {token_type:?}, want \"Bearer\""),
+        ));
     }
     let duration = match v.get("duration").and_then(Value::as_u64) {
         Some(d) if d > 0 => d,
         _ => {
-            return Err(backend(
-                "token exchange: duration is missing or not a positive number of seconds".into(),
+            return Err(KeyStoreError::backend(
+                BACKEND,
+                "token exchange: duration is missing or not a positive number of seconds",
             ));
         }
     };
@@ -115,9 +119,12 @@ pub fn create_body(name: &str, value: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeySt
         name: &'a str,
     }
     let material = std::str::from_utf8(value).map_err(|e| {
-        backend(format!(
-            "create '{name}': the value is not UTF-8 text (CipherTrust secrets hold text): {e}"
-        ))
+        KeyStoreError::backend(
+            BACKEND,
+            format!(
+                "create '{name}': the value is not UTF-8 text (CipherTrust secrets hold text): {e}"
+            ),
+        )
     })?;
     to_json(&Body {
         data_type: "seed",
@@ -147,7 +154,10 @@ pub fn parse_material(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreErr
     let v = parse_json(resp, "export")?;
     match v.get("material").and_then(Value::as_str) {
         Some(m) => Ok(Zeroizing::new(m.as_bytes().to_vec())),
-        None => Err(backend("export: answer has no material".into())),
+        None => Err(KeyStoreError::backend(
+            BACKEND,
+            "export: answer has no material",
+        )),
     }
 }
 
@@ -155,9 +165,12 @@ pub fn parse_material(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreErr
 pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
     let v = parse_json(resp, "list secrets")?;
     let number = |field: &str| {
-        v.get(field)
-            .and_then(Value::as_u64)
-            .ok_or_else(|| backend(format!("list secrets: answer has no numeric `{field}`")))
+        v.get(field).and_then(Value::as_u64).ok_or_else(|| {
+            KeyStoreError::backend(
+                BACKEND,
+                format!("list secrets: answer has no numeric `{field}`"),
+            )
+        })
     };
     let mut page = SecretPage {
         skip: number("skip")?,
@@ -175,7 +188,12 @@ pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
                 .map(str::to_owned)
                 .collect();
         }
-        Some(_) => return Err(backend("list secrets: `resources` is not a list".into())),
+        Some(_) => {
+            return Err(KeyStoreError::backend(
+                BACKEND,
+                "list secrets: `resources` is not a list",
+            ));
+        }
     }
     Ok(page)
 }
@@ -195,7 +213,7 @@ pub fn error_text(resp: &Response) -> String {
 }
 
 /// The error for an answer `what` did not expect: 401/403 are
-/// [`KeyStoreError::Unauthorized`], anything else a backend error naming the
+/// `Unauthorized`, anything else a backend error naming the
 /// operation, the status and the appliance's message.
 pub fn unexpected(what: &str, resp: &Response) -> KeyStoreError {
     vendor_http::unexpected(BACKEND, what, resp, &error_text(resp))
@@ -204,6 +222,7 @@ pub fn unexpected(what: &str, resp: &Response) -> KeyStoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use crate::vendor_http::test_response as resp;
 
     #[test]
@@ -280,7 +299,18 @@ mod tests {
             "ciphertrust: export 'k': HTTP 500: NCERRInternalServerError: oops (code 1)"
         );
         let e = unexpected("list secrets", &resp(401, "Token is expired"));
-        assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e:?}");
+        assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
         assert!(e.to_string().contains("Token is expired"), "{e}");
+    }
+
+    #[test]
+    fn only_5xx_answers_are_temporary() {
+        let e = unexpected("export 'k'", &resp(503, "busy"));
+        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
+        assert_eq!(e.backend_name(), Some("ciphertrust"));
+        let e = unexpected("export 'k'", &resp(400, "bad"));
+        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
+        let e = unexpected("list secrets", &resp(401, "Token is expired"));
+        assert!(!e.is_temporary(), "{e:?}");
     }
 }

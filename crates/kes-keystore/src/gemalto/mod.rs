@@ -26,7 +26,7 @@ use http::{Method, StatusCode};
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
-use crate::mem::paginate;
+use crate::list::paginate;
 use crate::vendor_http::{
     CaMode, Call, Http, LIST_BODY_LIMIT, Login, Scheme, Session, SessionClient,
 };
@@ -104,14 +104,16 @@ impl KeySecureKeyStore {
     /// TLS failure, a rejected refresh token or domain.
     pub async fn connect(opts: KeySecureOptions) -> Result<Self, KeyStoreError> {
         if opts.endpoint.trim().is_empty() {
-            return Err(KeyStoreError::InvalidConfig(format!(
-                "{BACKEND}: missing required field `endpoint`"
-            )));
+            return Err(KeyStoreError::invalid_config(
+                BACKEND,
+                "missing required field `endpoint`",
+            ));
         }
         if opts.token.trim().is_empty() {
-            return Err(KeyStoreError::InvalidConfig(format!(
-                "{BACKEND}: missing required field `credentials.token` (the refresh token)"
-            )));
+            return Err(KeyStoreError::invalid_config(
+                BACKEND,
+                "missing required field `credentials.token` (the refresh token)",
+            ));
         }
         let http = Http::new(
             BACKEND,
@@ -147,22 +149,17 @@ async fn exchange(
         }
         StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
             let domain = if domain.is_empty() { "root" } else { domain };
-            Err(KeyStoreError::Unauthorized(format!(
-                "{BACKEND}: {} rejected the refresh token (credentials.token) for domain {domain:?}: HTTP {}: {}",
-                http.endpoint(),
-                resp.status.as_u16(),
-                api::error_text(&resp)
-            )))
+            Err(KeyStoreError::unauthorized(
+                BACKEND,
+                format!(
+                    "{} rejected the refresh token (credentials.token) for domain {domain:?}: HTTP {}: {}",
+                    http.endpoint(),
+                    resp.status.as_u16(),
+                    api::error_text(&resp)
+                ),
+            ))
         }
         _ => Err(api::unexpected("token exchange", &resp)),
-    }
-}
-
-/// A backend error of this store.
-fn backend(message: String) -> KeyStoreError {
-    KeyStoreError::Backend {
-        backend: BACKEND,
-        message,
     }
 }
 
@@ -198,7 +195,7 @@ impl KeyStore for KeySecureKeyStore {
         let resp = self.client.send(&call).await?;
         match resp.status {
             StatusCode::CREATED | StatusCode::OK => Ok(()),
-            StatusCode::CONFLICT => Err(KeyStoreError::AlreadyExists),
+            StatusCode::CONFLICT => Err(KeyStoreError::already_exists()),
             _ => Err(api::unexpected(&format!("create '{name}'"), &resp)),
         }
     }
@@ -208,7 +205,7 @@ impl KeyStore for KeySecureKeyStore {
         let resp = self.client.send(&Call::new(Method::POST, &path)).await?;
         match resp.status {
             StatusCode::OK => api::parse_material(&resp),
-            StatusCode::NOT_FOUND => Err(KeyStoreError::NotFound),
+            StatusCode::NOT_FOUND => Err(KeyStoreError::not_found()),
             _ => Err(api::unexpected(&format!("export '{name}'"), &resp)),
         }
     }
@@ -240,10 +237,13 @@ impl KeyStore for KeySecureKeyStore {
             }
             let page = api::parse_list(&resp)?;
             if page.skip != skip {
-                return Err(backend(format!(
-                    "list secrets: asked for skip {skip}, the answer has skip {}",
-                    page.skip
-                )));
+                return Err(KeyStoreError::backend(
+                    BACKEND,
+                    format!(
+                        "list secrets: asked for skip {skip}, the answer has skip {}",
+                        page.skip
+                    ),
+                ));
             }
             // Filter per page so foreign secrets are not held.
             names.extend(

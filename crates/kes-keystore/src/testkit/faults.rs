@@ -4,12 +4,12 @@
 //!
 //! ```
 //! # use std::sync::Arc;
-//! # use kes_keystore::{KeyStoreError, mem::MemKeyStore};
+//! # use kes_keystore::{ErrorKind, KeyStoreError, mem::MemKeyStore};
 //! # use kes_keystore::testkit::faults::{Fault, FaultyStore, Op};
 //! # async fn demo() {
 //! let (store, faults) = FaultyStore::wrap(Arc::new(MemKeyStore::new()));
 //! // hand `store` to the server; keep `faults`
-//! faults.set_all(Fault::Fail(KeyStoreError::Unreachable("connection refused".into())));
+//! faults.set_all(Fault::Fail(KeyStoreError::new(ErrorKind::Unreachable, "connection refused")));
 //! faults.set(Op::Get, Fault::Hang);
 //! faults.clear(); // back to normal; hung calls go on
 //! # drop(store); }
@@ -56,7 +56,7 @@ impl Op {
 }
 
 /// What happens to the calls of one operation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Fault {
     /// Calls reach the wrapped store (the default).
     None,
@@ -69,33 +69,6 @@ pub enum Fault {
     /// Calls alternate: the first after the fault is set fails with this
     /// error, the next reaches the store, and so on.
     Flap(KeyStoreError),
-}
-
-impl Clone for Fault {
-    fn clone(&self) -> Self {
-        match self {
-            Self::None => Self::None,
-            Self::Delay(d) => Self::Delay(*d),
-            Self::Hang => Self::Hang,
-            Self::Fail(e) => Self::Fail(copy_error(e)),
-            Self::Flap(e) => Self::Flap(copy_error(e)),
-        }
-    }
-}
-
-/// A copy of `e` (the error type is not `Clone`).
-fn copy_error(e: &KeyStoreError) -> KeyStoreError {
-    match e {
-        KeyStoreError::NotFound => KeyStoreError::NotFound,
-        KeyStoreError::AlreadyExists => KeyStoreError::AlreadyExists,
-        KeyStoreError::Unreachable(m) => KeyStoreError::Unreachable(m.clone()),
-        KeyStoreError::Unauthorized(m) => KeyStoreError::Unauthorized(m.clone()),
-        KeyStoreError::InvalidConfig(m) => KeyStoreError::InvalidConfig(m.clone()),
-        KeyStoreError::Backend { backend, message } => KeyStoreError::Backend {
-            backend,
-            message: message.clone(),
-        },
-    }
 }
 
 /// The fault of each operation plus, for flapping, whether the next call
@@ -136,12 +109,12 @@ impl Shared {
             Fault::None => Step::Proceed,
             Fault::Delay(d) => Step::Sleep(*d),
             Fault::Hang => Step::Hang,
-            Fault::Fail(e) => Step::Fail(copy_error(e)),
+            Fault::Fail(e) => Step::Fail(e.clone()),
             Fault::Flap(e) => {
                 let fail = slot.flap_fails_next;
                 slot.flap_fails_next = !fail;
                 if fail {
-                    Step::Fail(copy_error(e))
+                    Step::Fail(e.clone())
                 } else {
                     Step::Proceed
                 }
@@ -290,10 +263,11 @@ impl KeyStore for FaultyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use crate::mem::MemKeyStore;
 
     fn unreachable() -> KeyStoreError {
-        KeyStoreError::Unreachable("connection refused".into())
+        KeyStoreError::new(ErrorKind::Unreachable, "connection refused")
     }
 
     fn name(s: &str) -> KeyName {

@@ -11,7 +11,8 @@ use http::Method;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::client::{Call, Http, backend};
+use super::BACKEND;
+use super::client::{Call, Http, is_temporary_status};
 use super::config::{VaultAuth, VaultOptions};
 use crate::KeyStoreError;
 
@@ -87,36 +88,42 @@ pub(crate) async fn login(http: &Http, opts: &VaultOptions) -> Result<Lease, Key
     let mut call = Call::new(Method::PUT, &path);
     call.namespace = namespace;
     call.body = Some(body.as_bytes());
-    let resp = http.send(call).await.map_err(|e| match e {
-        KeyStoreError::Unreachable(m) => KeyStoreError::Unreachable(format!(
-            "vault: {what}: {}",
-            m.trim_start_matches("vault: ")
-        )),
-        other => other,
+    let resp = http.send(call).await.map_err(|e| {
+        if e.is_unreachable() {
+            e.map_message(|m| format!("{what}: {m}"))
+        } else {
+            e
+        }
     })?;
     if !resp.status.is_success() {
         let status = resp.status.as_u16();
         let msg = resp.error_messages();
-        let detail = format!("vault: {what} failed: HTTP {status}: {msg}");
+        let detail = format!("{what} failed: HTTP {status}: {msg}");
         return Err(if resp.is_missing_mount() {
-            KeyStoreError::InvalidConfig(format!(
-                "vault: {what} failed: no auth method is mounted there ({msg})"
-            ))
+            KeyStoreError::invalid_config(
+                BACKEND,
+                format!("{what} failed: no auth method is mounted there ({msg})"),
+            )
         } else if matches!(status, 400 | 401 | 403) {
-            KeyStoreError::Unauthorized(detail)
+            KeyStoreError::unauthorized(BACKEND, detail)
         } else if status == 503 {
-            KeyStoreError::Unreachable(detail)
+            KeyStoreError::unreachable(BACKEND, detail)
         } else {
-            backend(detail.trim_start_matches("vault: ").to_owned())
+            KeyStoreError::backend(BACKEND, detail).with_temporary(is_temporary_status(resp.status))
         });
     }
     let v = resp.json(&what)?;
-    let lease = parse_auth(&v)
-        .ok_or_else(|| backend(format!("{what}: response has no auth.client_token")))?;
+    let lease = parse_auth(&v).ok_or_else(|| {
+        KeyStoreError::backend(
+            BACKEND,
+            format!("{what}: response has no auth.client_token"),
+        )
+    })?;
     if lease.token.is_none() {
-        return Err(backend(format!(
-            "{what}: response has no auth.client_token"
-        )));
+        return Err(KeyStoreError::backend(
+            BACKEND,
+            format!("{what}: response has no auth.client_token"),
+        ));
     }
     Ok(lease)
 }
@@ -136,7 +143,8 @@ pub(crate) async fn renew_self(
         return Err(resp.into_error("token renewal"));
     }
     let v = resp.json("token renewal")?;
-    parse_auth(&v).ok_or_else(|| backend("token renewal: response has no auth data"))
+    parse_auth(&v)
+        .ok_or_else(|| KeyStoreError::backend(BACKEND, "token renewal: response has no auth data"))
 }
 
 /// `GET /v1/auth/token/lookup-self`: `Ok(true)` if the token is valid,

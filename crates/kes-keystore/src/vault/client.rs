@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
+use super::BACKEND;
 use super::config::{VaultOptions, VaultTlsOptions};
 use crate::KeyStoreError;
 use crate::vendor_http::{CaMode, error_chain, read_certs, root_store};
@@ -42,12 +43,12 @@ const MAX_IN_FLIGHT: usize = 64;
 /// How long an idle pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Builds the error of the vault backend.
-pub(crate) fn backend(message: impl Into<String>) -> KeyStoreError {
-    KeyStoreError::Backend {
-        backend: "vault",
-        message: message.into(),
-    }
+/// Whether an error answer of Vault is worth trying again later: 429 (rate
+/// limited) and 5xx except 501 (not implemented), as Vault's own client
+/// retries them.
+pub(crate) fn is_temporary_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
 }
 
 /// One Vault response: status and (bounded) body.
@@ -62,8 +63,9 @@ pub(crate) struct Response {
 impl Response {
     /// Parses the body as JSON.
     pub fn json(&self, what: &str) -> Result<serde_json::Value, KeyStoreError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| backend(format!("{what}: response is not valid JSON: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            KeyStoreError::backend(BACKEND, format!("{what}: response is not valid JSON: {e}"))
+        })
     }
 
     /// The messages of Vault's `{"errors": [...]}` body, joined with `; `.
@@ -103,16 +105,18 @@ impl Response {
         let status = self.status.as_u16();
         let msg = self.error_messages();
         let detail = if msg.is_empty() {
-            format!("vault: {what}: HTTP {status}")
+            format!("{what}: HTTP {status}")
         } else {
-            format!("vault: {what}: HTTP {status}: {msg}")
+            format!("{what}: HTTP {status}: {msg}")
         };
         match self.status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => KeyStoreError::Unauthorized(detail),
-            StatusCode::SERVICE_UNAVAILABLE if msg.contains("sealed") => {
-                KeyStoreError::Unreachable(detail)
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                KeyStoreError::unauthorized(BACKEND, detail)
             }
-            _ => backend(detail.trim_start_matches("vault: ").to_owned()),
+            StatusCode::SERVICE_UNAVAILABLE if msg.contains("sealed") => {
+                KeyStoreError::unreachable(BACKEND, detail)
+            }
+            s => KeyStoreError::backend(BACKEND, detail).with_temporary(is_temporary_status(s)),
         }
     }
 }
@@ -198,7 +202,7 @@ impl Http {
 
     /// Sends one request and reads the whole (bounded) response within the
     /// request timeout. Transport failures and timeouts are
-    /// [`KeyStoreError::Unreachable`]; HTTP error statuses are returned as
+    /// `Unreachable`; HTTP error statuses are returned as
     /// responses for the caller to interpret.
     pub async fn send(&self, call: Call<'_>) -> Result<Response, KeyStoreError> {
         let uri = format!("{}{}", self.endpoint, call.path);
@@ -207,14 +211,18 @@ impl Http {
             .uri(&uri)
             .header(REQUEST_HEADER, HeaderValue::from_static("true"));
         if let Some(token) = call.token {
-            let mut v = HeaderValue::from_str(token)
-                .map_err(|_| backend("vault token contains characters not allowed in a header"))?;
+            let mut v = HeaderValue::from_str(token).map_err(|_| {
+                KeyStoreError::backend(
+                    BACKEND,
+                    "vault token contains characters not allowed in a header",
+                )
+            })?;
             v.set_sensitive(true);
             req = req.header(TOKEN_HEADER, v);
         }
         if let Some(ns) = call.namespace {
             let v = HeaderValue::from_str(ns).map_err(|_| {
-                KeyStoreError::InvalidConfig(format!("vault: invalid namespace {ns:?}"))
+                KeyStoreError::invalid_config(BACKEND, format!("invalid namespace {ns:?}"))
             })?;
             req = req.header(NAMESPACE_HEADER, v);
         }
@@ -225,9 +233,12 @@ impl Http {
             }
             None => Full::new(Bytes::new()),
         };
-        let req = req
-            .body(body)
-            .map_err(|e| backend(format!("cannot build request for {}: {e}", call.path)))?;
+        let req = req.body(body).map_err(|e| {
+            KeyStoreError::backend(
+                BACKEND,
+                format!("cannot build request for {}: {e}", call.path),
+            )
+        })?;
         let path = strip_query(call.path);
         let method = req.method().clone();
         let limit = call.limit;
@@ -237,13 +248,16 @@ impl Http {
                 .in_flight
                 .acquire()
                 .await
-                .map_err(|_| backend("vault client is shut down"))?;
+                .map_err(|_| KeyStoreError::backend(BACKEND, "vault client is shut down"))?;
             let resp = self.client.request(req).await.map_err(|e| {
-                KeyStoreError::Unreachable(format!(
-                    "vault: cannot reach {} ({method} {path}): {}",
-                    self.endpoint,
-                    error_chain(&e)
-                ))
+                KeyStoreError::unreachable(
+                    BACKEND,
+                    format!(
+                        "cannot reach {} ({method} {path}): {}",
+                        self.endpoint,
+                        error_chain(&e)
+                    ),
+                )
             })?;
             let status = resp.status();
             let body = Limited::new(resp.into_body(), limit)
@@ -251,13 +265,19 @@ impl Http {
                 .await
                 .map_err(|e| {
                     if e.is::<http_body_util::LengthLimitError>() {
-                        backend(format!("{path}: response body larger than {limit} bytes"))
+                        KeyStoreError::backend(
+                            BACKEND,
+                            format!("{path}: response body larger than {limit} bytes"),
+                        )
                     } else {
-                        KeyStoreError::Unreachable(format!(
-                            "vault: {} ({method} {path}): reading the response failed: {}",
-                            self.endpoint,
-                            error_chain(e.as_ref())
-                        ))
+                        KeyStoreError::unreachable(
+                            BACKEND,
+                            format!(
+                                "{} ({method} {path}): reading the response failed: {}",
+                                self.endpoint,
+                                error_chain(e.as_ref())
+                            ),
+                        )
                     }
                 })?
                 .to_bytes();
@@ -265,10 +285,13 @@ impl Http {
         };
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(r) => r,
-            Err(_) => Err(KeyStoreError::Unreachable(format!(
-                "vault: {} ({method} {path}): no response within {:?}",
-                self.endpoint, self.timeout
-            ))),
+            Err(_) => Err(KeyStoreError::unreachable(
+                BACKEND,
+                format!(
+                    "{} ({method} {path}): no response within {:?}",
+                    self.endpoint, self.timeout
+                ),
+            )),
         }
     }
 }
@@ -281,9 +304,9 @@ fn strip_query(path: &str) -> &str {
 /// Builds the rustls client config: the CA file/directory (or the system
 /// roots) and the optional client certificate.
 fn tls_config(tls: &VaultTlsOptions) -> Result<rustls::ClientConfig, KeyStoreError> {
-    let invalid = |m: String| KeyStoreError::InvalidConfig(format!("vault: {m}"));
+    let invalid = |m: String| KeyStoreError::invalid_config(BACKEND, m);
     // A CA replaces the system roots, as in Go's Vault client.
-    let roots = root_store("vault", tls.ca.as_deref(), CaMode::ReplaceSystem)?;
+    let roots = root_store(BACKEND, tls.ca.as_deref(), CaMode::ReplaceSystem)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -291,7 +314,7 @@ fn tls_config(tls: &VaultTlsOptions) -> Result<rustls::ClientConfig, KeyStoreErr
         .with_root_certificates(roots);
     match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
-            let chain = read_certs("vault", "tls.cert", cert)?;
+            let chain = read_certs(BACKEND, "tls.cert", cert)?;
             if chain.is_empty() {
                 return Err(invalid(format!(
                     "tls.cert: no PEM certificate found in {}",
@@ -315,6 +338,7 @@ fn tls_config(tls: &VaultTlsOptions) -> Result<rustls::ClientConfig, KeyStoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn resp(status: u16, body: &str) -> Response {
         Response {
@@ -337,7 +361,7 @@ mod tests {
             "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}",
         )
         .into_error("read key");
-        assert!(matches!(e, KeyStoreError::Unauthorized(_)), "{e:?}");
+        assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
         assert!(
             e.to_string()
                 .contains("1 error occurred: * permission denied"),
@@ -347,6 +371,31 @@ mod tests {
         assert!(e.is_unreachable(), "{e:?}");
         let e = resp(500, "oops").into_error("list keys");
         assert_eq!(e.to_string(), "vault: list keys: HTTP 500: oops");
+    }
+
+    #[test]
+    fn vault_error_answers_are_temporary_for_429_and_5xx() {
+        let kind_and_flag = |status: u16, body: &str| {
+            let e = resp(status, body).into_error("read key");
+            (e.kind(), e.is_temporary())
+        };
+        assert_eq!(kind_and_flag(500, "oops"), (ErrorKind::Backend, true));
+        assert_eq!(kind_and_flag(502, ""), (ErrorKind::Backend, true));
+        assert_eq!(kind_and_flag(429, ""), (ErrorKind::Backend, true));
+        assert_eq!(kind_and_flag(501, ""), (ErrorKind::Backend, false));
+        assert_eq!(kind_and_flag(400, ""), (ErrorKind::Backend, false));
+        assert_eq!(kind_and_flag(412, ""), (ErrorKind::Backend, false));
+        assert_eq!(kind_and_flag(403, ""), (ErrorKind::Unauthorized, false));
+        assert_eq!(
+            kind_and_flag(503, r#"{"errors":["Vault is sealed"]}"#),
+            (ErrorKind::Unreachable, true)
+        );
+        let e = resp(403, r#"{"errors":["permission denied"]}"#).into_error("read key");
+        assert_eq!(e.backend_name(), Some("vault"));
+        assert_eq!(
+            e.to_string(),
+            "key store denied access: vault: read key: HTTP 403: permission denied"
+        );
     }
 
     #[test]

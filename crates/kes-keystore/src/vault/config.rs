@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use super::BACKEND;
 use crate::KeyStoreError;
 
 /// The default K/V mount path.
@@ -46,9 +47,10 @@ impl KvVersion {
         match s.trim() {
             "" | "v1" => Ok(Self::V1),
             "v2" => Ok(Self::V2),
-            other => Err(KeyStoreError::InvalidConfig(format!(
-                "vault: version must be \"v1\" or \"v2\", got {other:?}"
-            ))),
+            other => Err(KeyStoreError::invalid_config(
+                BACKEND,
+                format!("version must be \"v1\" or \"v2\", got {other:?}"),
+            )),
         }
     }
 }
@@ -167,10 +169,10 @@ impl JwtSource {
             Self::Value(v) => Ok(v.clone()),
             Self::File(path) => {
                 let raw = std::fs::read_to_string(path).map_err(|e| {
-                    KeyStoreError::InvalidConfig(format!(
-                        "vault: cannot read kubernetes jwt file {}: {e}",
-                        path.display()
-                    ))
+                    KeyStoreError::invalid_config(
+                        BACKEND,
+                        format!("cannot read kubernetes jwt file {}: {e}", path.display()),
+                    )
                 })?;
                 let raw = Zeroizing::new(raw);
                 Ok(Zeroizing::new(raw.trim().to_owned()))
@@ -287,7 +289,7 @@ impl VaultOptions {
     /// Fills empty engine names with their defaults, trims slashes from
     /// paths, and checks every rule of keystores.md §3.1.
     pub fn validate(mut self) -> Result<Self, KeyStoreError> {
-        let invalid = |m: String| KeyStoreError::InvalidConfig(format!("vault: {m}"));
+        let invalid = |m: String| KeyStoreError::invalid_config(BACKEND, m);
         self.endpoint = self.endpoint.trim().trim_end_matches('/').to_owned();
         if self.endpoint.is_empty() {
             return Err(invalid("endpoint is required".into()));

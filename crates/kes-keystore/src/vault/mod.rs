@@ -64,16 +64,19 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use self::auth::{Lease, Token};
-use self::client::{Call, Http, LIST_BODY_LIMIT, Response, backend};
+use self::client::{Call, Http, LIST_BODY_LIMIT, Response};
 pub use self::config::{
     AppRoleOptions, JwtSource, KubernetesOptions, KvVersion, LoginNamespace, TransitOptions,
     VaultAuth, VaultOptions, VaultTlsOptions,
 };
-use crate::{KeyStore, KeyStoreError, ListPage, MAX_LIST, Status};
+use crate::list::paginate;
+use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
 /// The health endpoint with the query Vault clients use so that sealed,
 /// uninitialised and standby nodes answer 2xx with a JSON body.
 const HEALTH_PATH: &str = "/v1/sys/health?uninitcode=299&sealedcode=299&standbycode=299&drsecondarycode=299&performancestandbycode=299";
+/// The back-end name in this store's errors.
+const BACKEND: &str = "vault";
 /// Number of per-name create locks.
 const CREATE_LOCKS: usize = 64;
 /// Longest wait between two failed re-login attempts.
@@ -142,9 +145,9 @@ impl VaultKeyStore {
     /// Validates `opts`, logs in, checks that the K/V engine is mounted, and
     /// starts token renewal and the health probe.
     ///
-    /// Fails with [`KeyStoreError::Unreachable`] when Vault cannot be
-    /// reached, [`KeyStoreError::Unauthorized`] when the login is refused and
-    /// [`KeyStoreError::InvalidConfig`] for bad options or a missing mount.
+    /// Fails with `Unreachable` when Vault cannot be
+    /// reached, `Unauthorized` when the login is refused and
+    /// `InvalidConfig` for bad options or a missing mount.
     pub async fn connect(opts: VaultOptions) -> Result<Self, KeyStoreError> {
         let opts = opts.validate()?;
         let http = Http::new(&opts)?;
@@ -183,7 +186,7 @@ impl VaultKeyStore {
 fn token_from(lease: Lease, generation: u64) -> Result<Token, KeyStoreError> {
     let value = lease
         .token
-        .ok_or_else(|| backend("login response has no client token"))?;
+        .ok_or_else(|| KeyStoreError::backend(BACKEND, "login response has no client token"))?;
     Ok(Token {
         value,
         ttl: lease.ttl,
@@ -277,9 +280,7 @@ impl Inner {
         limit: usize,
     ) -> Result<Response, KeyStoreError> {
         if self.sealed.load(Ordering::Relaxed) {
-            return Err(KeyStoreError::Unreachable(
-                "vault: key store is sealed".into(),
-            ));
+            return Err(KeyStoreError::unreachable(BACKEND, "key store is sealed"));
         }
         let token = self.token.load_full();
         let resp = self.send(&token, method.clone(), path, body, limit).await?;
@@ -353,13 +354,16 @@ impl Inner {
             );
         }
         if resp.is_missing_mount() {
-            return Err(KeyStoreError::InvalidConfig(format!(
-                "vault: no secrets engine is mounted at {}/ on {} (engine {:?}): {}",
-                self.opts.engine,
-                self.http.endpoint(),
-                self.opts.engine,
-                resp.error_messages()
-            )));
+            return Err(KeyStoreError::invalid_config(
+                BACKEND,
+                format!(
+                    "no secrets engine is mounted at {}/ on {} (engine {:?}): {}",
+                    self.opts.engine,
+                    self.http.endpoint(),
+                    self.opts.engine,
+                    resp.error_messages()
+                ),
+            ));
         }
         let path = format!("/v1/sys/internal/ui/mounts/{}", self.opts.engine);
         let Ok(resp) = self
@@ -380,22 +384,28 @@ impl Inner {
             return Ok(());
         }
         if kind != "kv" && kind != "generic" {
-            return Err(KeyStoreError::InvalidConfig(format!(
-                "vault: the engine mounted at {}/ is of type {kind:?}, not a K/V engine",
-                self.opts.engine
-            )));
+            return Err(KeyStoreError::invalid_config(
+                BACKEND,
+                format!(
+                    "the engine mounted at {}/ is of type {kind:?}, not a K/V engine",
+                    self.opts.engine
+                ),
+            ));
         }
         let mounted = match data["options"]["version"].as_str() {
             Some("2") => KvVersion::V2,
             _ => KvVersion::V1,
         };
         if mounted != self.opts.version {
-            return Err(KeyStoreError::InvalidConfig(format!(
-                "vault: the K/V engine at {}/ is version {}, but version {} is configured",
-                self.opts.engine,
-                version_name(mounted),
-                version_name(self.opts.version)
-            )));
+            return Err(KeyStoreError::invalid_config(
+                BACKEND,
+                format!(
+                    "the K/V engine at {}/ is version {}, but version {} is configured",
+                    self.opts.engine,
+                    version_name(mounted),
+                    version_name(self.opts.version)
+                ),
+            ));
         }
         Ok(())
     }
@@ -422,10 +432,10 @@ impl Inner {
     /// state and the outcome.
     async fn probe_health(&self) -> (u8, Result<(), KeyStoreError>) {
         let unreachable = |m: &str| {
-            Err(KeyStoreError::Unreachable(format!(
-                "vault: {}: {m}",
-                self.http.endpoint()
-            )))
+            Err(KeyStoreError::unreachable(
+                BACKEND,
+                format!("{}: {m}", self.http.endpoint()),
+            ))
         };
         let resp = match self.http.send(Call::new(Method::GET, HEALTH_PATH)).await {
             Ok(resp) => resp,
@@ -463,7 +473,7 @@ impl Inner {
         let plaintext = Zeroizing::new(BASE64.encode(value));
         let body = Zeroizing::new(
             serde_json::to_vec(&Field::from([("plaintext", plaintext.as_str())]))
-                .map_err(|e| backend(format!("{what}: {e}")))?,
+                .map_err(|e| KeyStoreError::backend(BACKEND, format!("{what}: {e}")))?,
         );
         let path = format!("/v1/{}/encrypt/{}", t.engine, t.key);
         let resp = self
@@ -475,9 +485,10 @@ impl Inner {
         let v = resp.json(&what)?;
         let ct = v["data"]["ciphertext"].as_str().unwrap_or_default();
         if !is_transit_ciphertext(ct) {
-            return Err(backend(format!(
-                "{what}: response has no vault:vN: ciphertext"
-            )));
+            return Err(KeyStoreError::backend(
+                BACKEND,
+                format!("{what}: response has no vault:vN: ciphertext"),
+            ));
         }
         Ok(Zeroizing::new(ct.to_owned()))
     }
@@ -489,14 +500,17 @@ impl Inner {
         ciphertext: &str,
     ) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
         let Some(t) = &self.opts.transit else {
-            return Err(backend(format!(
-                "key {} is transit-encrypted but no transit key is configured",
-                self.location(name)
-            )));
+            return Err(KeyStoreError::backend(
+                BACKEND,
+                format!(
+                    "key {} is transit-encrypted but no transit key is configured",
+                    self.location(name)
+                ),
+            ));
         };
         let what = format!("transit decrypt with {}/keys/{}", t.engine, t.key);
         let body = serde_json::to_vec(&Field::from([("ciphertext", ciphertext)]))
-            .map_err(|e| backend(format!("{what}: {e}")))?;
+            .map_err(|e| KeyStoreError::backend(BACKEND, format!("{what}: {e}")))?;
         let path = format!("/v1/{}/decrypt/{}", t.engine, t.key);
         let resp = self
             .call(Method::POST, &path, Some(&body), client::BODY_LIMIT)
@@ -506,12 +520,14 @@ impl Inner {
         }
         let v = resp.json(&what)?;
         let Some(pt) = v["data"]["plaintext"].as_str() else {
-            return Err(backend(format!("{what}: response has no data.plaintext")));
+            return Err(KeyStoreError::backend(
+                BACKEND,
+                format!("{what}: response has no data.plaintext"),
+            ));
         };
-        BASE64
-            .decode(pt)
-            .map(Zeroizing::new)
-            .map_err(|_| backend(format!("{what}: data.plaintext is not base64")))
+        BASE64.decode(pt).map(Zeroizing::new).map_err(|_| {
+            KeyStoreError::backend(BACKEND, format!("{what}: data.plaintext is not base64"))
+        })
     }
 
     /// Reads the field `name` of the secret; `Ok(None)` when there is none.
@@ -544,8 +560,14 @@ impl Inner {
         }
         match data.get(name) {
             Some(serde_json::Value::String(s)) => Ok(Some(Zeroizing::new(s.clone()))),
-            Some(_) => Err(backend(format!("{what}: field {name:?} is not a string"))),
-            None => Err(backend(format!("{what}: secret has no field {name:?}"))),
+            Some(_) => Err(KeyStoreError::backend(
+                BACKEND,
+                format!("{what}: field {name:?} is not a string"),
+            )),
+            None => Err(KeyStoreError::backend(
+                BACKEND,
+                format!("{what}: secret has no field {name:?}"),
+            )),
         }
     }
 
@@ -706,7 +728,7 @@ impl KeyStore for VaultKeyStore {
         let _guard = inner.create_lock(name).lock().await;
         let path = inner.data_path(name);
         if inner.read_field(name, &path).await?.is_some() {
-            return Err(KeyStoreError::AlreadyExists);
+            return Err(KeyStoreError::already_exists());
         }
         let stored = match &inner.opts.transit {
             Some(t) => inner.transit_encrypt(t, value).await?,
@@ -721,7 +743,9 @@ impl KeyStore for VaultKeyStore {
                 data: field,
             }),
         };
-        let body = Zeroizing::new(body.map_err(|e| backend(format!("{what}: {e}")))?);
+        let body = Zeroizing::new(
+            body.map_err(|e| KeyStoreError::backend(BACKEND, format!("{what}: {e}")))?,
+        );
         let resp = inner
             .call(Method::PUT, &path, Some(&body), client::BODY_LIMIT)
             .await?;
@@ -730,7 +754,7 @@ impl KeyStore for VaultKeyStore {
         }
         if resp.status == StatusCode::BAD_REQUEST && resp.error_messages().contains("check-and-set")
         {
-            return Err(KeyStoreError::AlreadyExists);
+            return Err(KeyStoreError::already_exists());
         }
         Err(resp.into_error(&what))
     }
@@ -743,13 +767,14 @@ impl KeyStore for VaultKeyStore {
             KvVersion::V2 => format!("{}?version=1", inner.data_path(name)),
         };
         let Some(stored) = inner.read_field(name, &path).await? else {
-            return Err(KeyStoreError::NotFound);
+            return Err(KeyStoreError::not_found());
         };
         if is_transit_ciphertext(&stored) {
             return inner.transit_decrypt(name, &stored).await;
         }
-        decode_plain(&stored)
-            .map_err(|m| backend(format!("read key {}: {m}", inner.location(name))))
+        decode_plain(&stored).map_err(|m| {
+            KeyStoreError::backend(BACKEND, format!("read key {}: {m}", inner.location(name)))
+        })
     }
 
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
@@ -789,31 +814,19 @@ impl KeyStore for VaultKeyStore {
         let keys = match v["data"]["keys"].as_array() {
             Some(keys) => keys,
             None if v["data"]["keys"].is_null() => return Ok(ListPage::default()),
-            None => return Err(backend(format!("{what}: data.keys is not a list"))),
+            None => {
+                return Err(KeyStoreError::backend(
+                    BACKEND,
+                    format!("{what}: data.keys is not a list"),
+                ));
+            }
         };
-        let mut names: Vec<&str> = keys
+        let names = keys
             .iter()
             .filter_map(|k| k.as_str())
-            .filter(|k| !k.ends_with('/'))
-            .filter(|k| k.starts_with(prefix) && *k >= start)
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        Ok(page(names, limit))
-    }
-}
-
-/// Cuts a sorted name list to `limit` (0 = [`MAX_LIST`], never more).
-fn page(names: Vec<&str>, limit: usize) -> ListPage {
-    let limit = if limit == 0 {
-        MAX_LIST
-    } else {
-        limit.min(MAX_LIST)
-    };
-    let next = names.get(limit).map(|s| (*s).to_owned());
-    ListPage {
-        names: names.into_iter().take(limit).map(str::to_owned).collect(),
-        next,
+            .filter(|k| !k.ends_with('/') && k.starts_with(prefix) && *k >= start)
+            .map(str::to_owned);
+        Ok(paginate(names, prefix, start, limit))
     }
 }
 
@@ -850,17 +863,6 @@ mod tests {
             assert!(!is_transit_ciphertext(&stored));
         }
         assert!(decode_plain("kes:base64:!!").is_err());
-    }
-
-    #[test]
-    fn pages_are_cut_with_a_continuation() {
-        let p = page(vec!["a", "b", "c"], 2);
-        assert_eq!(p.names, ["a", "b"]);
-        assert_eq!(p.next.as_deref(), Some("c"));
-        let p = page(vec!["a", "b"], 2);
-        assert_eq!(p.next, None);
-        let p = page(vec!["a"], 0);
-        assert_eq!(p.names, ["a"]);
     }
 
     #[test]

@@ -143,9 +143,8 @@ impl<L: Login> SessionClient<L> {
         let call = call
             .clone()
             .secret_header(L::SCHEME.header, session.token())
-            .map_err(|m| KeyStoreError::Backend {
-                backend: L::SCHEME.backend,
-                message: format!("{}: {m}", L::SCHEME.token),
+            .map_err(|m| {
+                KeyStoreError::backend(L::SCHEME.backend, format!("{}: {m}", L::SCHEME.token))
             })?;
         self.shared.http.send(&call).await
     }

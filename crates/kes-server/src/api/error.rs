@@ -5,7 +5,7 @@
 //! to the error log. Internal causes (key-store messages, crypto failures)
 //! are logged, never sent to the client.
 
-use kes_keystore::KeyStoreError;
+use kes_keystore::{ErrorKind, KeyStoreError};
 
 use crate::auth::AdminError;
 use kes_types::api::{ApiError, errors};
@@ -171,10 +171,15 @@ impl Error {
                 ApiError::new(406, self.to_string())
             }
             Self::TooManyCiphertexts => ApiError::new(400, "too many ciphertexts"),
-            Self::Store { op, source } => match (op, source) {
-                (_, KeyStoreError::NotFound) => canon(errors::KEY_NOT_FOUND),
-                (StoreOp::Create, KeyStoreError::AlreadyExists) => canon(errors::KEY_EXISTS),
-                (op, _) => ApiError::new(502, op.failure()),
+            // No wildcard over the kinds: a new kind needs a decision here.
+            Self::Store { op, source } => match source.kind() {
+                ErrorKind::NotFound => canon(errors::KEY_NOT_FOUND),
+                ErrorKind::AlreadyExists if *op == StoreOp::Create => canon(errors::KEY_EXISTS),
+                ErrorKind::AlreadyExists
+                | ErrorKind::Unreachable
+                | ErrorKind::Unauthorized
+                | ErrorKind::InvalidConfig
+                | ErrorKind::Backend => ApiError::new(502, op.failure()),
             },
             Self::StoredKey { .. } => ApiError::new(502, "failed to read key"),
             Self::Internal { message, .. } => ApiError::new(500, *message),
@@ -191,11 +196,14 @@ impl Error {
     pub fn log_level(&self) -> Option<Level> {
         match self {
             Self::NotAllowed => Some(Level::DEBUG),
-            Self::Store {
-                source: KeyStoreError::NotFound | KeyStoreError::AlreadyExists,
-                ..
-            } => None,
-            Self::Store { .. } | Self::NotReachable(_) | Self::Unavailable(_) => Some(Level::WARN),
+            Self::Store { source, .. } => match source.kind() {
+                ErrorKind::NotFound | ErrorKind::AlreadyExists => None,
+                ErrorKind::Unreachable
+                | ErrorKind::Unauthorized
+                | ErrorKind::InvalidConfig
+                | ErrorKind::Backend => Some(Level::WARN),
+            },
+            Self::NotReachable(_) | Self::Unavailable(_) => Some(Level::WARN),
             Self::StoredKey { .. } | Self::Internal { .. } => Some(Level::ERROR),
             Self::Timeout => Some(Level::WARN),
             _ => None,
@@ -224,7 +232,7 @@ mod tests {
             (
                 Error::Store {
                     op: StoreOp::Create,
-                    source: KeyStoreError::AlreadyExists,
+                    source: KeyStoreError::already_exists(),
                 },
                 400,
                 "key already exists",
@@ -232,7 +240,7 @@ mod tests {
             (
                 Error::Store {
                     op: StoreOp::Delete,
-                    source: KeyStoreError::Unreachable("down".into()),
+                    source: KeyStoreError::new(ErrorKind::Unreachable, "down"),
                 },
                 502,
                 "failed to delete key",

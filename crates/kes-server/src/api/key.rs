@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http::Response;
 use hyper::body::Incoming;
-use kes_keystore::{KeyStoreError, MAX_LIST};
+use kes_keystore::{ErrorKind, MAX_LIST};
 use kes_types::api::{CONTINUE_AT_PARAM, DescribeKeyResponse};
 use kes_types::name::{KeyName, ListPattern};
 use percent_encoding::percent_decode_str;
@@ -197,9 +197,9 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let result = ctx.state.cache.store().delete(&name).await;
     ctx.state.cache.evict(&name);
-    result.map_err(|source| match source {
-        KeyStoreError::NotFound => Error::KeyNotFound,
-        source => Error::Store {
+    result.map_err(|source| match source.kind() {
+        ErrorKind::NotFound => Error::KeyNotFound,
+        _ => Error::Store {
             op: StoreOp::Delete,
             source,
         },

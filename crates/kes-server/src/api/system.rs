@@ -5,7 +5,6 @@ use bytes::Bytes;
 use http::Response;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http_body_util::{BodyExt, Full};
-use kes_keystore::KeyStoreError;
 use kes_types::api::{ApiRoute, StatusResponse, VersionResponse};
 
 use super::error::Error;
@@ -45,7 +44,7 @@ pub(super) async fn ready(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     }
     match ctx.state.cache.status().await {
         Ok(_) => Ok(empty_ok()),
-        Err(e @ KeyStoreError::Unreachable(_)) => Err(Error::NotReachable(e.to_string())),
+        Err(e) if e.is_unreachable() => Err(Error::NotReachable(e.to_string())),
         Err(e) => Err(Error::Unavailable(e.to_string())),
     }
 }

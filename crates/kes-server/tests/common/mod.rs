@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use kes_keystore::{KeyStore, KeyStoreError, ListPage, Status};
+use kes_keystore::{ErrorKind, KeyStore, KeyStoreError, ListPage, Status};
 use kes_server::api::routes::RouteOverride;
 use kes_server::auth::PolicySpec;
 use kes_server::level::Level;
@@ -153,13 +153,13 @@ impl TestStore {
 
     fn check(&self) -> Result<(), KeyStoreError> {
         if self.unreachable.load(Ordering::SeqCst) {
-            return Err(KeyStoreError::Unreachable("connection refused".into()));
+            return Err(KeyStoreError::new(
+                ErrorKind::Unreachable,
+                "connection refused",
+            ));
         }
         if self.broken.load(Ordering::SeqCst) {
-            return Err(KeyStoreError::Backend {
-                backend: "test",
-                message: "internal failure".into(),
-            });
+            return Err(KeyStoreError::backend("test", "internal failure"));
         }
         Ok(())
     }
@@ -191,7 +191,7 @@ impl KeyStore for TestStore {
         self.check()?;
         let mut keys = self.keys.lock().unwrap();
         if keys.contains_key(name.as_str()) {
-            return Err(KeyStoreError::AlreadyExists);
+            return Err(KeyStoreError::already_exists());
         }
         keys.insert(name.to_string(), Zeroizing::new(value.to_vec()));
         Ok(())
@@ -203,7 +203,7 @@ impl KeyStore for TestStore {
             .unwrap()
             .get(name.as_str())
             .cloned()
-            .ok_or(KeyStoreError::NotFound)
+            .ok_or_else(KeyStoreError::not_found)
     }
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
         self.check()?;
@@ -212,7 +212,7 @@ impl KeyStore for TestStore {
             .unwrap()
             .remove(name.as_str())
             .map(|_| ())
-            .ok_or(KeyStoreError::NotFound)
+            .ok_or_else(KeyStoreError::not_found)
     }
     async fn list(
         &self,
