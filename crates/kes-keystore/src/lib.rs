@@ -16,8 +16,6 @@ use zeroize::Zeroizing;
 pub mod aws;
 pub mod entrust;
 mod error;
-#[cfg(any(test, feature = "testkit"))]
-pub mod fakes;
 pub mod fs;
 pub mod gemalto;
 mod list;

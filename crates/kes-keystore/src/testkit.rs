@@ -12,7 +12,8 @@
 //! The checks assume a strongly consistent store: a key is listed and readable
 //! as soon as `create` returns, and gone once `delete` returns.
 //!
-//! [`faults`] wraps any store to inject delays, hangs and failures.
+//! [`faults`] wraps any store to inject delays, hangs and failures; [`fake`]
+//! is the PKI and HTTPS server the vendor fakes (`<backend>::fake`) run on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::hash_map::RandomState;
@@ -24,6 +25,7 @@ use kes_types::name::MAX_NAME_LEN;
 
 use crate::{ErrorKind, KeyStore, KeyStoreError, MAX_LIST};
 
+pub mod fake;
 pub mod faults;
 
 /// The result of one conformance check.

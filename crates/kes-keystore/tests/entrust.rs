@@ -1,5 +1,5 @@
 //! The Entrust KeyControl store against the in-process FAKE of the
-//! KeyControl REST API (`kes_keystore::fakes::entrust`): the shared
+//! KeyControl REST API (`kes_keystore::entrust::fake`): the shared
 //! conformance suite, session expiry and renewal, start-up errors, retries
 //! and the stored format.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use kes_keystore::entrust::fake::{FakeKeyControl, KeyControlFakeConfig};
 use kes_keystore::entrust::{EntrustKeyStore, KeyControlOptions};
-use kes_keystore::fakes::FakePki;
-use kes_keystore::fakes::entrust::{FakeKeyControl, KeyControlFakeConfig};
+use kes_keystore::testkit::fake::FakePki;
 use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
 use zeroize::Zeroizing;

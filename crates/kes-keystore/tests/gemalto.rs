@@ -1,14 +1,14 @@
 //! The CipherTrust Manager (Gemalto KeySecure) store against the in-process
-//! FAKE of the CipherTrust REST API (`kes_keystore::fakes::gemalto`): the
+//! FAKE of the CipherTrust REST API (`kes_keystore::gemalto::fake`): the
 //! shared conformance suite, JWT expiry and renewal, start-up errors, paging,
 //! retries and the stored format.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
-use kes_keystore::fakes::FakePki;
-use kes_keystore::fakes::gemalto::{CipherTrustFakeConfig, FakeCipherTrust};
+use kes_keystore::gemalto::fake::{CipherTrustFakeConfig, FakeCipherTrust};
 use kes_keystore::gemalto::{KeySecureKeyStore, KeySecureOptions};
+use kes_keystore::testkit::fake::FakePki;
 use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
 use zeroize::Zeroizing;

@@ -5,7 +5,7 @@
 //! CLI then creates a key, asks for a DEK and decrypts it.
 //!
 //! Entrust KeyControl and Thales CipherTrust (Gemalto KeySecure) run against
-//! the in-process FAKES of their vendor APIs (`kes_keystore::fakes`, served
+//! the in-process FAKES of their vendor APIs (`kes_keystore::{entrust,gemalto}::fake`, served
 //! from this test process). Vault runs against a real OpenBao and AWS Secrets
 //! Manager against a real moto server (`kes-testpeers`; a peer that cannot be
 //! installed fails the test).
@@ -18,8 +18,8 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::{Out, Server, api_key_in, free_port, identity_in, run, run_env};
-use kes_keystore::fakes::entrust::{FakeKeyControl, KeyControlFakeConfig};
-use kes_keystore::fakes::gemalto::{CipherTrustFakeConfig, FakeCipherTrust};
+use kes_keystore::entrust::fake::{FakeKeyControl, KeyControlFakeConfig};
+use kes_keystore::gemalto::fake::{CipherTrustFakeConfig, FakeCipherTrust};
 use kes_testpeers::moto::{self, Moto};
 use kes_testpeers::openbao::{self, OpenBao};
 use serde_json::json;

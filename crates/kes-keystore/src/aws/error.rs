@@ -3,7 +3,7 @@
 //! `Unauthorized`, everything else a `Backend` error naming the AWS error
 //! code, the HTTP status and AWS's message, temporary when AWS throttled the
 //! call or answered 5xx. Operation-specific codes (exists, not found) are
-//! matched by the callers before falling back to [`map_sdk_error`].
+//! matched by the callers before falling back to [`parse_error`].
 
 use std::error::Error as StdError;
 
@@ -59,7 +59,7 @@ pub(crate) fn message<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) 
 
 /// Maps a failed SDK call of operation `what` (e.g. `GetSecretValue of
 /// 'my-key'`) to a [`KeyStoreError`].
-pub(crate) fn map_sdk_error<E>(what: &str, err: &SdkError<E, HttpResponse>) -> KeyStoreError
+pub(crate) fn parse_error<E>(what: &str, err: &SdkError<E, HttpResponse>) -> KeyStoreError
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
@@ -247,27 +247,27 @@ mod tests {
     #[test]
     fn auth_codes_are_unauthorized() {
         for code in ["UnrecognizedClientException", "AccessDeniedException"] {
-            let e = map_sdk_error("ListSecrets", &service(400, Some(code), "nope", ""));
+            let e = parse_error("ListSecrets", &service(400, Some(code), "nope", ""));
             assert!(e.kind() == ErrorKind::Unauthorized, "{e}");
             assert!(e.to_string().contains(code), "{e}");
         }
         // No JSON code, but an XML one (moto with auth on) or a bare 403.
         let xml = "<ErrorResponse><Error><Code>InvalidClientTokenId</Code>\
                    <Message>bad token</Message></Error></ErrorResponse>";
-        let e = map_sdk_error("ListSecrets", &service(403, None, "", xml));
+        let e = parse_error("ListSecrets", &service(403, None, "", xml));
         assert!(e.kind() == ErrorKind::Unauthorized, "{e}");
         assert!(
             e.to_string()
                 .contains("InvalidClientTokenId (HTTP 403): bad token"),
             "{e}"
         );
-        let e = map_sdk_error("ListSecrets", &service(403, None, "", ""));
+        let e = parse_error("ListSecrets", &service(403, None, "", ""));
         assert!(e.kind() == ErrorKind::Unauthorized, "{e}");
     }
 
     #[test]
     fn other_service_errors_name_code_status_and_message() {
-        let e = map_sdk_error(
+        let e = parse_error(
             "GetSecretValue 'k'",
             &service(400, Some("InternalServiceError"), "boom", ""),
         );
@@ -276,7 +276,7 @@ mod tests {
             e.to_string(),
             "aws: GetSecretValue 'k': InternalServiceError (HTTP 400): boom"
         );
-        let e = map_sdk_error("ListSecrets", &service(500, None, "", "<html>oops</html>"));
+        let e = parse_error("ListSecrets", &service(500, None, "", "<html>oops</html>"));
         assert_eq!(
             e.to_string(),
             "aws: ListSecrets: unexpected non-JSON response (HTTP 500)"
@@ -285,25 +285,25 @@ mod tests {
 
     #[test]
     fn throttling_and_5xx_are_temporary_the_rest_not() {
-        let e = map_sdk_error(
+        let e = parse_error(
             "ListSecrets",
             &service(400, Some("ThrottlingException"), "slow", ""),
         );
         assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
-        let e = map_sdk_error("ListSecrets", &service(503, None, "", "<html>busy</html>"));
+        let e = parse_error("ListSecrets", &service(503, None, "", "<html>busy</html>"));
         assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
-        let e = map_sdk_error(
+        let e = parse_error(
             "ListSecrets",
             &service(400, Some("InvalidParameterException"), "no", ""),
         );
         assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
-        let e = map_sdk_error(
+        let e = parse_error(
             "ListSecrets",
             &service(400, Some("AccessDeniedException"), "no", ""),
         );
         assert!(!e.is_temporary(), "{e:?}");
         let e: Err = SdkError::timeout_error("deadline");
-        let e = map_sdk_error("x", &e);
+        let e = parse_error("x", &e);
         assert!(e.is_temporary() && e.backend_name() == Some("aws"), "{e:?}");
     }
 
@@ -311,21 +311,21 @@ mod tests {
     fn transport_failures_are_unreachable() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         let e: Err = SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
-        let m = map_sdk_error("ListSecrets", &e);
+        let m = parse_error("ListSecrets", &e);
         assert!(m.is_unreachable(), "{m}");
         assert!(m.to_string().contains("connection failed"), "{m}");
         let t = std::io::Error::new(std::io::ErrorKind::TimedOut, "slow");
         let e: Err = SdkError::dispatch_failure(ConnectorError::timeout(Box::new(t)));
-        assert!(map_sdk_error("x", &e).to_string().contains("timed out"));
+        assert!(parse_error("x", &e).to_string().contains("timed out"));
         let e: Err = SdkError::timeout_error("deadline");
-        assert!(map_sdk_error("x", &e).is_unreachable());
+        assert!(parse_error("x", &e).is_unreachable());
     }
 
     #[test]
     fn missing_credentials_are_unauthorized() {
         let cred = CredentialsError::not_loaded("no providers in chain provided credentials");
         let e: Err = SdkError::dispatch_failure(ConnectorError::other(Box::new(cred), None));
-        let m = map_sdk_error("ListSecrets", &e);
+        let m = parse_error("ListSecrets", &e);
         assert!(m.kind() == ErrorKind::Unauthorized, "{m}");
         assert!(
             m.to_string().contains("cannot obtain AWS credentials"),

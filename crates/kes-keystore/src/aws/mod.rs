@@ -19,9 +19,14 @@
 //! [`KeyStore::list`]; `status` is a one-attempt `ListSecrets` (so refused
 //! credentials show up, not just a dead network); a create hitting a name
 //! still scheduled for deletion says so.
+//!
+//! The options ([`AwsOptions`]) and their validation live in `config`, the
+//! mapping of SDK failures in `error`. The SDK is the client (set up in
+//! [`AwsSecretsManagerKeyStore::build`]), so there is no `client.rs`; tests
+//! run against moto, so there is no `fake.rs`.
 
+mod config;
 mod error;
-mod options;
 
 use std::time::{Duration, Instant};
 
@@ -39,10 +44,10 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
-pub use options::{AwsOptions, normalize_endpoint};
+pub use self::config::{AwsOptions, normalize_endpoint};
 
-use self::error::{BACKEND, code, map_sdk_error, message};
-use self::options::CredentialSource;
+use self::config::CredentialSource;
+use self::error::{BACKEND, code, message, parse_error};
 use crate::list::paginate;
 use crate::{ErrorKind, KeyStore, KeyStoreError, ListPage, Status};
 
@@ -160,7 +165,7 @@ impl AwsSecretsManagerKeyStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| map_sdk_error("ListSecrets", &e))
+            .map_err(|e| parse_error("ListSecrets", &e))
     }
 
     /// Adds where and what to a start-up probe failure.
@@ -264,7 +269,7 @@ impl KeyStore for AwsSecretsManagerKeyStore {
                     ),
                 ))
             }
-            Err(e) => Err(map_sdk_error(&format!("CreateSecret '{name}'"), &e)),
+            Err(e) => Err(parse_error(&format!("CreateSecret '{name}'"), &e)),
         }
     }
 
@@ -293,7 +298,7 @@ impl KeyStore for AwsSecretsManagerKeyStore {
                     ),
                 ));
             }
-            Err(e) => return Err(map_sdk_error(&format!("GetSecretValue '{name}'"), &e)),
+            Err(e) => return Err(parse_error(&format!("GetSecretValue '{name}'"), &e)),
         };
         let mut out = out;
         if let Some(text) = out.secret_string.take() {
@@ -321,7 +326,7 @@ impl KeyStore for AwsSecretsManagerKeyStore {
         {
             Ok(_) => Ok(()),
             Err(e) if is_code(&e, "ResourceNotFoundException") => Err(KeyStoreError::not_found()),
-            Err(e) => Err(map_sdk_error(&format!("DeleteSecret '{name}'"), &e)),
+            Err(e) => Err(parse_error(&format!("DeleteSecret '{name}'"), &e)),
         }
     }
 
@@ -352,7 +357,7 @@ impl KeyStore for AwsSecretsManagerKeyStore {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| map_sdk_error("ListSecrets", &e))?;
+                .map_err(|e| parse_error("ListSecrets", &e))?;
             names.extend(
                 out.secret_list
                     .unwrap_or_default()

@@ -1,22 +1,26 @@
 //! The Entrust KeyControl key store (the "Secrets Vault" / PASM vault REST
 //! API): one box of one vault holds KES's keys as secrets named verbatim.
 //!
-//! This module owns the options ([`KeyControlOptions`]), how a session is
-//! obtained (login with username and password) and renewed (`Renew`, or a
-//! fresh login when the renewal fails), and the five operations. The wire
-//! details live in `api`; the HTTPS transport (custom CA added to the system
-//! roots, timeouts, retries) and the session handling (renewal at half the
-//! remaining lifetime, one re-login when a call answers 401) are shared with
-//! the other appliance stores in `vendor_http`.
+//! This module owns how a session is obtained (login with username and
+//! password) and renewed (`Renew`, or a fresh login when the renewal fails),
+//! and the five operations. The options ([`KeyControlOptions`]) live in
+//! `config`, the wire details in `client`, the mapping of error answers in
+//! `error` and the test fake in `fake`; the HTTPS transport (custom CA added
+//! to the system roots, timeouts, retries) and the session handling (renewal
+//! at half the remaining lifetime, one re-login when a call answers 401) are
+//! shared with the other appliance stores in `vendor_http`.
 //!
 //! Differences from Go KES, on purpose: missing credentials are a config
 //! error instead of a crash; listings never contain empty names; a failed
 //! renewal is retried every 5 s instead of never again; `list` honours the
 //! prefix and `start` contract of [`KeyStore::list`].
 
-mod api;
+mod client;
+mod config;
+mod error;
+#[cfg(any(test, feature = "testkit"))]
+pub mod fake;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -25,16 +29,16 @@ use http::{Method, StatusCode};
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
+use self::client::Op;
+pub use self::config::KeyControlOptions;
+use self::error::BACKEND;
 use crate::list::{effective_limit, paginate};
 use crate::vendor_http::{
     BODY_LIMIT, CaMode, Call, Http, LIST_BODY_LIMIT, Login, Response, Scheme, Session,
     SessionClient,
 };
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
-use api::Op;
 
-/// The name of this backend in errors.
-const BACKEND: &str = "entrust keycontrol";
 /// The session header and what the token and session are called.
 const SCHEME: Scheme = Scheme {
     backend: BACKEND,
@@ -48,73 +52,6 @@ const AUTH_HEADER: HeaderName = HeaderName::from_static("x-vault-auth");
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// Most secrets asked for per `ListSecretIds` call.
 const LIST_PAGE: usize = 1000;
-
-/// Connection settings of an Entrust KeyControl vault
-/// (`keystore.entrust.keycontrol` in the config file).
-#[derive(Clone, Default)]
-pub struct KeyControlOptions {
-    /// The appliance URL, e.g. `https://keycontrol.example.com`.
-    pub endpoint: String,
-    /// The vault UUID (used in the login path).
-    pub vault_id: String,
-    /// The box (name or id) that holds the keys.
-    pub box_id: String,
-    /// The vault user.
-    pub username: String,
-    /// The vault user's password.
-    pub password: Zeroizing<String>,
-    /// A CA certificate file or directory trusted in addition to the system
-    /// roots.
-    pub ca: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for KeyControlOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyControlOptions")
-            .field("endpoint", &self.endpoint)
-            .field("vault_id", &self.vault_id)
-            .field("box_id", &self.box_id)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("ca", &self.ca)
-            .finish()
-    }
-}
-
-impl KeyControlOptions {
-    /// Checks that every required field is present and usable.
-    fn validate(&self) -> Result<(), KeyStoreError> {
-        let missing = |field: &str| {
-            KeyStoreError::invalid_config(BACKEND, format!("missing required field `{field}`"))
-        };
-        for (field, value) in [
-            ("endpoint", self.endpoint.as_str()),
-            ("vault_id", self.vault_id.as_str()),
-            ("box_id", self.box_id.as_str()),
-            ("credentials.username", self.username.as_str()),
-            ("credentials.password", self.password.as_str()),
-        ] {
-            if value.trim().is_empty() {
-                return Err(missing(field));
-            }
-        }
-        // The vault id goes into the login path.
-        if !self
-            .vault_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(KeyStoreError::invalid_config(
-                BACKEND,
-                format!(
-                    "vault_id {:?} is not a vault id (letters, digits, '-', '_', '.')",
-                    self.vault_id
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// The vault user's credentials and how they log in and renew.
 struct Creds {
@@ -197,7 +134,7 @@ impl EntrustKeyStore {
     /// `POST /vault/1.0/GetBox/`: the status probe and the start-up check of
     /// the box id.
     async fn get_box(&self) -> Result<(), KeyStoreError> {
-        let body = api::box_body(&self.box_id)?;
+        let body = client::box_body(&self.box_id)?;
         let resp = self.authed(Op::GetBox, body, BODY_LIMIT).await?;
         if resp.status == StatusCode::OK {
             return Ok(());
@@ -210,10 +147,10 @@ impl EntrustKeyStore {
                     self.box_id,
                     self.client.creds().vault_id,
                     resp.status.as_u16(),
-                    api::error_text(&resp)
+                    error::error_text(&resp)
                 ),
             ),
-            _ => api::unexpected(Op::GetBox, &resp),
+            _ => error::parse_error(Op::GetBox, &resp),
         })
     }
 
@@ -234,7 +171,7 @@ async fn login(
     password: &str,
 ) -> Result<Session, KeyStoreError> {
     let path = format!("/vault/1.0/Login/{vault_id}/");
-    let call = Call::new(Method::POST, &path).json_body(api::login_body(username, password)?);
+    let call = Call::new(Method::POST, &path).json_body(client::login_body(username, password)?);
     let resp = http.send(&call).await?;
     match resp.status {
         StatusCode::OK => session_from(&resp, Op::Login),
@@ -243,7 +180,7 @@ async fn login(
             format!(
                 "login to vault {vault_id} as user {username:?} failed: wrong username or password (HTTP {}: {})",
                 resp.status.as_u16(),
-                api::error_text(&resp)
+                error::error_text(&resp)
             ),
         )),
         StatusCode::NOT_FOUND => Err(KeyStoreError::invalid_config(
@@ -251,10 +188,10 @@ async fn login(
             format!(
                 "vault_id {vault_id:?}: no such vault at {} (HTTP 404: {})",
                 http.endpoint(),
-                api::error_text(&resp)
+                error::error_text(&resp)
             ),
         )),
-        _ => Err(api::unexpected(Op::Login, &resp)),
+        _ => Err(error::parse_error(Op::Login, &resp)),
     }
 }
 
@@ -265,14 +202,14 @@ async fn renew(http: &Http, token: &str) -> Result<Session, KeyStoreError> {
         .map_err(|m| KeyStoreError::backend(BACKEND, format!("access token: {m}")))?;
     let resp = http.send(&call).await?;
     if resp.status != StatusCode::OK {
-        return Err(api::unexpected(Op::Renew, &resp));
+        return Err(error::parse_error(Op::Renew, &resp));
     }
     session_from(&resp, Op::Renew)
 }
 
 /// The session of a login or renewal answer.
 fn session_from(resp: &Response, op: Op) -> Result<Session, KeyStoreError> {
-    let grant = api::parse_token(resp, op)?;
+    let grant = client::parse_token(resp, op)?;
     let lifetime = match grant.expires_at {
         Some(at) => {
             let left = at - time::OffsetDateTime::now_utc();
@@ -306,32 +243,32 @@ impl KeyStore for EntrustKeyStore {
     }
 
     async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
-        let body = api::create_body(&self.box_id, name.as_str(), value)?;
+        let body = client::create_body(&self.box_id, name.as_str(), value)?;
         let resp = self.authed(Op::Create, body, BODY_LIMIT).await?;
         match resp.status {
             StatusCode::OK | StatusCode::CREATED => Ok(()),
             StatusCode::CONFLICT => Err(KeyStoreError::already_exists()),
-            _ => Err(api::unexpected(Op::Create, &resp)),
+            _ => Err(error::parse_error(Op::Create, &resp)),
         }
     }
 
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-        let body = api::secret_body(&self.box_id, name.as_str())?;
+        let body = client::secret_body(&self.box_id, name.as_str())?;
         let resp = self.authed(Op::Checkout, body, BODY_LIMIT).await?;
         match resp.status {
-            StatusCode::OK => api::parse_secret(&resp),
-            _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::not_found()),
-            _ => Err(api::unexpected(Op::Checkout, &resp)),
+            StatusCode::OK => client::parse_secret(&resp),
+            _ if error::is_secret_not_found(&resp) => Err(KeyStoreError::not_found()),
+            _ => Err(error::parse_error(Op::Checkout, &resp)),
         }
     }
 
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
-        let body = api::secret_body(&self.box_id, name.as_str())?;
+        let body = client::secret_body(&self.box_id, name.as_str())?;
         let resp = self.authed(Op::Delete, body, BODY_LIMIT).await?;
         match resp.status {
             StatusCode::OK | StatusCode::NO_CONTENT => Ok(()),
-            _ if api::is_secret_not_found(&resp) => Err(KeyStoreError::not_found()),
-            _ => Err(api::unexpected(Op::Delete, &resp)),
+            _ if error::is_secret_not_found(&resp) => Err(KeyStoreError::not_found()),
+            _ => Err(error::parse_error(Op::Delete, &resp)),
         }
     }
 
@@ -345,16 +282,16 @@ impl KeyStore for EntrustKeyStore {
         // KeyControl lists in name order from `next_ctx` on: begin at the
         // later of prefix and start, stop after the prefix range ends.
         let begin = if start > prefix { start } else { prefix };
-        let mut token = api::start_token(&self.box_id, begin)?;
+        let mut token = client::start_token(&self.box_id, begin)?;
         let mut names: Vec<String> = Vec::new();
         'pages: loop {
             let want = (limit + 1 - names.len()).min(LIST_PAGE);
-            let body = api::list_body(&self.box_id, want, &token)?;
+            let body = client::list_body(&self.box_id, want, &token)?;
             let resp = self.authed(Op::List, body, LIST_BODY_LIMIT).await?;
             if resp.status != StatusCode::OK {
-                return Err(api::unexpected(Op::List, &resp));
+                return Err(error::parse_error(Op::List, &resp));
             }
-            let page = api::parse_list(&resp)?;
+            let page = client::parse_list(&resp)?;
             for name in page.names {
                 if name.as_str() < begin {
                     continue;

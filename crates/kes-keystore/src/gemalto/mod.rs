@@ -1,10 +1,11 @@
 //! The Thales CipherTrust Manager (formerly Gemalto KeySecure) key store:
 //! KES's keys are vault secrets of data type `seed`, named verbatim.
 //!
-//! This module owns the options ([`KeySecureOptions`]), how a JWT is
-//! obtained (a long-lived refresh token exchanged for short-lived JWTs; a
-//! renewal is a new exchange) and the five operations. The wire details live
-//! in `api`; the HTTPS transport (custom CA replacing the system roots,
+//! This module owns how a JWT is obtained (a long-lived refresh token
+//! exchanged for short-lived JWTs; a renewal is a new exchange) and the five
+//! operations. The options ([`KeySecureOptions`]) live in `config`, the wire
+//! details in `client`, the mapping of error answers in `error` and the test
+//! fake in `fake`; the HTTPS transport (custom CA replacing the system roots,
 //! timeouts, retries) and the session handling (renewal at half the
 //! lifetime, one new exchange when a call answers 401) are shared with the
 //! other appliance stores in `vendor_http`.
@@ -15,9 +16,12 @@
 //! As in Go KES, deleting a missing secret succeeds: CipherTrust answers 404
 //! for both "missing" and "not allowed to see".
 
-mod api;
+mod client;
+mod config;
+mod error;
+#[cfg(any(test, feature = "testkit"))]
+pub mod fake;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -32,8 +36,9 @@ use crate::vendor_http::{
 };
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
-/// The name of this backend in errors.
-const BACKEND: &str = "ciphertrust";
+pub use self::config::KeySecureOptions;
+use self::error::BACKEND;
+
 /// The session header and what the token and session are called.
 const SCHEME: Scheme = Scheme {
     backend: BACKEND,
@@ -41,31 +46,6 @@ const SCHEME: Scheme = Scheme {
     token: "jwt",
     session: "JWT",
 };
-
-/// Connection settings of a CipherTrust Manager / KeySecure appliance
-/// (`keystore.gemalto.keysecure`, formerly `keys.gemalto.keysecure`).
-#[derive(Clone, Default)]
-pub struct KeySecureOptions {
-    /// The appliance URL, e.g. `https://ciphertrust.example.com`.
-    pub endpoint: String,
-    /// The refresh token exchanged for short-lived JWTs.
-    pub token: Zeroizing<String>,
-    /// The domain the secrets live in; empty means the root domain.
-    pub domain: String,
-    /// A CA certificate file or directory that replaces the system roots.
-    pub ca: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for KeySecureOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySecureOptions")
-            .field("endpoint", &self.endpoint)
-            .field("token", &"<redacted>")
-            .field("domain", &self.domain)
-            .field("ca", &self.ca)
-            .finish()
-    }
-}
 
 /// The refresh token and domain, exchanged for JWTs.
 struct Creds {
@@ -103,18 +83,7 @@ impl KeySecureKeyStore {
     /// Errors name the problem: a missing field, an unreachable appliance or
     /// TLS failure, a rejected refresh token or domain.
     pub async fn connect(opts: KeySecureOptions) -> Result<Self, KeyStoreError> {
-        if opts.endpoint.trim().is_empty() {
-            return Err(KeyStoreError::invalid_config(
-                BACKEND,
-                "missing required field `endpoint`",
-            ));
-        }
-        if opts.token.trim().is_empty() {
-            return Err(KeyStoreError::invalid_config(
-                BACKEND,
-                "missing required field `credentials.token` (the refresh token)",
-            ));
-        }
+        opts.validate()?;
         let http = Http::new(
             BACKEND,
             &opts.endpoint,
@@ -136,12 +105,12 @@ async fn exchange(
     refresh_token: &str,
     domain: &str,
 ) -> Result<Session, KeyStoreError> {
-    let body = api::token_body(refresh_token, domain)?;
-    let call = Call::new(Method::POST, api::TOKENS_PATH).json_body(body.to_vec());
+    let body = client::token_body(refresh_token, domain)?;
+    let call = Call::new(Method::POST, client::TOKENS_PATH).json_body(body.to_vec());
     let resp = http.send(&call).await?;
     match resp.status {
         StatusCode::OK | StatusCode::CREATED => {
-            let jwt = api::parse_jwt(&resp)?;
+            let jwt = client::parse_jwt(&resp)?;
             Ok(Session::new(
                 jwt.authorization,
                 Duration::from_secs(jwt.duration),
@@ -155,11 +124,11 @@ async fn exchange(
                     "{} rejected the refresh token (credentials.token) for domain {domain:?}: HTTP {}: {}",
                     http.endpoint(),
                     resp.status.as_u16(),
-                    api::error_text(&resp)
+                    error::error_text(&resp)
                 ),
             ))
         }
-        _ => Err(api::unexpected("token exchange", &resp)),
+        _ => Err(error::parse_error("token exchange", &resp)),
     }
 }
 
@@ -190,32 +159,32 @@ impl KeyStore for KeySecureKeyStore {
     }
 
     async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
-        let body = api::create_body(name.as_str(), value)?;
-        let call = Call::new(Method::POST, api::SECRETS_PATH).json_body(body.to_vec());
+        let body = client::create_body(name.as_str(), value)?;
+        let call = Call::new(Method::POST, client::SECRETS_PATH).json_body(body.to_vec());
         let resp = self.client.send(&call).await?;
         match resp.status {
             StatusCode::CREATED | StatusCode::OK => Ok(()),
             StatusCode::CONFLICT => Err(KeyStoreError::already_exists()),
-            _ => Err(api::unexpected(&format!("create '{name}'"), &resp)),
+            _ => Err(error::parse_error(&format!("create '{name}'"), &resp)),
         }
     }
 
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-        let path = api::export_path(name.as_str());
+        let path = client::export_path(name.as_str());
         let resp = self.client.send(&Call::new(Method::POST, &path)).await?;
         match resp.status {
-            StatusCode::OK => api::parse_material(&resp),
+            StatusCode::OK => client::parse_material(&resp),
             StatusCode::NOT_FOUND => Err(KeyStoreError::not_found()),
-            _ => Err(api::unexpected(&format!("export '{name}'"), &resp)),
+            _ => Err(error::parse_error(&format!("export '{name}'"), &resp)),
         }
     }
 
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
-        let path = api::delete_path(name.as_str());
+        let path = client::delete_path(name.as_str());
         let resp = self.client.send(&Call::new(Method::DELETE, &path)).await?;
         match resp.status {
             StatusCode::NO_CONTENT | StatusCode::OK | StatusCode::NOT_FOUND => Ok(()),
-            _ => Err(api::unexpected(&format!("delete '{name}'"), &resp)),
+            _ => Err(error::parse_error(&format!("delete '{name}'"), &resp)),
         }
     }
 
@@ -229,13 +198,13 @@ impl KeyStore for KeySecureKeyStore {
         let mut names = Vec::new();
         let mut skip: u64 = 0;
         loop {
-            let path = api::list_path(skip);
+            let path = client::list_path(skip);
             let call = Call::new(Method::GET, &path).limit(LIST_BODY_LIMIT);
             let resp = self.client.send(&call).await?;
             if resp.status != StatusCode::OK {
-                return Err(api::unexpected("list secrets", &resp));
+                return Err(error::parse_error("list secrets", &resp));
             }
-            let page = api::parse_list(&resp)?;
+            let page = client::parse_list(&resp)?;
             if page.skip != skip {
                 return Err(KeyStoreError::backend(
                     BACKEND,

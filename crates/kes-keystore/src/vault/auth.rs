@@ -11,9 +11,10 @@ use http::Method;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::BACKEND;
-use super::client::{Call, Http, is_temporary_status};
+use super::client::{Call, Http};
 use super::config::{VaultAuth, VaultOptions};
+use super::error::BACKEND;
+use super::error::is_temporary_status;
 use crate::KeyStoreError;
 
 /// A Vault token and what Vault said about it.
@@ -140,7 +141,7 @@ pub(crate) async fn renew_self(
     call.body = Some(br#"{"increment":0}"#);
     let resp = http.send(call).await?;
     if !resp.status.is_success() {
-        return Err(resp.into_error("token renewal"));
+        return Err(resp.parse_error("token renewal"));
     }
     let v = resp.json("token renewal")?;
     parse_auth(&v)

@@ -1,8 +1,8 @@
 //! The HTTP transport to Vault: one pooled hyper client per store (rustls
 //! with the aws-lc-rs provider, custom CA and client certificate; at most 64
 //! requests in flight and 32 idle connections), a connect timeout and a
-//! whole-request timeout on every call, bounded response bodies, and the mapping of Vault's `{"errors": [...]}` responses to
-//! [`KeyStoreError`]s.
+//! whole-request timeout on every call and bounded response bodies (Vault's
+//! `{"errors": [...]}` answers are mapped in `error.rs`).
 //!
 //! Nothing here ever logs or formats a token or a request body.
 
@@ -20,8 +20,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
-use super::BACKEND;
 use super::config::{VaultOptions, VaultTlsOptions};
+use super::error::BACKEND;
 use crate::KeyStoreError;
 use crate::vendor_http::{CaMode, error_chain, read_certs, root_store};
 
@@ -43,14 +43,6 @@ const MAX_IN_FLIGHT: usize = 64;
 /// How long an idle pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Whether an error answer of Vault is worth trying again later: 429 (rate
-/// limited) and 5xx except 501 (not implemented), as Vault's own client
-/// retries them.
-pub(crate) fn is_temporary_status(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS
-        || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
-}
-
 /// One Vault response: status and (bounded) body.
 #[derive(Debug)]
 pub(crate) struct Response {
@@ -66,58 +58,6 @@ impl Response {
         serde_json::from_slice(&self.body).map_err(|e| {
             KeyStoreError::backend(BACKEND, format!("{what}: response is not valid JSON: {e}"))
         })
-    }
-
-    /// The messages of Vault's `{"errors": [...]}` body, joined with `; `.
-    pub fn error_messages(&self) -> String {
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.body) else {
-            return String::from_utf8_lossy(&self.body)
-                .trim()
-                .chars()
-                .take(200)
-                .collect();
-        };
-        match v.get("errors").and_then(|e| e.as_array()) {
-            Some(list) => list
-                .iter()
-                .filter_map(|m| m.as_str())
-                .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
-                .collect::<Vec<_>>()
-                .join("; "),
-            None => String::new(),
-        }
-    }
-
-    /// Whether this is Vault's "nothing here" answer: 404 with an empty
-    /// error list (as opposed to "no handler for route", a missing mount).
-    pub fn is_plain_not_found(&self) -> bool {
-        self.status == StatusCode::NOT_FOUND && self.error_messages().is_empty()
-    }
-
-    /// Whether Vault said there is no mount for the path.
-    pub fn is_missing_mount(&self) -> bool {
-        self.status == StatusCode::NOT_FOUND
-            && self.error_messages().contains("no handler for route")
-    }
-
-    /// The error for an unexpected status of operation `what`.
-    pub fn into_error(self, what: &str) -> KeyStoreError {
-        let status = self.status.as_u16();
-        let msg = self.error_messages();
-        let detail = if msg.is_empty() {
-            format!("{what}: HTTP {status}")
-        } else {
-            format!("{what}: HTTP {status}: {msg}")
-        };
-        match self.status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                KeyStoreError::unauthorized(BACKEND, detail)
-            }
-            StatusCode::SERVICE_UNAVAILABLE if msg.contains("sealed") => {
-                KeyStoreError::unreachable(BACKEND, detail)
-            }
-            s => KeyStoreError::backend(BACKEND, detail).with_temporary(is_temporary_status(s)),
-        }
     }
 }
 
@@ -338,65 +278,6 @@ fn tls_config(tls: &VaultTlsOptions) -> Result<rustls::ClientConfig, KeyStoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
-
-    fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status: StatusCode::from_u16(status).unwrap(),
-            body: Bytes::from(body.to_owned()),
-        }
-    }
-
-    #[test]
-    fn vault_error_bodies_are_classified() {
-        assert!(resp(404, r#"{"errors":[]}"#).is_plain_not_found());
-        let r = resp(
-            404,
-            r#"{"errors":["no handler for route \"kv9/x\". route entry not found."]}"#,
-        );
-        assert!(!r.is_plain_not_found());
-        assert!(r.is_missing_mount());
-        let e = resp(
-            403,
-            "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}",
-        )
-        .into_error("read key");
-        assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
-        assert!(
-            e.to_string()
-                .contains("1 error occurred: * permission denied"),
-            "{e}"
-        );
-        let e = resp(503, r#"{"errors":["Vault is sealed"]}"#).into_error("read key");
-        assert!(e.is_unreachable(), "{e:?}");
-        let e = resp(500, "oops").into_error("list keys");
-        assert_eq!(e.to_string(), "vault: list keys: HTTP 500: oops");
-    }
-
-    #[test]
-    fn vault_error_answers_are_temporary_for_429_and_5xx() {
-        let kind_and_flag = |status: u16, body: &str| {
-            let e = resp(status, body).into_error("read key");
-            (e.kind(), e.is_temporary())
-        };
-        assert_eq!(kind_and_flag(500, "oops"), (ErrorKind::Backend, true));
-        assert_eq!(kind_and_flag(502, ""), (ErrorKind::Backend, true));
-        assert_eq!(kind_and_flag(429, ""), (ErrorKind::Backend, true));
-        assert_eq!(kind_and_flag(501, ""), (ErrorKind::Backend, false));
-        assert_eq!(kind_and_flag(400, ""), (ErrorKind::Backend, false));
-        assert_eq!(kind_and_flag(412, ""), (ErrorKind::Backend, false));
-        assert_eq!(kind_and_flag(403, ""), (ErrorKind::Unauthorized, false));
-        assert_eq!(
-            kind_and_flag(503, r#"{"errors":["Vault is sealed"]}"#),
-            (ErrorKind::Unreachable, true)
-        );
-        let e = resp(403, r#"{"errors":["permission denied"]}"#).into_error("read key");
-        assert_eq!(e.backend_name(), Some("vault"));
-        assert_eq!(
-            e.to_string(),
-            "key store denied access: vault: read key: HTTP 403: permission denied"
-        );
-    }
 
     #[test]
     fn missing_tls_files_are_config_errors() {

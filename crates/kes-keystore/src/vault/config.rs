@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use super::BACKEND;
+use super::error::BACKEND;
 use crate::KeyStoreError;
 
 /// The default K/V mount path.

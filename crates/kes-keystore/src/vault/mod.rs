@@ -42,10 +42,16 @@
 //! (Go: generic error); creates of one name are serialized inside one store
 //! (K/V v1 has no atomic create, so across KES replicas it stays racy);
 //! connections are pooled (Go disables keep-alive).
+//!
+//! The options ([`VaultOptions`]) and their validation live in `config`, the
+//! HTTP client in `client`, the mapping of Vault's error answers in `error`
+//! and the logins and token renewal in `auth`; tests run against OpenBao, so
+//! there is no `fake.rs`.
 
 mod auth;
 mod client;
 pub mod config;
+mod error;
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -69,14 +75,13 @@ pub use self::config::{
     AppRoleOptions, JwtSource, KubernetesOptions, KvVersion, LoginNamespace, TransitOptions,
     VaultAuth, VaultOptions, VaultTlsOptions,
 };
+use self::error::BACKEND;
 use crate::list::paginate;
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
 /// The health endpoint with the query Vault clients use so that sealed,
 /// uninitialised and standby nodes answer 2xx with a JSON body.
 const HEALTH_PATH: &str = "/v1/sys/health?uninitcode=299&sealedcode=299&standbycode=299&drsecondarycode=299&performancestandbycode=299";
-/// The back-end name in this store's errors.
-const BACKEND: &str = "vault";
 /// Number of per-name create locks.
 const CREATE_LOCKS: usize = 64;
 /// Longest wait between two failed re-login attempts.
@@ -480,7 +485,7 @@ impl Inner {
             .call(Method::POST, &path, Some(&body), client::BODY_LIMIT)
             .await?;
         if !resp.status.is_success() {
-            return Err(resp.into_error(&what));
+            return Err(resp.parse_error(&what));
         }
         let v = resp.json(&what)?;
         let ct = v["data"]["ciphertext"].as_str().unwrap_or_default();
@@ -516,7 +521,7 @@ impl Inner {
             .call(Method::POST, &path, Some(&body), client::BODY_LIMIT)
             .await?;
         if !resp.status.is_success() {
-            return Err(resp.into_error(&what));
+            return Err(resp.parse_error(&what));
         }
         let v = resp.json(&what)?;
         let Some(pt) = v["data"]["plaintext"].as_str() else {
@@ -547,7 +552,7 @@ impl Inner {
             return Ok(None);
         }
         if !resp.status.is_success() {
-            return Err(resp.into_error(&what));
+            return Err(resp.parse_error(&what));
         }
         let v = resp.json(&what)?;
         let data = match self.opts.version {
@@ -756,7 +761,7 @@ impl KeyStore for VaultKeyStore {
         {
             return Err(KeyStoreError::already_exists());
         }
-        Err(resp.into_error(&what))
+        Err(resp.parse_error(&what))
     }
 
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
@@ -790,7 +795,7 @@ impl KeyStore for VaultKeyStore {
         if resp.status.is_success() || resp.is_plain_not_found() {
             return Ok(());
         }
-        Err(resp.into_error(&format!("delete key {}", inner.location(name))))
+        Err(resp.parse_error(&format!("delete key {}", inner.location(name))))
     }
 
     async fn list(
@@ -808,7 +813,7 @@ impl KeyStore for VaultKeyStore {
             return Ok(ListPage::default()); // Vault's answer for an empty directory
         }
         if !resp.status.is_success() {
-            return Err(resp.into_error(&what));
+            return Err(resp.parse_error(&what));
         }
         let v = resp.json(&what)?;
         let keys = match v["data"]["keys"].as_array() {

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use kes_keystore::fakes::entrust::FakeKeyControl;
-use kes_keystore::fakes::gemalto::FakeCipherTrust;
+use kes_keystore::entrust::fake::FakeKeyControl;
+use kes_keystore::gemalto::fake::FakeCipherTrust;
 use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
 use kes_types::KeyName;

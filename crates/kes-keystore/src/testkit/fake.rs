@@ -1,20 +1,18 @@
-//! FAKES of vendor REST APIs, for tests only (feature `testkit`): in-process
-//! HTTPS servers on `127.0.0.1:0` that implement exactly the calls, bodies,
-//! status codes and error bodies the appliance key stores use, with tokens
-//! that expire, failure injection and counters.
+//! The shared plumbing of the in-process FAKES of vendor REST APIs, for
+//! tests only (feature `testkit`): HTTPS servers on `127.0.0.1:0` that
+//! implement exactly the calls, bodies, status codes and error bodies the
+//! appliance key stores use, with tokens that expire, failure injection and
+//! counters. Each fake lives beside its back end:
 //!
-//! - [`entrust::FakeKeyControl`]: Entrust KeyControl Secrets Vault.
-//! - [`gemalto::FakeCipherTrust`]: Thales CipherTrust Manager (KeySecure).
+//! - [`crate::entrust::fake::FakeKeyControl`]: Entrust KeyControl Secrets Vault.
+//! - [`crate::gemalto::fake::FakeCipherTrust`]: Thales CipherTrust Manager (KeySecure).
 //!
-//! This module owns the shared plumbing: a throw-away PKI ([`FakePki`], an
+//! This module owns what they share: a throw-away PKI ([`FakePki`], an
 //! rcgen CA and a server certificate for `127.0.0.1`/`localhost`, with the CA
 //! written to a PEM file for the stores' `ca` option), the HTTPS server loop
 //! and `FakeAppliance` (PKI, server and the locked state a vendor's handler
 //! mutates). Servers stop when their fake is dropped. Nothing here is used by
 //! the stores themselves.
-
-pub mod entrust;
-pub mod gemalto;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -24,8 +24,8 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::{FakeAppliance, FakePki, FakeRequest, FakeResponse, random_hex};
-use crate::entrust::KeyControlOptions;
+use super::KeyControlOptions;
+use crate::testkit::fake::{self, FakeAppliance, FakePki, FakeRequest, FakeResponse, random_hex};
 
 /// The settings of a [`FakeKeyControl`].
 #[derive(Debug, Clone)]
@@ -194,11 +194,11 @@ impl FakeKeyControl {
 }
 
 fn error(status: StatusCode, message: &str) -> FakeResponse {
-    super::json(status, &json!({ "error": message }))
+    fake::json(status, &json!({ "error": message }))
 }
 
 fn ok(value: &Value) -> FakeResponse {
-    super::json(StatusCode::OK, value)
+    fake::json(StatusCode::OK, value)
 }
 
 /// Serves one request.

@@ -1,22 +1,18 @@
 //! The wire format of the KeyControl Secrets Vault API as KES uses it: the
-//! call paths, the JSON request bodies, the parsing of answers, and the
-//! mapping of error answers (`{"error": "<text>"}`) to [`KeyStoreError`]s.
+//! call paths, the JSON request bodies and the parsing of answers (error
+//! answers are mapped in `error.rs`).
 //!
 //! Pure functions without I/O, so that every mapping is unit-tested.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::BACKEND;
+use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::vendor_http::{self, Response, excerpt};
-
-/// The error text of `CheckoutSecret`/`DeleteSecret` for a missing secret.
-pub const SECRET_NOT_FOUND: &str = "Secret not found";
+use crate::vendor_http::Response;
 
 /// The calls of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,30 +271,9 @@ pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
     Ok(page)
 }
 
-/// The `error` text of an error answer, or the body itself.
-pub fn error_text(resp: &Response) -> String {
-    serde_json::from_slice::<Value>(&resp.body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(excerpt))
-        .unwrap_or_else(|| resp.body_excerpt())
-}
-
-/// Whether the answer is KeyControl's "Secret not found".
-pub fn is_secret_not_found(resp: &Response) -> bool {
-    resp.status == StatusCode::NOT_FOUND && error_text(resp).eq_ignore_ascii_case(SECRET_NOT_FOUND)
-}
-
-/// The error for an answer `op` did not expect: 401/403 are
-/// `Unauthorized`, anything else a backend error naming the
-/// call, the status and the appliance's message.
-pub fn unexpected(op: Op, resp: &Response) -> KeyStoreError {
-    vendor_http::unexpected(BACKEND, op.name(), resp, &error_text(resp))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
     use crate::vendor_http::test_response as resp;
 
     #[test]
@@ -372,44 +347,5 @@ mod tests {
         assert_eq!(v.as_slice(), b"hello");
         let e = parse_secret(&resp(200, r#"{"secret_data":"***"}"#)).unwrap_err();
         assert!(e.to_string().contains("not base64"), "{e}");
-    }
-
-    #[test]
-    fn errors_are_mapped() {
-        assert!(is_secret_not_found(&resp(
-            404,
-            r#"{"error":"Secret not found"}"#
-        )));
-        assert!(!is_secret_not_found(&resp(
-            404,
-            r#"{"error":"Box not found"}"#
-        )));
-        assert!(!is_secret_not_found(&resp(
-            500,
-            r#"{"error":"Secret not found"}"#
-        )));
-        let e = unexpected(Op::Checkout, &resp(404, r#"{"error":"Box not found"}"#));
-        assert_eq!(
-            e.to_string(),
-            "entrust keycontrol: CheckoutSecret: HTTP 404: Box not found"
-        );
-        let e = unexpected(Op::List, &resp(403, r#"{"error":"Permission denied"}"#));
-        assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
-        let e = unexpected(Op::Create, &resp(502, "<html>bad gateway</html>"));
-        assert_eq!(
-            e.to_string(),
-            "entrust keycontrol: CreateSecret: HTTP 502: <html>bad gateway</html>"
-        );
-    }
-
-    #[test]
-    fn only_5xx_answers_are_temporary() {
-        let e = unexpected(Op::Create, &resp(502, "<html>bad gateway</html>"));
-        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
-        assert_eq!(e.backend_name(), Some("entrust keycontrol"));
-        let e = unexpected(Op::Checkout, &resp(404, r#"{"error":"Box not found"}"#));
-        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
-        let e = unexpected(Op::List, &resp(403, r#"{"error":"Permission denied"}"#));
-        assert!(!e.is_temporary(), "{e:?}");
     }
 }

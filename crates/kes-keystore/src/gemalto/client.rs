@@ -1,7 +1,6 @@
 //! The wire format of the CipherTrust Manager REST API as KES uses it: the
-//! token exchange body and answer, the secret calls' bodies and answers, and
-//! the mapping of error answers (`{"code": N, "codeDesc": ".."}` or plain
-//! text) to [`KeyStoreError`]s.
+//! token exchange body and answer and the secret calls' bodies and answers
+//! (error answers are mapped in `error.rs`).
 //!
 //! Pure functions without I/O, so that every mapping is unit-tested.
 
@@ -9,9 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::BACKEND;
+use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::vendor_http::{self, Response, excerpt};
+use crate::vendor_http::Response;
 
 /// The token exchange path.
 pub const TOKENS_PATH: &str = "/api/v1/auth/tokens";
@@ -198,31 +197,9 @@ pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
     Ok(page)
 }
 
-/// The message of an error answer: `codeDesc (code N)` from a JSON body,
-/// otherwise the body text.
-pub fn error_text(resp: &Response) -> String {
-    if let Ok(v) = serde_json::from_slice::<Value>(&resp.body)
-        && let Some(desc) = v.get("codeDesc").and_then(Value::as_str)
-    {
-        return match v.get("code").and_then(Value::as_i64) {
-            Some(code) => format!("{} (code {code})", excerpt(desc)),
-            None => excerpt(desc),
-        };
-    }
-    resp.body_excerpt()
-}
-
-/// The error for an answer `what` did not expect: 401/403 are
-/// `Unauthorized`, anything else a backend error naming the
-/// operation, the status and the appliance's message.
-pub fn unexpected(what: &str, resp: &Response) -> KeyStoreError {
-    vendor_http::unexpected(BACKEND, what, resp, &error_text(resp))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
     use crate::vendor_http::test_response as resp;
 
     #[test]
@@ -283,34 +260,5 @@ mod tests {
         let m = parse_material(&resp(200, r#"{"id":"1","material":"abc"}"#)).unwrap();
         assert_eq!(m.as_slice(), b"abc");
         assert!(parse_material(&resp(200, "{}")).is_err());
-    }
-
-    #[test]
-    fn errors_are_mapped() {
-        let e = unexpected(
-            "export 'k'",
-            &resp(
-                500,
-                r#"{"code":1,"codeDesc":"NCERRInternalServerError: oops"}"#,
-            ),
-        );
-        assert_eq!(
-            e.to_string(),
-            "ciphertrust: export 'k': HTTP 500: NCERRInternalServerError: oops (code 1)"
-        );
-        let e = unexpected("list secrets", &resp(401, "Token is expired"));
-        assert!(e.kind() == ErrorKind::Unauthorized, "{e:?}");
-        assert!(e.to_string().contains("Token is expired"), "{e}");
-    }
-
-    #[test]
-    fn only_5xx_answers_are_temporary() {
-        let e = unexpected("export 'k'", &resp(503, "busy"));
-        assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
-        assert_eq!(e.backend_name(), Some("ciphertrust"));
-        let e = unexpected("export 'k'", &resp(400, "bad"));
-        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
-        let e = unexpected("list secrets", &resp(401, "Token is expired"));
-        assert!(!e.is_temporary(), "{e:?}");
     }
 }

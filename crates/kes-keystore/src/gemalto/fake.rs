@@ -22,8 +22,8 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::{FakeAppliance, FakePki, FakeRequest, FakeResponse, random_hex};
-use crate::gemalto::KeySecureOptions;
+use super::KeySecureOptions;
+use crate::testkit::fake::{self, FakeAppliance, FakePki, FakeRequest, FakeResponse, random_hex};
 
 /// The settings of a [`FakeCipherTrust`].
 #[derive(Debug, Clone)]
@@ -179,7 +179,7 @@ impl FakeCipherTrust {
 }
 
 fn error(status: StatusCode, code: i64, desc: &str) -> FakeResponse {
-    super::json(status, &json!({ "code": code, "codeDesc": desc }))
+    fake::json(status, &json!({ "code": code, "codeDesc": desc }))
 }
 
 fn not_found() -> FakeResponse {
@@ -219,7 +219,7 @@ fn handle(st: &mut State, req: FakeRequest) -> FakeResponse {
         );
     }
     if req.path == "/" && req.method == Method::GET {
-        return super::respond(
+        return fake::respond(
             StatusCode::OK,
             "text/html",
             "<html><body>CipherTrust Manager (test fake)</body></html>",
@@ -261,7 +261,7 @@ fn handle(st: &mut State, req: FakeRequest) -> FakeResponse {
             let key = r.trim_start_matches('/').trim_end_matches("/export");
             match find(st, key, by_name) {
                 Some(i) => st.secrets.get(i).map_or_else(not_found, |s| {
-                    super::json(StatusCode::OK, &resource(s, true))
+                    fake::json(StatusCode::OK, &resource(s, true))
                 }),
                 None => not_found(),
             }
@@ -271,7 +271,7 @@ fn handle(st: &mut State, req: FakeRequest) -> FakeResponse {
             match find(st, key, by_name) {
                 Some(i) => {
                     st.secrets.remove(i);
-                    super::respond(StatusCode::NO_CONTENT, "application/json", "")
+                    fake::respond(StatusCode::NO_CONTENT, "application/json", "")
                 }
                 None => not_found(),
             }
@@ -334,7 +334,7 @@ fn exchange(st: &mut State, req: &FakeRequest) -> FakeResponse {
 }
 
 fn json_ok(v: &Value) -> FakeResponse {
-    super::json(StatusCode::OK, v)
+    fake::json(StatusCode::OK, v)
 }
 
 fn create(st: &mut State, req: &FakeRequest) -> FakeResponse {
@@ -379,7 +379,7 @@ fn create(st: &mut State, req: &FakeRequest) -> FakeResponse {
     };
     let answer = resource(&secret, false);
     st.secrets.push(secret);
-    super::json(StatusCode::CREATED, &answer)
+    fake::json(StatusCode::CREATED, &answer)
 }
 
 fn list(st: &mut State, req: &FakeRequest) -> FakeResponse {
