@@ -23,8 +23,8 @@ pub mod mem;
 pub mod migrate;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+mod transport;
 pub mod vault;
-mod vendor_http;
 
 pub use error::{ErrorKind, KeyStoreError};
 

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::vendor_http::Response;
+use crate::transport::Response;
 
 /// The calls of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,7 +274,7 @@ pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendor_http::test_response as resp;
+    use crate::transport::test_response as resp;
 
     #[test]
     fn request_bodies_match_the_api() {

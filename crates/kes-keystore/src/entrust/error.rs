@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::client::Op;
 use crate::KeyStoreError;
-use crate::vendor_http::{self, Response, excerpt};
+use crate::transport::{self, Response, excerpt};
 
 /// The name of this backend in errors.
 pub(crate) const BACKEND: &str = "entrust keycontrol";
@@ -31,14 +31,14 @@ pub fn is_secret_not_found(resp: &Response) -> bool {
 /// `Unauthorized`, anything else a backend error naming the
 /// call, the status and the appliance's message.
 pub fn parse_error(op: Op, resp: &Response) -> KeyStoreError {
-    vendor_http::unexpected(BACKEND, op.name(), resp, &error_text(resp))
+    transport::unexpected(BACKEND, op.name(), resp, &error_text(resp))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorKind;
-    use crate::vendor_http::test_response as resp;
+    use crate::transport::test_response as resp;
 
     #[test]
     fn errors_are_mapped() {

@@ -8,7 +8,7 @@
 //! `error` and the test fake in `fake`; the HTTPS transport (custom CA added
 //! to the system roots, timeouts, retries) and the session handling (renewal
 //! at half the remaining lifetime, one re-login when a call answers 401) are
-//! shared with the other appliance stores in `vendor_http`.
+//! shared with the other appliance stores in `transport`.
 //!
 //! Differences from Go KES, on purpose: missing credentials are a config
 //! error instead of a crash; listings never contain empty names; a failed
@@ -33,7 +33,7 @@ use self::client::Op;
 pub use self::config::KeyControlOptions;
 use self::error::BACKEND;
 use crate::list::{effective_limit, paginate};
-use crate::vendor_http::{
+use crate::transport::{
     BODY_LIMIT, CaMode, Call, Http, LIST_BODY_LIMIT, Login, Response, Scheme, Session,
     SessionClient,
 };

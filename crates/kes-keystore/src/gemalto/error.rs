@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::KeyStoreError;
-use crate::vendor_http::{self, Response, excerpt};
+use crate::transport::{self, Response, excerpt};
 
 /// The name of this backend in errors.
 pub(crate) const BACKEND: &str = "ciphertrust";
@@ -28,14 +28,14 @@ pub fn error_text(resp: &Response) -> String {
 /// `Unauthorized`, anything else a backend error naming the
 /// operation, the status and the appliance's message.
 pub fn parse_error(what: &str, resp: &Response) -> KeyStoreError {
-    vendor_http::unexpected(BACKEND, what, resp, &error_text(resp))
+    transport::unexpected(BACKEND, what, resp, &error_text(resp))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorKind;
-    use crate::vendor_http::test_response as resp;
+    use crate::transport::test_response as resp;
 
     #[test]
     fn errors_are_mapped() {

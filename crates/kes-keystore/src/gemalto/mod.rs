@@ -8,7 +8,7 @@
 //! fake in `fake`; the HTTPS transport (custom CA replacing the system roots,
 //! timeouts, retries) and the session handling (renewal at half the
 //! lifetime, one new exchange when a call answers 401) are shared with the
-//! other appliance stores in `vendor_http`.
+//! other appliance stores in `transport`.
 //!
 //! Differences from Go KES, on purpose: `list` honours the prefix and `start`
 //! contract of [`KeyStore::list`] and does not issue a trailing empty page
@@ -31,7 +31,7 @@ use kes_types::KeyName;
 use zeroize::Zeroizing;
 
 use crate::list::paginate;
-use crate::vendor_http::{
+use crate::transport::{
     CaMode, Call, Http, LIST_BODY_LIMIT, Login, Scheme, Session, SessionClient,
 };
 use crate::{KeyStore, KeyStoreError, ListPage, Status};

@@ -23,7 +23,7 @@ use rustls_pki_types::pem::PemObject;
 use super::config::{VaultOptions, VaultTlsOptions};
 use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::vendor_http::{CaMode, error_chain, read_certs, root_store};
+use crate::transport::{CaMode, error_chain, read_certs, root_store};
 
 /// The Vault token header.
 const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-vault-token");

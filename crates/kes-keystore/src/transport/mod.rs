@@ -1,14 +1,61 @@
 //! The HTTPS transport shared by the appliance key stores (Entrust
-//! KeyControl and Thales CipherTrust Manager): the rustls client config built
-//! from a CA file or directory, one pooled hyper client per store, a timeout
-//! on every attempt, bounded response bodies, Go KES's retry rule (two extra
-//! tries on 5xx answers and dropped connections, never on 4xx) and error
-//! messages that name the endpoint and the cause (refused, timeout, TLS).
+//! KeyControl and Thales CipherTrust Manager), and the TLS helpers the Vault
+//! client borrows from it ([`root_store`], [`read_certs`], [`error_chain`]).
 //! The token session on top of it (login, background renewal, one re-login
 //! on 401) lives in [`session`].
 //!
+//! # Rules
+//!
+//! - **Client**: one pooled hyper client per store (HTTP/1.1 and HTTP/2,
+//!   `TCP_NODELAY`, idle connections closed after [`POOL_IDLE_TIMEOUT`],
+//!   no cap on idle connections), rustls on aws-lc-rs, TLS 1.2+, no client
+//!   certificate.
+//! - **Trust**: the CA file or directory (`tls.ca`, at least one PEM
+//!   certificate) is added to the system roots or replaces them, as the
+//!   store's [`CaMode`] says; without a CA the system roots are used.
+//! - **Endpoint**: an `https://` or `http://` URL with a host, no query;
+//!   a trailing slash is dropped (`InvalidConfig` otherwise).
+//! - **Timeouts**: [`CONNECT_TIMEOUT`] for the TCP connect and
+//!   [`REQUEST_TIMEOUT`] for one attempt (handshake, request and the whole
+//!   response body); both fixed, not configurable.
+//! - **Body limit**: [`BODY_LIMIT`] for ordinary answers and
+//!   [`LIST_BODY_LIMIT`] for listing pages, chosen per [`Call`]; a larger
+//!   body is a permanent `Backend` error.
+//! - **Retries** (Go KES's rule): up to [`RETRIES`] extra attempts after a
+//!   5xx answer or a temporary failure (dropped connection, timeout), never
+//!   after a 4xx, a refused connection or a TLS failure; between attempts
+//!   200 ms plus up to 800 ms of jitter. After the last attempt a 5xx answer
+//!   is returned to the caller; a temporary failure is `Unreachable`,
+//!   temporary, and says how many attempts were made.
+//! - **In flight**: no cap of its own (hyper opens connections as needed).
+//! - **Errors**: transport failures are `Unreachable` naming the endpoint and
+//!   the cause (refused, timeout, TLS with a hint for an untrusted
+//!   certificate); HTTP answers, also error statuses, go back to the store,
+//!   whose `error.rs` turns unexpected ones into errors through
+//!   [`unexpected`] (401/403 `Unauthorized`; else `Backend`, temporary for
+//!   5xx).
+//!
 //! This module never logs or formats a header value or a request body, so
 //! credentials and key material cannot leak through it.
+//!
+//! # How the Vault client (`vault/client.rs`) differs
+//!
+//! Vault has its own transport for now; these are the differences a
+//! unification must keep or settle, per back end:
+//!
+//! | | here (appliances) | Vault |
+//! |---|---|---|
+//! | connect / request timeout | 10 s / 30 s per attempt, fixed | 5 s / 10 s per call (`VaultOptions` defaults; the config file does not set them) |
+//! | body limit | 2 MiB, listings 32 MiB | 1 MiB, listings 32 MiB |
+//! | retries | 2 extra attempts on 5xx and temporary failures, with jitter | none in the transport (the store retries once after a re-login on 401/403) |
+//! | in-flight cap | none | 64 requests (waiting for a slot counts against the timeout) |
+//! | idle pool | unbounded, 30 s | 32 per host, 60 s |
+//! | trust | CA added to or replacing the system roots | CA replaces the system roots |
+//! | client certificate | none | optional (`tls.cert`, `tls.key`) |
+//! | refused connection / TLS failure | `Unreachable`, not temporary | `Unreachable`, temporary |
+//! | temporary answers | 5xx | 429 and 5xx except 501; 503 "sealed" is `Unreachable` |
+//! | headers | per call (`Call::secret_header`), token marked sensitive | `X-Vault-Token` (sensitive), `X-Vault-Namespace`, `X-Vault-Request` |
+//! | endpoint | parsed as a URI: scheme, host, no query | `VaultOptions::validate`: scheme prefix and trailing slash only |
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
