@@ -99,7 +99,7 @@ fn legacy_encrypted(pem: &str, password: &str) -> String {
     let rustls_pki_types::PrivateKeyDer::Pkcs8(der) = key else {
         panic!("test keys are PKCS#8");
     };
-    let enc = kes_types::legacy_pem::encrypt_aes256(
+    let enc = kes_crypto::legacy_pem::encrypt_aes256(
         "PRIVATE KEY",
         der.secret_pkcs8_der(),
         password.as_bytes(),
