@@ -5,6 +5,9 @@
 //! text of `kes-crypto`). Backends never parse values, never know about
 //! policies, HTTP routes or crypto; they create (only if absent), get, delete
 //! and list, and report their status. The server puts a cache in front.
+//!
+//! `fs` and `mem` are always built; each remote back end is a cargo feature
+//! of the same name (`vault`, `aws`, `entrust`, `gemalto`), off by default.
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -13,17 +16,25 @@ use async_trait::async_trait;
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
+#[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "entrust")]
 pub mod entrust;
-#[cfg(any(test, feature = "testkit"))]
+#[cfg(all(
+    any(test, feature = "testkit"),
+    any(feature = "entrust", feature = "gemalto")
+))]
 pub mod fakes;
 pub mod fs;
+#[cfg(feature = "gemalto")]
 pub mod gemalto;
 pub mod mem;
 pub mod migrate;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+#[cfg(feature = "vault")]
 pub mod vault;
+#[cfg(any(feature = "vault", feature = "entrust", feature = "gemalto"))]
 mod vendor_http;
 
 /// The most names one [`KeyStore::list`] call returns (Go KES uses 1024).

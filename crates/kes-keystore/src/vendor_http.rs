@@ -9,6 +9,14 @@
 //!
 //! This module never logs or formats a header value or a request body, so
 //! credentials and key material cannot leak through it.
+//!
+//! A build with some back ends compiled out (cargo features) leaves parts of
+//! this module unused; the build with every back end, which CI lints, keeps
+//! the dead-code check meaningful.
+#![cfg_attr(
+    not(all(feature = "vault", feature = "entrust", feature = "gemalto")),
+    allow(dead_code, unused_imports)
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
