@@ -200,7 +200,7 @@ pub enum Stop {
 #[derive(Clone)]
 pub enum ClientIdentity {
     /// An API key; its certificate is generated at start.
-    ApiKey(kes_types::ApiKey),
+    ApiKey(kes_crypto::ApiKey),
     /// PEM files.
     Files {
         /// Certificate chain.
@@ -334,7 +334,7 @@ impl TryFrom<Args> for BenchConfig {
         };
         let identity = match (args.api_key, args.cert, args.key) {
             (Some(k), _, _) => ClientIdentity::ApiKey(
-                kes_types::ApiKey::parse(k.trim()).map_err(BenchError::ApiKey)?,
+                kes_crypto::ApiKey::parse(k.trim()).map_err(BenchError::ApiKey)?,
             ),
             (None, Some(cert), Some(key)) => ClientIdentity::Files { cert, key },
             _ => ClientIdentity::None,

@@ -13,7 +13,7 @@ pub enum BenchError {
     Config(String),
     /// The API key could not be parsed or turned into a certificate.
     #[error("API key: {0}")]
-    ApiKey(#[source] kes_types::ApiKeyError),
+    ApiKey(#[source] kes_crypto::ApiKeyError),
     /// A PEM file could not be read or held nothing usable.
     #[error("{path}: {what}")]
     Pem {

@@ -86,7 +86,7 @@ pub fn client_config(cfg: &BenchConfig) -> Result<Arc<ClientConfig>, BenchError>
         ClientIdentity::None => builder.with_no_client_auth(),
         ClientIdentity::ApiKey(key) => {
             let generated = key
-                .certificate(&kes_types::CertificateOptions::default())
+                .certificate(&kes_crypto::CertificateOptions::default())
                 .map_err(BenchError::ApiKey)?;
             let private = PrivateKeyDer::from_pem_slice(generated.key_pem.as_bytes())
                 .map_err(|e| BenchError::Config(format!("API key private key PEM: {e}")))?;
@@ -124,7 +124,7 @@ pub fn export_certificate(cfg: &BenchConfig, dir: &Path) -> Result<(), BenchErro
         return Err(BenchError::Config("--export-cert needs --api-key".into()));
     };
     let generated = key
-        .certificate(&kes_types::CertificateOptions::default())
+        .certificate(&kes_crypto::CertificateOptions::default())
         .map_err(BenchError::ApiKey)?;
     write_new(&dir.join("client.crt"), generated.cert_pem.as_bytes())?;
     write_new(&dir.join("client.key"), generated.key_pem.as_bytes())

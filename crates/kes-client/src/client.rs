@@ -16,7 +16,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use kes_types::{ApiKey, Identity};
+use kes_crypto::ApiKey;
+use kes_types::Identity;
 use zeroize::Zeroizing;
 
 use crate::connect::TimeoutConnector;

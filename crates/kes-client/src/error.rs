@@ -223,7 +223,7 @@ pub enum ConfigError {
     IncompleteCredentials(&'static str, &'static str),
     /// The API key is invalid or its client certificate could not be made.
     #[error(transparent)]
-    ApiKey(#[from] kes_types::ApiKeyError),
+    ApiKey(#[from] kes_crypto::ApiKeyError),
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {

@@ -46,12 +46,13 @@ pub use endpoint::normalize_endpoint;
 pub use error::{
     ConfigError, Error, InvalidResponse, ListCutReason, TransportError, TransportKind,
 };
+pub use kes_crypto::ApiKey;
+pub use kes_types::Identity;
 pub use kes_types::api::{
     ApiRoute, AuditEvent, DescribeIdentityResponse, DescribeKeyResponse, DescribePolicyResponse,
     ErrorEvent, ReadPolicyResponse, SelfDescribeResponse, StatusResponse, VersionResponse,
     WritePolicyRequest,
 };
-pub use kes_types::{ApiKey, Identity};
 pub use stream::{AuditStream, ErrorStream, EventStream};
 pub use tls::NoServerVerification;
 pub use zeroize::Zeroizing;

@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kes_types::legacy_pem::{self, KeyFormat};
-use kes_types::{ApiKey, CertificateOptions, Identity};
+use kes_crypto::legacy_pem::{self, KeyFormat};
+use kes_crypto::{ApiKey, CertificateOptions};
+use kes_types::Identity;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};

@@ -330,7 +330,7 @@ async fn certificate_files_are_presented() {
     // The same key, legacy PEM-encrypted (Proc-Type: 4,ENCRYPTED).
     let enc_file = dir.path().join("client-enc.key");
     let enc =
-        kes_types::legacy_pem::encrypt_aes256("PRIVATE KEY", &key.serialize_der(), b"pw").unwrap();
+        kes_crypto::legacy_pem::encrypt_aes256("PRIVATE KEY", &key.serialize_der(), b"pw").unwrap();
     std::fs::write(&enc_file, enc.as_bytes()).unwrap();
     let encrypted = || {
         Client::builder()

@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use kes_crypto::{ApiKey, legacy_pem};
 use kes_crypto::{Cipher, KeyVersion, SecretKey};
 use kes_server::api::body::{
     DecryptRequest, EncryptRequest, Fields, GenerateRequest, HmacRequest, ImportRequest,
@@ -25,7 +26,7 @@ use kes_server::api::body::{
 };
 use kes_server::api::routes::{Lookup, RouteTable, decode_path};
 use kes_types::name::{KeyName, ListPattern, PolicyName, validate_identity};
-use kes_types::{ApiKey, Glob, Identity, PathPattern, Policy, identity_of_chain, legacy_pem};
+use kes_types::{Glob, Identity, PathPattern, Policy, identity_of_chain};
 
 /// A fuzz entry point.
 pub type Target = fn(&[u8]);

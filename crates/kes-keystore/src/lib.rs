@@ -5,6 +5,9 @@
 //! text of `kes-crypto`). Backends never parse values, never know about
 //! policies, HTTP routes or crypto; they create (only if absent), get, delete
 //! and list, and report their status. The server puts a cache in front.
+//!
+//! `fs` and `mem` are always built; each remote back end is a cargo feature
+//! of the same name (`vault`, `aws`, `entrust`, `gemalto`), off by default.
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -13,17 +16,22 @@ use async_trait::async_trait;
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
+#[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "entrust")]
 pub mod entrust;
 mod error;
 pub mod fs;
+#[cfg(feature = "gemalto")]
 pub mod gemalto;
 mod list;
 pub mod mem;
 pub mod migrate;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+#[cfg(any(feature = "vault", feature = "entrust", feature = "gemalto"))]
 mod transport;
+#[cfg(feature = "vault")]
 pub mod vault;
 
 pub use error::{ErrorKind, KeyStoreError};

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kes_crypto::ApiKey;
 use kes_keystore::mem::MemKeyStore;
-use kes_types::ApiKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::cache::CacheConfig;

@@ -1,18 +1,28 @@
 //! Turns the `keystore:` section of the config file into a connected
 //! [`KeyStore`]: the one place that maps each back-end's config block onto
-//! that back-end's own options type in `kes-keystore`.
+//! that back-end's own options type in `kes-keystore`. Each remote back end
+//! is a cargo feature of this crate (`vault`, `aws`, `entrust`, `gemalto`);
+//! the config of one that is compiled out still decodes, and connecting to
+//! it is a start-up error naming the feature.
 
 use std::sync::Arc;
 
+#[cfg(feature = "aws")]
 use kes_keystore::aws::{AwsOptions, AwsSecretsManagerKeyStore};
+#[cfg(feature = "entrust")]
 use kes_keystore::entrust::{EntrustKeyStore, KeyControlOptions};
 use kes_keystore::fs::FsKeyStore;
+#[cfg(feature = "gemalto")]
 use kes_keystore::gemalto::{KeySecureKeyStore, KeySecureOptions};
+#[cfg(feature = "vault")]
 use kes_keystore::vault::{self, VaultKeyStore};
 use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
+#[cfg(any(feature = "aws", feature = "entrust", feature = "gemalto"))]
 use zeroize::Zeroizing;
 
-use crate::config::{self, KeyStoreConfig};
+#[cfg(any(feature = "aws", feature = "vault"))]
+use crate::config;
+use crate::config::KeyStoreConfig;
 
 /// Connects to the configured key store (logging in where the back-end
 /// needs it). Errors name the back-end and what went wrong.
@@ -23,6 +33,22 @@ pub async fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, KeySt
             format!("the {name} key store is not supported by this build"),
         ))
     };
+    /// A back end this build left out (its cargo feature is off).
+    #[cfg(not(all(
+        feature = "vault",
+        feature = "aws",
+        feature = "entrust",
+        feature = "gemalto"
+    )))]
+    fn compiled_out(name: &str, feature: &str) -> Result<Arc<dyn KeyStore>, KeyStoreError> {
+        Err(KeyStoreError::new(
+            ErrorKind::InvalidConfig,
+            format!(
+                "the {name} key store is not compiled into this build \
+                 (build kes with the cargo feature `{feature}`)"
+            ),
+        ))
+    }
     match config {
         KeyStoreConfig::Fs { path } => {
             let path = path.clone();
@@ -31,10 +57,17 @@ pub async fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, KeySt
                 .map_err(|e| KeyStoreError::backend("fs", format!("open task failed: {e}")))??;
             Ok(Arc::new(store))
         }
+        #[cfg(feature = "vault")]
         KeyStoreConfig::Vault(c) => Ok(Arc::new(VaultKeyStore::connect(vault_options(c)).await?)),
+        #[cfg(not(feature = "vault"))]
+        KeyStoreConfig::Vault(_) => compiled_out("HashiCorp Vault", "vault"),
+        #[cfg(feature = "aws")]
         KeyStoreConfig::Aws(c) => Ok(Arc::new(
             AwsSecretsManagerKeyStore::connect(&aws_options(c)).await?,
         )),
+        #[cfg(not(feature = "aws"))]
+        KeyStoreConfig::Aws(_) => compiled_out("AWS SecretsManager", "aws"),
+        #[cfg(feature = "gemalto")]
         KeyStoreConfig::Gemalto(c) => Ok(Arc::new(
             KeySecureKeyStore::connect(KeySecureOptions {
                 endpoint: c.endpoint.clone(),
@@ -44,6 +77,9 @@ pub async fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, KeySt
             })
             .await?,
         )),
+        #[cfg(not(feature = "gemalto"))]
+        KeyStoreConfig::Gemalto(_) => compiled_out("Gemalto KeySecure", "gemalto"),
+        #[cfg(feature = "entrust")]
         KeyStoreConfig::Entrust(c) => Ok(Arc::new(
             EntrustKeyStore::connect(KeyControlOptions {
                 endpoint: c.endpoint.clone(),
@@ -55,12 +91,15 @@ pub async fn connect(config: &KeyStoreConfig) -> Result<Arc<dyn KeyStore>, KeySt
             })
             .await?,
         )),
+        #[cfg(not(feature = "entrust"))]
+        KeyStoreConfig::Entrust(_) => compiled_out("Entrust KeyControl", "entrust"),
         KeyStoreConfig::Fortanix(_) => not_built("Fortanix SDKMS"),
         KeyStoreConfig::Gcp(_) => not_built("GCP SecretManager"),
         KeyStoreConfig::Azure(_) => not_built("Azure KeyVault"),
     }
 }
 
+#[cfg(feature = "aws")]
 fn aws_options(c: &config::AwsSecretsManagerConfig) -> AwsOptions {
     let creds = c.credentials.as_ref();
     AwsOptions {
@@ -82,6 +121,7 @@ fn aws_options(c: &config::AwsSecretsManagerConfig) -> AwsOptions {
     }
 }
 
+#[cfg(feature = "vault")]
 fn vault_options(c: &config::VaultConfig) -> vault::VaultOptions {
     let auth = match &c.auth {
         config::VaultAuth::AppRole(a) => vault::VaultAuth::AppRole(vault::AppRoleOptions {

@@ -99,7 +99,7 @@ fn legacy_encrypted(pem: &str, password: &str) -> String {
     let rustls_pki_types::PrivateKeyDer::Pkcs8(der) = key else {
         panic!("test keys are PKCS#8");
     };
-    let enc = kes_types::legacy_pem::encrypt_aes256(
+    let enc = kes_crypto::legacy_pem::encrypt_aes256(
         "PRIVATE KEY",
         der.secret_pkcs8_der(),
         password.as_bytes(),
@@ -247,6 +247,7 @@ async fn tls_file_errors_are_precise() {
     assert!(err.to_string().contains("missing.pem"), "{err}");
 }
 
+#[cfg(feature = "vault")]
 #[tokio::test]
 async fn unreachable_vault_is_a_clear_startup_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -261,4 +262,28 @@ async fn unreachable_vault_is_a_clear_startup_error() {
     let msg = err.to_string();
     assert!(msg.contains("127.0.0.1:1"), "{msg}");
     assert!(msg.to_lowercase().contains("reach"), "{msg}");
+}
+
+/// A config naming a back end whose cargo feature is off (`aws` is not in
+/// kes-server's defaults) fails at start-up, naming the feature.
+#[cfg(not(feature = "aws"))]
+#[tokio::test]
+async fn compiled_out_keystore_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let path = write_config(dir.path(), &pki, "/v1/status");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("  fs:\n    path: {}/keys\n", dir.path().display()),
+        "  aws:\n    secretsmanager:\n      endpoint: 127.0.0.1:1\n      region: us-east-1\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let err = configure::load(&path, None).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(
+            "the AWS SecretsManager key store is not compiled into this build \
+             (build kes with the cargo feature `aws`)"
+        ),
+        "{msg}"
+    );
 }

@@ -160,6 +160,18 @@ pub struct ListNamesResponse {
     pub continue_at: String,
 }
 
+/// `GET /v1/key/list/<pattern>` response as the server writes it: like
+/// [`ListNamesResponse`] (which decodes it), but like Go KES it omits an
+/// empty `continue_at`, which the policy listing writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ListKeysResponse {
+    /// Sorted names.
+    pub names: Vec<String>,
+    /// Next name to continue from; omitted when the listing is complete.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub continue_at: String,
+}
+
 /// The query parameter that continues a key listing on this server (not in
 /// Go KES, which ignores query strings): `GET
 /// /v1/key/list/<pattern>?continue_at=<name>` lists from `<name>`
@@ -187,8 +199,9 @@ pub struct GenerateKeyRequest {
     pub context: String,
 }
 
-/// `PUT /v1/key/generate/<name>` response.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `PUT /v1/key/generate/<name>` response. `Zeroize`, so that the server
+/// can hold the plaintext DEK in a [`zeroize::Zeroizing`] wrapper.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, zeroize::Zeroize)]
 pub struct GenerateKeyResponse {
     /// Base64 of the 32-byte plaintext DEK.
     pub plaintext: String,
@@ -241,8 +254,9 @@ pub struct DecryptKeyRequest {
     pub context: String,
 }
 
-/// `PUT /v1/key/decrypt/<name>` response.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `PUT /v1/key/decrypt/<name>` response. `Zeroize`, like
+/// [`GenerateKeyResponse`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, zeroize::Zeroize)]
 pub struct DecryptKeyResponse {
     /// Base64 plaintext.
     pub plaintext: String,

@@ -222,7 +222,7 @@ fn key_password<'a>(
     let Ok(pem) = std::fs::read(path).map(Zeroizing::new) else {
         return Ok(None);
     };
-    if kes_types::legacy_pem::is_encrypted(&pem) {
+    if kes_crypto::legacy_pem::is_encrypted(&pem) {
         let p = password::read(password::ENTER_PROMPT)?;
         return Ok(Some(cache.get_or_init(|| p)));
     }
@@ -314,7 +314,7 @@ mod tests {
         assert!(err.contains("encrypted PKCS#8 key"), "{err}");
         assert!(err.contains("c.key"), "{err}");
         // Legacy-encrypted: a known (here: wrong) password is used, not asked for.
-        let pem = kes_types::legacy_pem::encrypt_aes256("PRIVATE KEY", &[0x30, 0], b"pw").unwrap();
+        let pem = kes_crypto::legacy_pem::encrypt_aes256("PRIVATE KEY", &[0x30, 0], b"pw").unwrap();
         std::fs::write(&key, pem.as_bytes()).unwrap();
         std::fs::write(
             dir.path().join("c.crt"),

@@ -7,7 +7,8 @@
 
 use std::path::PathBuf;
 
-use kes_types::{ApiKeyError, CertificateError};
+use kes_crypto::ApiKeyError;
+use kes_types::CertificateError;
 
 /// Everything a `kes` command can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -68,7 +68,7 @@ fn identity_new_encrypt_asks_twice_and_writes_a_legacy_aes256_key() {
         ),
         "{key}"
     );
-    let plain = kes_types::legacy_pem::decrypt(key.as_bytes(), b"s3cret").unwrap();
+    let plain = kes_crypto::legacy_pem::decrypt(key.as_bytes(), b"s3cret").unwrap();
     assert_eq!(plain.label, "PRIVATE KEY");
     // The decrypted key is the Ed25519 key of the printed API key: the
     // certificate's identity is the printed identity.
@@ -108,7 +108,7 @@ fn journey_encrypted_server_and_client_keys() {
     let der = rustls_pemfile::private_key(&mut server_pem.as_slice())
         .unwrap()
         .unwrap();
-    let enc = kes_types::legacy_pem::encrypt_aes256("PRIVATE KEY", der.secret_der(), b"server-pw")
+    let enc = kes_crypto::legacy_pem::encrypt_aes256("PRIVATE KEY", der.secret_der(), b"server-pw")
         .unwrap();
     std::fs::write(d.join("server.key"), enc.as_bytes()).unwrap();
     // Client key pair written encrypted by the CLI.

@@ -56,6 +56,14 @@
 //! | temporary answers | 5xx | 429 and 5xx except 501; 503 "sealed" is `Unreachable` |
 //! | headers | per call (`Call::secret_header`), token marked sensitive | `X-Vault-Token` (sensitive), `X-Vault-Namespace`, `X-Vault-Request` |
 //! | endpoint | parsed as a URI: scheme, host, no query | `VaultOptions::validate`: scheme prefix and trailing slash only |
+//!
+//! A build with some back ends compiled out (cargo features) leaves parts of
+//! this module unused; the build with every back end, which CI lints, keeps
+//! the dead-code check meaningful.
+#![cfg_attr(
+    not(all(feature = "vault", feature = "entrust", feature = "gemalto")),
+    allow(dead_code, unused_imports)
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

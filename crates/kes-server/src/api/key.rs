@@ -10,10 +10,12 @@ use std::sync::Arc;
 use http::Response;
 use hyper::body::Incoming;
 use kes_keystore::{ErrorKind, MAX_LIST};
-use kes_types::api::{CONTINUE_AT_PARAM, DescribeKeyResponse};
+use kes_types::api::{
+    CONTINUE_AT_PARAM, DecryptKeyResponse, DescribeKeyResponse, EncryptKeyResponse,
+    GenerateKeyResponse, HmacResponse, ListKeysResponse,
+};
 use kes_types::name::{KeyName, ListPattern};
 use percent_encoding::percent_decode_str;
-use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::body::{
@@ -111,14 +113,6 @@ pub(super) async fn describe(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     })
 }
 
-/// The key-list response; unlike policies, Go omits an empty `continue_at`.
-#[derive(Serialize)]
-struct KeyList {
-    names: Vec<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    continue_at: String,
-}
-
 /// The longest `continue_at` query value accepted, in bytes: more than a
 /// key name (80) because remote key stores may list longer names than the
 /// API can address, and such a name may be where a page ends.
@@ -143,7 +137,7 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
             op: StoreOp::List,
             source,
         })?;
-    json(&KeyList {
+    json(&ListKeysResponse {
         names: page.names,
         continue_at: page.next.unwrap_or_default(),
     })
@@ -207,12 +201,6 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     Ok(empty_ok())
 }
 
-#[derive(Serialize)]
-struct DekResponse<'a> {
-    plaintext: &'a str,
-    ciphertext: &'a str,
-}
-
 /// `PUT /v1/key/generate/<name>` with an optional `{"context"}`.
 pub(super) async fn generate(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
@@ -225,12 +213,10 @@ pub(super) async fn generate(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respo
             message: "failed to generate encryption key",
             cause: e.to_string(),
         })?;
-    let plaintext = Zeroizing::new(encode_base64(dek.plaintext.as_ref()));
-    let ciphertext = encode_base64(&dek.ciphertext);
-    json(&DekResponse {
-        plaintext: &plaintext,
-        ciphertext: &ciphertext,
-    })
+    json(&*Zeroizing::new(GenerateKeyResponse {
+        plaintext: encode_base64(dek.plaintext.as_ref()),
+        ciphertext: encode_base64(&dek.ciphertext),
+    }))
 }
 
 fn bad_body(e: BodyError) -> Error {
@@ -238,11 +224,6 @@ fn bad_body(e: BodyError) -> Error {
         message: INVALID_BODY,
         cause: e.to_string(),
     }
-}
-
-#[derive(Serialize)]
-struct CiphertextResponse {
-    ciphertext: String,
 }
 
 /// `PUT /v1/key/encrypt/<name>` with `{"plaintext","context"}`.
@@ -257,14 +238,9 @@ pub(super) async fn encrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respon
             message: "failed to encrypt plaintext",
             cause: e.to_string(),
         })?;
-    json(&CiphertextResponse {
+    json(&EncryptKeyResponse {
         ciphertext: encode_base64(&ciphertext),
     })
-}
-
-#[derive(Serialize)]
-struct PlaintextResponse<'a> {
-    plaintext: &'a str,
 }
 
 /// `PUT /v1/key/decrypt/<name>` with `{"ciphertext","context"}`.
@@ -276,15 +252,9 @@ pub(super) async fn decrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respon
     let plaintext = key
         .decrypt(&request.ciphertext, &request.context)
         .map_err(|e| Error::Decrypt(e.to_string()))?;
-    let encoded = Zeroizing::new(encode_base64(&plaintext));
-    json(&PlaintextResponse {
-        plaintext: &encoded,
-    })
-}
-
-#[derive(Serialize)]
-struct HmacResponse {
-    hmac: String,
+    json(&*Zeroizing::new(DecryptKeyResponse {
+        plaintext: encode_base64(&plaintext),
+    }))
 }
 
 /// `PUT /v1/key/hmac/<name>` with `{"message"}`.
@@ -312,19 +282,17 @@ pub(super) async fn bulk_decrypt(
         return Err(Error::TooManyCiphertexts);
     }
     let key = get_key(ctx, &name).await?;
-    let mut out = Vec::with_capacity(items.len());
+    let mut out = Zeroizing::new(Vec::with_capacity(items.len()));
     for fields in items {
         let item = DecryptRequest::from_fields(&fields).map_err(bad_body)?;
         let plaintext = key
             .decrypt(&item.ciphertext, &item.context)
             .map_err(|e| Error::Decrypt(e.to_string()))?;
-        out.push(Zeroizing::new(encode_base64(&plaintext)));
+        out.push(DecryptKeyResponse {
+            plaintext: encode_base64(&plaintext),
+        });
     }
-    let response: Vec<PlaintextResponse<'_>> = out
-        .iter()
-        .map(|p| PlaintextResponse { plaintext: p })
-        .collect();
-    json(&response)
+    json(&*out)
 }
 
 #[cfg(test)]

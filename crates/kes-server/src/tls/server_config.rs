@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kes_types::legacy_pem::{self, KeyFormat, LegacyPemError};
+use kes_crypto::legacy_pem::{self, KeyFormat, LegacyPemError};
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
@@ -507,10 +507,10 @@ pub fn system_roots() -> Result<RootCertStore, TlsError> {
 mod tests {
     use super::*;
 
-    /// The OpenSSL-made fixtures of kes-types (see their README).
+    /// The OpenSSL-made fixtures of kes-crypto (see their README).
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../kes-types/tests/data/legacy-pem")
+            .join("../kes-crypto/tests/data/legacy-pem")
             .join(name)
     }
 

@@ -56,8 +56,7 @@ impl Clone for Cert {
 }
 
 pub fn identity_of_spki(spki: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, spki);
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    kes_types::Identity::of_spki(spki).into_string()
 }
 
 fn finish(cert: rcgen::Certificate, key: &KeyPair) -> Cert {

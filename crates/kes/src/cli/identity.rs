@@ -21,8 +21,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use kes_types::legacy_pem;
-use kes_types::{ApiKey, CertificateOptions, Identity};
+use kes_crypto::legacy_pem;
+use kes_crypto::{ApiKey, CertificateOptions};
+use kes_types::Identity;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -436,7 +437,7 @@ fn print_random_key() -> Result<(), CliError> {
 /// `kes identity <api-key|file>`.
 fn run_input(input: &str) -> Result<(), CliError> {
     let out = Out::detect(crate::output::ColorChoice::Auto);
-    let looks_like_key = input.starts_with(kes_types::apikey::API_KEY_PREFIX);
+    let looks_like_key = input.starts_with(kes_crypto::apikey::API_KEY_PREFIX);
     if !looks_like_key && !Path::new(input).exists() {
         // A bare base64 key (no prefix) is still a key; anything else is a
         // missing file.
@@ -614,7 +615,7 @@ fn encrypted_private_key_of(bytes: &[u8], name: &str) -> Result<ApiKey, CliError
 /// The identity of one `kes identity of` argument: an API key (`kes:v1:…`),
 /// or a PEM (or DER) certificate file; a PKCS#8 key file is accepted too.
 pub fn identity_of(input: &str) -> Result<Identity, CliError> {
-    if input.starts_with(kes_types::apikey::API_KEY_PREFIX) {
+    if input.starts_with(kes_crypto::apikey::API_KEY_PREFIX) {
         return Ok(parse_api_key(input)?.identity());
     }
     let bytes = read_input(input)?;
@@ -650,7 +651,7 @@ fn run_of(inputs: &[SecretArg]) -> Result<(), CliError> {
         let input = input.expose();
         let id = identity_of(input)?;
         // Never echo an API key: it is a secret.
-        let label = if input.starts_with(kes_types::apikey::API_KEY_PREFIX) {
+        let label = if input.starts_with(kes_crypto::apikey::API_KEY_PREFIX) {
             "<API key>"
         } else {
             input

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use kes_types::ApiKey;
+use kes_crypto::ApiKey;
 
 use crate::cli::identity::{certificate_options, identity_of, write_key_and_cert};
 use crate::error::CliError;

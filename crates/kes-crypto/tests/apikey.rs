@@ -3,8 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use kes_types::apikey::Pkcs8Error;
-use kes_types::{ApiKey, ApiKeyError, CertificateOptions, Identity, identity_of_chain};
+use kes_crypto::apikey::Pkcs8Error;
+use kes_crypto::{ApiKey, ApiKeyError, CertificateOptions};
+use kes_types::{Identity, identity_of_chain};
 use time::{Duration, OffsetDateTime};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
@@ -545,3 +546,39 @@ fn generated_certificate_debug_redacts_the_key() {
     assert!(!dbg.contains("PRIVATE KEY"), "{dbg}");
     assert!(dbg.contains("<redacted>"));
 }
+#[test]
+fn reissuing_keeps_the_identity() {
+    let key = ApiKey::parse(ROOT_API_KEY).unwrap();
+    let a = key.certificate(&CertificateOptions::default()).unwrap();
+    let b = key
+        .certificate(&CertificateOptions {
+            common_name: Some("other".into()),
+            server_auth: true,
+            ..CertificateOptions::default()
+        })
+        .unwrap();
+    assert_ne!(a.cert_der, b.cert_der);
+    assert_eq!(
+        Identity::of_certificate(&a.cert_der).unwrap(),
+        Identity::of_certificate(&b.cert_der).unwrap()
+    );
+}
+
+/// kes-types's identity tests read the root API key's certificate from a
+/// fixture (kes-types cannot make one); it must stay what this crate makes.
+#[test]
+fn kes_types_root_certificate_fixture_is_ours() {
+    let fixture: &[u8] = include_bytes!("../../kes-types/tests/data/root-api-key.der");
+    let cert = ApiKey::parse(ROOT_API_KEY)
+        .unwrap()
+        .certificate(&CertificateOptions {
+            common_name: Some("root@play.min.io".into()),
+            not_before: Some(at(ROOT_FIXTURE_NOT_BEFORE)),
+            ..CertificateOptions::default()
+        })
+        .unwrap();
+    assert_eq!(cert.cert_der, fixture);
+}
+
+/// `not_before` of kes-types's `tests/data/root-api-key.der` (2026-01-01).
+const ROOT_FIXTURE_NOT_BEFORE: i64 = 1_767_225_600;

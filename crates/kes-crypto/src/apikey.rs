@@ -25,7 +25,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::identity::Identity;
+use kes_types::Identity;
 
 /// The prefix of the current API key text format.
 pub const API_KEY_PREFIX: &str = "kes:v1:";

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use kes_types::legacy_pem::{self, KeyFormat, LegacyCipher, LegacyPemError};
+use kes_crypto::legacy_pem::{self, KeyFormat, LegacyCipher, LegacyPemError};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
