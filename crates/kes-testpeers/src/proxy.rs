@@ -238,9 +238,12 @@ mod tests {
         let mut open = TcpStream::connect(proxy.addr()).await.unwrap();
         assert_eq!(round_trip(&mut open, b"one").await.unwrap(), b"one");
 
-        // Outage: the open connection is closed, new ones are refused.
+        // Outage: the open connection is closed (its task applies the mode
+        // asynchronously, so wait for the close), new ones are refused.
         proxy.set(Mode::Outage);
-        assert!(round_trip(&mut open, b"two").await.is_err());
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(10), open.read_to_end(&mut rest)).await;
+        assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "{n:?}");
         wait(|| async {
             matches!(TcpStream::connect(proxy.addr()).await,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
@@ -253,10 +256,19 @@ mod tests {
         assert_eq!(round_trip(&mut open, b"three").await.unwrap(), b"three");
 
         // Black hole: open and new connections take bytes, answer nothing.
+        // The open connection's task applies the mode asynchronously: an
+        // echo may still come back until it has, then nothing does.
         proxy.set(Mode::Blackhole);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let e = round_trip(&mut open, b"four").await.unwrap_err();
-        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match round_trip(&mut open, b"four").await {
+                Ok(_) => assert!(Instant::now() < deadline, "still forwarding after 10 s"),
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+                    break;
+                }
+            }
+        }
         let mut new = TcpStream::connect(proxy.addr()).await.unwrap();
         let e = round_trip(&mut new, b"five").await.unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
