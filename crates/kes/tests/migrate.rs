@@ -73,3 +73,26 @@ fn copies_between_fs_stores_with_go_flags() {
     let e = run(d, &["migrate", "--from", "nope.yml", "--to", "b.yml"]);
     assert!(e.fails(1).contains("cannot use the --from config"), "{e:?}");
 }
+
+#[test]
+fn key_store_warnings_reach_stderr() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let admin = identity_in(run(d, &["identity", "new"]).ok());
+    std::fs::write(d.join("a.yml"), config(&admin, "a")).unwrap();
+    std::fs::write(d.join("b.yml"), config(&admin, "b")).unwrap();
+    for store in ["a", "b"] {
+        std::fs::create_dir(d.join(store)).unwrap();
+        std::fs::set_permissions(d.join(store), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = run(d, &["migrate", "--from", "a.yml", "--to", "b.yml"]);
+    assert_eq!(
+        out.ok(),
+        "0 matched: copied 0, 0 replaced, 0 identical, 0 kept\n"
+    );
+    assert!(
+        out.stderr.contains("is accessible by other users"),
+        "{out:?}"
+    );
+}

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use kes_keystore::migrate::{self, MigrateOptions, Outcome, Progress, Summary};
+use kes_server::level::Level;
+use kes_server::log::{Logger, bridge};
 use kes_types::Glob;
 
 use crate::cli::block_on;
@@ -75,6 +77,16 @@ pub fn run(a: MigrateArgs) -> Result<(), CliError> {
         merge: a.merge,
         dry_run: a.dry_run,
     };
+    // What the key stores log (a key directory other users can read, a
+    // failed token renewal, …) reaches stderr through the server's tracing
+    // bridge, as it does for `kes server`.
+    let key_store_log = Logger::with_writers(
+        Level::INFO,
+        Level::OFF,
+        Box::new(std::io::stderr()),
+        Box::new(std::io::sink()),
+    );
+    bridge::attach(&key_store_log);
     block_on(async move {
         let connect = async |flag: &str, path: &PathBuf| {
             let (store, warnings) = kes_server::configure::load_keystore(path)
