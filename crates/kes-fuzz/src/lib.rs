@@ -24,7 +24,9 @@ use kes_server::api::body::{
     DecryptRequest, EncryptRequest, Fields, GenerateRequest, HmacRequest, ImportRequest,
     PolicyRequest,
 };
-use kes_server::api::routes::{Lookup, RouteTable, decode_path};
+use kes_server::api::routes::{
+    Lookup, MAX_CONTINUE_AT, RouteTable, decode_continue_at, decode_path,
+};
 use kes_types::name::{KeyName, ListPattern, PolicyName, validate_identity};
 use kes_types::{Glob, Identity, PathPattern, Policy, identity_of_chain};
 
@@ -40,6 +42,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("glob", glob),
     ("name", name),
     ("request_path", request_path),
+    ("list_query", list_query),
     ("request_body", request_body),
     ("config", config),
     ("legacy_pem", legacy_pem),
@@ -213,6 +216,24 @@ fn route_table() -> &'static RouteTable {
 
 /// Request-path cleaning and route matching: a path that decodes is
 /// canonical, and a route that matches is a prefix of it whose rest is
+/// The `?continue_at=` query of a key listing; input `prefix\nquery`. An
+/// accepted value is non-empty (or absent), bounded, free of control
+/// characters and within the pattern's prefix.
+pub fn list_query(data: &[u8]) {
+    let (prefix, query) = split_line(data);
+    let (Ok(prefix), Ok(query)) = (std::str::from_utf8(prefix), std::str::from_utf8(query)) else {
+        return;
+    };
+    if let Ok(start) = decode_continue_at(Some(query), prefix) {
+        assert!(start.len() <= MAX_CONTINUE_AT, "too long: {start:?}");
+        assert!(!start.chars().any(char::is_control), "control: {start:?}");
+        assert!(
+            start.is_empty() || start.starts_with(prefix),
+            "outside prefix: {start:?}"
+        );
+    }
+}
+
 /// the resource argument, which is then validated as the handlers do.
 pub fn request_path(data: &[u8]) {
     let Ok(raw) = std::str::from_utf8(data) else {

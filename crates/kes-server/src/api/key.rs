@@ -11,11 +11,10 @@ use http::Response;
 use hyper::body::Incoming;
 use kes_keystore::{ErrorKind, MAX_LIST};
 use kes_types::api::{
-    CONTINUE_AT_PARAM, DecryptKeyResponse, DescribeKeyResponse, EncryptKeyResponse,
-    GenerateKeyResponse, HmacResponse, ListKeysResponse,
+    DecryptKeyResponse, DescribeKeyResponse, EncryptKeyResponse, GenerateKeyResponse, HmacResponse,
+    ListKeysResponse,
 };
 use kes_types::name::{KeyName, ListPattern};
-use percent_encoding::percent_decode_str;
 use zeroize::Zeroizing;
 
 use super::body::{
@@ -23,6 +22,7 @@ use super::body::{
     encode_base64,
 };
 use super::error::{Error, StoreOp};
+use super::routes::decode_continue_at;
 use super::{Body, Ctx, empty_ok, json, read_body};
 use crate::cache::CacheError;
 use kes_crypto::{Cipher, KeyVersion, new_key_cipher};
@@ -113,11 +113,6 @@ pub(super) async fn describe(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     })
 }
 
-/// The longest `continue_at` query value accepted, in bytes: more than a
-/// key name (80) because remote key stores may list longer names than the
-/// API can address, and such a name may be where a page ends.
-const MAX_CONTINUE_AT: usize = 1024;
-
 /// `GET /v1/key/list/<pattern>[?continue_at=<name>]`: one page of at most
 /// 1024 names, from `<name>` (inclusive) when given; the pattern's trailing
 /// `*` is stripped (Go forgets to, §2.3). Go KES has no way to continue a
@@ -126,7 +121,7 @@ const MAX_CONTINUE_AT: usize = 1024;
 /// ignored (§1.3).
 pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     let pattern = ListPattern::new(ctx.resource)?;
-    let start = continue_at(ctx.query, pattern.prefix())?;
+    let start = decode_continue_at(ctx.query, pattern.prefix())?;
     let page = ctx
         .state
         .cache
@@ -141,49 +136,6 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
         names: page.names,
         continue_at: page.next.unwrap_or_default(),
     })
-}
-
-/// The `continue_at` value of a list query (empty when absent): given at
-/// most once, percent-decoded to non-empty UTF-8 of at most
-/// [`MAX_CONTINUE_AT`] bytes without control characters, and starting with
-/// the pattern's `prefix` (a page's `continue_at` always does).
-fn continue_at(query: Option<&str>, prefix: &str) -> Result<String, Error> {
-    let bad = |reason: String| Error::BadQuery {
-        param: CONTINUE_AT_PARAM,
-        reason,
-    };
-    let mut found: Option<String> = None;
-    for pair in query.unwrap_or_default().split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decode_str(key).decode_utf8().ok().as_deref() != Some(CONTINUE_AT_PARAM) {
-            continue;
-        }
-        if found.is_some() {
-            return Err(bad("given more than once".into()));
-        }
-        let value = percent_decode_str(value)
-            .decode_utf8()
-            .map_err(|_| bad("not UTF-8 after percent-decoding".into()))?;
-        if value.is_empty() {
-            return Err(bad("empty; omit it to list from the beginning".into()));
-        }
-        if value.len() > MAX_CONTINUE_AT {
-            return Err(bad(format!(
-                "{} bytes long, more than {MAX_CONTINUE_AT}",
-                value.len()
-            )));
-        }
-        if value.chars().any(char::is_control) {
-            return Err(bad("contains a control character".into()));
-        }
-        if !value.starts_with(prefix) {
-            return Err(bad(format!(
-                "'{value}' does not start with the pattern's prefix '{prefix}'"
-            )));
-        }
-        found = Some(value.into_owned());
-    }
-    Ok(found.unwrap_or_default())
 }
 
 /// `DELETE /v1/key/delete/<name>`; evicts the key from this node's cache.
@@ -297,10 +249,10 @@ pub(super) async fn bulk_decrypt(
 
 #[cfg(test)]
 mod tests {
-    use super::continue_at;
+    use super::decode_continue_at;
 
     fn reason(query: &str, prefix: &str) -> String {
-        match continue_at(Some(query), prefix) {
+        match decode_continue_at(Some(query), prefix) {
             Err(e) => e.to_string(),
             Ok(v) => panic!("{query:?} accepted as {v:?}"),
         }
@@ -308,11 +260,14 @@ mod tests {
 
     #[test]
     fn continue_at_is_read_from_the_query() {
-        assert_eq!(continue_at(None, "").unwrap(), "");
-        assert_eq!(continue_at(Some("enclave=x"), "").unwrap(), "");
-        assert_eq!(continue_at(Some("continue_at=k-1"), "k").unwrap(), "k-1");
+        assert_eq!(decode_continue_at(None, "").unwrap(), "");
+        assert_eq!(decode_continue_at(Some("enclave=x"), "").unwrap(), "");
         assert_eq!(
-            continue_at(Some("enclave=x&continue%5Fat=k%2D1&y"), "k-").unwrap(),
+            decode_continue_at(Some("continue_at=k-1"), "k").unwrap(),
+            "k-1"
+        );
+        assert_eq!(
+            decode_continue_at(Some("enclave=x&continue%5Fat=k%2D1&y"), "k-").unwrap(),
             "k-1"
         );
     }

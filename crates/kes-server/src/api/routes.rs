@@ -12,6 +12,10 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use http::Method;
+use kes_types::api::CONTINUE_AT_PARAM;
+use percent_encoding::percent_decode_str;
+
+use super::error::Error;
 
 /// Which authentication a route needs (§4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -468,6 +472,54 @@ pub fn decode_path(raw: &str) -> Result<Cow<'_, str>, NonCanonicalPath> {
         return Err(NonCanonicalPath(decoded.into_owned()));
     }
     Ok(decoded)
+}
+
+/// The longest `continue_at` query value accepted, in bytes: more than a
+/// key name (80) because remote key stores may list longer names than the
+/// API can address, and such a name may be where a page ends.
+pub const MAX_CONTINUE_AT: usize = 1024;
+
+/// The `continue_at` value of a key-list query (docs/compat.md) (empty when absent): given at
+/// most once, percent-decoded to non-empty UTF-8 of at most
+/// [`MAX_CONTINUE_AT`] bytes without control characters, and starting with
+/// the pattern's `prefix` (a page's `continue_at` always does).
+pub fn decode_continue_at(query: Option<&str>, prefix: &str) -> Result<String, Error> {
+    let bad = |reason: String| Error::BadQuery {
+        param: CONTINUE_AT_PARAM,
+        reason,
+    };
+    let mut found: Option<String> = None;
+    for pair in query.unwrap_or_default().split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode_str(key).decode_utf8().ok().as_deref() != Some(CONTINUE_AT_PARAM) {
+            continue;
+        }
+        if found.is_some() {
+            return Err(bad("given more than once".into()));
+        }
+        let value = percent_decode_str(value)
+            .decode_utf8()
+            .map_err(|_| bad("not UTF-8 after percent-decoding".into()))?;
+        if value.is_empty() {
+            return Err(bad("empty; omit it to list from the beginning".into()));
+        }
+        if value.len() > MAX_CONTINUE_AT {
+            return Err(bad(format!(
+                "{} bytes long, more than {MAX_CONTINUE_AT}",
+                value.len()
+            )));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(bad("contains a control character".into()));
+        }
+        if !value.starts_with(prefix) {
+            return Err(bad(format!(
+                "'{value}' does not start with the pattern's prefix '{prefix}'"
+            )));
+        }
+        found = Some(value.into_owned());
+    }
+    Ok(found.unwrap_or_default())
 }
 
 #[cfg(test)]
