@@ -84,6 +84,19 @@ impl KeyVersion {
         })
     }
 
+    /// The key version a rotation adds after this one: a fresh secret key
+    /// of the same cipher, created now (UTC) by `created_by`, with this
+    /// version's HMAC key, so that HMACs stay the same across rotations
+    /// (MinIO derives credentials from them, §11.4); a legacy version
+    /// without an HMAC key gets a fresh one.
+    pub fn next_version(&self, created_by: Option<String>) -> Self {
+        let mut next = Self::generate(self.key.cipher(), created_by);
+        if let Some(hmac) = &self.hmac {
+            next.hmac = Some(hmac.clone());
+        }
+        next
+    }
+
     /// Encodes into the current storage format: the standard base64 text of
     /// the protobuf `KeyVersion` message (§7.3 a). Fails for keys without an
     /// HMAC key (legacy keys are never rewritten).
@@ -349,6 +362,24 @@ fn legacy_str<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_version_keeps_cipher_and_hmac_key() {
+        for c in [Cipher::Aes256, Cipher::ChaCha20] {
+            let v1 = KeyVersion::generate(c, Some("a".into()));
+            let v2 = v1.next_version(Some("b".into()));
+            assert_eq!(v2.key.cipher(), c);
+            assert_ne!(v2.key.bytes(), v1.key.bytes());
+            assert_eq!(v2.hmac(b"m"), v1.hmac(b"m"));
+            assert_eq!(v2.created_by.as_deref(), Some("b"));
+            let ct = v2.encrypt(b"x", b"").unwrap();
+            assert!(v1.decrypt(&ct, b"").is_err());
+        }
+        let legacy = KeyVersion::decode(br#"{"bytes":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#)
+            .unwrap();
+        assert!(legacy.hmac(b"m").is_none());
+        assert!(legacy.next_version(None).hmac(b"m").is_some());
+    }
 
     #[test]
     fn go_time_format() {

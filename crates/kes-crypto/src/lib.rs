@@ -1,6 +1,7 @@
 //! KES key material, with no I/O: secret keys (AES-256 / ChaCha20), the
 //! ciphertext formats Go KES ever wrote, the stored-key codec, DEK generation
-//! and HMAC (kes-protocol.md §7); API keys (Ed25519) and the self-signed
+//! and HMAC (kes-protocol.md §7), the markers of key versions
+//! (docs/key-versions.md); API keys (Ed25519) and the self-signed
 //! certificate derived from one (§6); legacy OpenSSL PEM encryption of
 //! private keys.
 //!
@@ -21,6 +22,7 @@ mod key_version;
 pub mod legacy_pem;
 mod proto;
 mod secret_key;
+mod stored;
 
 pub use apikey::{ApiKey, ApiKeyError, CertificateOptions, GeneratedCertificate, Pkcs8Error};
 pub use cipher::{Cipher, new_key_cipher};
@@ -29,3 +31,4 @@ pub use error::{
 };
 pub use key_version::{Dek, KeyVersion};
 pub use secret_key::{HmacKey, SecretKey};
+pub use stored::{REMOVED_MARKER, ROTATED_MARKER, StoredEntry};

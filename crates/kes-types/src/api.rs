@@ -147,6 +147,46 @@ pub struct DescribeKeyResponse {
     /// Identity that created the key, when known.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub created_by: String,
+    /// The latest version (`v<N>`); absent from servers without versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+}
+
+/// `PUT /v1/key/rotate/<name>` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotateKeyResponse {
+    /// The new latest version (`v<N>`).
+    pub version: String,
+}
+
+/// `GET /v1/key/versions/<name>` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyVersionsResponse {
+    /// Key name.
+    pub name: String,
+    /// The latest version, the one generate, encrypt and HMAC use.
+    pub latest: String,
+    /// Every version, oldest first.
+    pub versions: Vec<KeyVersionInfo>,
+}
+
+/// One version in a [`KeyVersionsResponse`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyVersionInfo {
+    /// `v<N>`.
+    pub version: String,
+    /// `AES256` or `ChaCha20`; absent for a removed version.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub algorithm: String,
+    /// RFC 3339 creation time; absent for a removed version.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_at: String,
+    /// Identity that created the version, when known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_by: String,
+    /// Set when the version's key material was destroyed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 /// `GET /v1/key/list/<pattern>` and `GET /v1/policy/list/<pattern>` response.
@@ -207,6 +247,10 @@ pub struct GenerateKeyResponse {
     pub plaintext: String,
     /// Base64 of the sealed DEK.
     pub ciphertext: String,
+    /// The key version that sealed it (`v<N>`); absent from servers
+    /// without versions (kms-go v0.3 reads it as an optional string).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
 }
 
 impl std::fmt::Debug for GenerateKeyResponse {
@@ -214,6 +258,7 @@ impl std::fmt::Debug for GenerateKeyResponse {
         f.debug_struct("GenerateKeyResponse")
             .field("plaintext", &"<redacted>")
             .field("ciphertext", &self.ciphertext)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -242,6 +287,10 @@ impl std::fmt::Debug for EncryptKeyRequest {
 pub struct EncryptKeyResponse {
     /// Base64 ciphertext.
     pub ciphertext: String,
+    /// The key version that produced it (`v<N>`); absent from servers
+    /// without versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
 }
 
 /// `PUT /v1/key/decrypt/<name>` request body.
@@ -252,6 +301,10 @@ pub struct DecryptKeyRequest {
     /// Base64 associated data; empty = none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub context: String,
+    /// The key version that produced the ciphertext (`v<N>`), as kms-go
+    /// v0.3 sends it (`omitempty`); empty = let the server find it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
 }
 
 /// `PUT /v1/key/decrypt/<name>` response. `Zeroize`, like

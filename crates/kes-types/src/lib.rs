@@ -16,5 +16,5 @@ pub mod policy;
 
 pub use glob::{Glob, GlobError};
 pub use identity::{CertificateError, Identity, PeerError, identity_of_chain};
-pub use name::{KeyName, ListPattern, NameError, PolicyName};
+pub use name::{KeyName, KeyVersionId, ListPattern, NameError, PolicyName, VersionIdError};
 pub use policy::{PathPattern, PatternError, Policy};

@@ -157,6 +157,73 @@ name_type!(
     NameKind::Policy
 );
 
+/// The separator between a key name and a version in the name of a
+/// version entry (`<key>.v<N>`). No key name contains it (§1.8), in any
+/// Go KES release, so a version entry never clashes with a key.
+pub const VERSION_SEPARATOR: &str = ".v";
+
+impl KeyName {
+    /// The name under which version `version` of this key is stored
+    /// (`<key>.v<N>`, see docs/key-versions.md). Deliberately not a valid
+    /// key name: no request can name it, and Go KES refuses it.
+    pub fn version_entry(&self, version: KeyVersionId) -> KeyName {
+        KeyName(format!("{}{VERSION_SEPARATOR}{}", self.0, version.get()))
+    }
+}
+
+/// The number of a key version (docs/key-versions.md), 1 for the version
+/// a key is created or imported with. On the wire it is `v<N>`; `<N>`
+/// alone is accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyVersionId(std::num::NonZeroU32);
+
+impl KeyVersionId {
+    /// The first version of every key.
+    pub const FIRST: Self = Self(std::num::NonZeroU32::MIN);
+
+    /// Version `n`; `None` for 0.
+    pub fn new(n: u32) -> Option<Self> {
+        std::num::NonZeroU32::new(n).map(Self)
+    }
+
+    /// The version number.
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The version after this one; `None` at `u32::MAX`.
+    pub fn next(self) -> Option<Self> {
+        self.0.checked_add(1).map(Self)
+    }
+}
+
+impl fmt::Display for KeyVersionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// A key version that is not `v<N>` or `<N>` with `1 <= N < 2^32`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid key version '{0}': want v<N> with N a positive integer")]
+pub struct VersionIdError(String);
+
+impl std::str::FromStr for KeyVersionId {
+    type Err = VersionIdError;
+    fn from_str(s: &str) -> Result<Self, VersionIdError> {
+        let digits = s.strip_prefix('v').unwrap_or(s);
+        // Digits only: `u32::from_str` would also take a leading `+`.
+        if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(VersionIdError(s.to_owned()));
+        }
+        digits
+            .parse::<u32>()
+            .ok()
+            .and_then(Self::new)
+            .ok_or_else(|| VersionIdError(s.to_owned()))
+    }
+}
+
 /// A validated listing pattern: empty or `*` (everything), or a prefix with
 /// an optional trailing `*`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -217,5 +284,37 @@ pub fn validate_identity(s: &str) -> Result<(), NameError> {
             kind: NameKind::Identity,
             value: s.to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_ids_parse_and_print() {
+        for (s, n) in [("v1", 1), ("1", 1), ("v42", 42), ("4294967295", u32::MAX)] {
+            let v: KeyVersionId = s.parse().unwrap();
+            assert_eq!(v.get(), n, "{s}");
+            assert_eq!(v.to_string(), format!("v{n}"));
+        }
+        for s in ["", "v", "v0", "0", "-1", "+1", "v+1", "V1", "v1.0", "4294967296", " 1"] {
+            let e = s.parse::<KeyVersionId>().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("invalid key version '{s}': want v<N> with N a positive integer")
+            );
+        }
+        assert_eq!(KeyVersionId::FIRST.next().unwrap().get(), 2);
+        assert!(KeyVersionId::new(u32::MAX).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn version_entries_are_not_key_names() {
+        let k = KeyName::new(&"k".repeat(MAX_NAME_LEN)).unwrap();
+        let e = k.version_entry(KeyVersionId::new(u32::MAX).unwrap());
+        assert_eq!(e.as_str(), format!("{}.v4294967295", k.as_str()));
+        assert!(!is_valid_name(e.as_str()));
+        assert!(KeyName::new(e.as_str()).is_err());
     }
 }
