@@ -429,6 +429,8 @@ async fn decrypt_template(
     let request = DecryptKeyRequest {
         ciphertext: generated.ciphertext.clone(),
         context: context.to_string(),
+        // As kms-go v0.3 sends it: the version generate answered, if any.
+        version: generated.version.clone(),
     };
     builder.template(
         Method::POST,

@@ -375,8 +375,9 @@ mod tests {
             let ct = v2.encrypt(b"x", b"").unwrap();
             assert!(v1.decrypt(&ct, b"").is_err());
         }
-        let legacy = KeyVersion::decode(br#"{"bytes":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#)
-            .unwrap();
+        let legacy =
+            KeyVersion::decode(br#"{"bytes":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#)
+                .unwrap();
         assert!(legacy.hmac(b"m").is_none());
         assert!(legacy.next_version(None).hmac(b"m").is_some());
     }

@@ -10,7 +10,8 @@ use crate::error::KeyFormatError;
 use crate::key_version::KeyVersion;
 
 /// What the entry of a rotated key's own name holds.
-pub const ROTATED_MARKER: &[u8] = b"kes-rotated-key: this key has versions, stored as <name>.v<N>; \
+pub const ROTATED_MARKER: &[u8] =
+    b"kes-rotated-key: this key has versions, stored as <name>.v<N>; \
 it needs a KES server with key versions\n";
 
 /// What the entry of a removed key version holds.

@@ -2,9 +2,10 @@
 //! by name, per-name single-flight misses, the "recently used" mark, the
 //! background expiry jobs and the offline mode driven by status probes.
 //!
-//! The cache is generic over the decoded value `V` (the server uses the
-//! parsed key version of `kes-crypto`); the decode function turns the stored
-//! bytes into a `V` once per fetch.
+//! The cache is generic over the value `V` (the server uses the resolved
+//! key of `versions`); a [`Loader`] makes a `V` from the store once per
+//! miss (for the server: the key's entry, and for a rotated key its latest
+//! version, docs/key-versions.md).
 //!
 //! Hits take one read lock of one of [`SHARDS`] shards (chosen by hash of the
 //! name) and clone two `Arc`s; there is no global lock on the hit path.
@@ -54,6 +55,14 @@ pub enum CacheError {
     /// The stored value could not be decoded.
     #[error("invalid stored key: {0}")]
     Decode(String),
+}
+
+/// How a miss turns a name into a value: the fetch behind the single-flight.
+#[async_trait::async_trait]
+pub trait Loader<V>: Send + Sync + 'static {
+    /// Loads `name` from `store`. `NotFound` when there is no such key.
+    /// Error texts must not contain key material.
+    async fn load(&self, store: &dyn KeyStore, name: &KeyName) -> Result<V, CacheError>;
 }
 
 /// One cached key.
@@ -107,7 +116,7 @@ type Map<V> = HashMap<KeyName, Arc<Entry<V>>>;
 pub struct KeyCache<V> {
     store: Arc<dyn KeyStore>,
     cfg: CacheConfig,
-    decode: fn(&[u8]) -> Result<V, String>,
+    loader: Box<dyn Loader<V>>,
     hasher: std::collections::hash_map::RandomState,
     shards: Box<[RwLock<Map<V>>]>,
     inflight: Mutex<HashMap<KeyName, Arc<Flight<V>>>>,
@@ -126,17 +135,10 @@ impl<V> std::fmt::Debug for KeyCache<V> {
 }
 
 impl<V: Send + Sync + 'static> KeyCache<V> {
-    /// Creates a cache over `store` that decodes fetched values with `decode`
-    /// and starts the background jobs of §8.2 on the current tokio runtime
+    /// Creates a cache over `store` that fills misses with `loader` and starts the background jobs of §8.2 on the current tokio runtime
     /// (outside a runtime no jobs run: entries then never expire and the
     /// cache never goes offline).
-    ///
-    /// `decode` must not put key material into its error text.
-    pub fn new(
-        store: Arc<dyn KeyStore>,
-        cfg: CacheConfig,
-        decode: fn(&[u8]) -> Result<V, String>,
-    ) -> Arc<Self> {
+    pub fn new(store: Arc<dyn KeyStore>, cfg: CacheConfig, loader: impl Loader<V>) -> Arc<Self> {
         let shards = (0..SHARDS)
             .map(|_| RwLock::new(HashMap::new()))
             .collect::<Vec<_>>()
@@ -144,7 +146,7 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
         let cache = Arc::new(Self {
             store,
             cfg,
-            decode,
+            loader: Box::new(loader),
             hasher: std::collections::hash_map::RandomState::new(),
             shards,
             inflight: Mutex::new(HashMap::new()),
@@ -281,20 +283,17 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
     }
 
     /// The body of one flight: re-check the cache (an earlier flight may have
-    /// filled it just now), fetch, decode, insert, and retire the flight.
+    /// filled it just now), load, insert, and retire the flight.
     async fn fetch(&self, name: &KeyName, flight: &Arc<Flight<V>>) -> Result<Arc<V>, CacheError> {
         if let Some(v) = self.lookup(name) {
             self.retire(name, flight, None);
             return Ok(v);
         }
-        let result = match self.store.get(name).await {
-            Ok(bytes) => match (self.decode)(&bytes) {
-                Ok(v) => Ok(Arc::new(v)),
-                Err(m) => Err(CacheError::Decode(m)),
-            },
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(CacheError::NotFound),
-            Err(e) => Err(CacheError::Store(e)),
-        };
+        let result = self
+            .loader
+            .load(self.store.as_ref(), name)
+            .await
+            .map(Arc::new);
         self.retire(name, flight, result.as_ref().ok());
         result
     }
@@ -473,6 +472,20 @@ mod tests {
         }
     }
 
+    /// The loader of these tests: get, then `decode`.
+    struct Decode;
+
+    #[async_trait]
+    impl Loader<String> for Decode {
+        async fn load(&self, store: &dyn KeyStore, name: &KeyName) -> Result<String, CacheError> {
+            match store.get(name).await {
+                Ok(b) => decode(&b).map_err(CacheError::Decode),
+                Err(e) if e.kind() == ErrorKind::NotFound => Err(CacheError::NotFound),
+                Err(e) => Err(CacheError::Store(e)),
+            }
+        }
+    }
+
     fn decode(b: &[u8]) -> Result<String, String> {
         match std::str::from_utf8(b) {
             Ok("bad") => Err("not a key".into()),
@@ -497,7 +510,7 @@ mod tests {
     async fn concurrent_misses_fetch_once() {
         let store = CountingStore::with(&[("k1", "v1")]);
         *lock(&store.get_delay) = Duration::from_millis(50);
-        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), Decode);
         let k = name("k1");
         let tasks: Vec<_> = (0..100)
             .map(|_| {
@@ -519,7 +532,7 @@ mod tests {
     async fn concurrent_not_found_is_shared_and_not_cached() {
         let store = CountingStore::with(&[]);
         *lock(&store.get_delay) = Duration::from_millis(50);
-        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), Decode);
         let k = name("missing");
         let (a, b) = tokio::join!(cache.get(&k), cache.get(&k));
         assert!(matches!(a, Err(CacheError::NotFound)));
@@ -536,7 +549,7 @@ mod tests {
         let store = CountingStore::with(&[("k", "v")]);
         *lock(&store.get_delay) = Duration::from_millis(50);
         store.down.store(true, Ordering::SeqCst);
-        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), Decode);
         let k = name("k");
         let (a, b) = tokio::join!(cache.get(&k), cache.get(&k));
         assert_eq!(store.gets(), 1);
@@ -552,7 +565,7 @@ mod tests {
     #[tokio::test]
     async fn decode_and_store_errors_are_reported_not_cached() {
         let store = CountingStore::with(&[("b", "bad"), ("g", "good")]);
-        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), Decode);
         let err = cache.get(&name("b")).await.unwrap_err();
         assert_eq!(err.to_string(), "invalid stored key: not a key");
         store.down.store(true, Ordering::SeqCst);
@@ -568,7 +581,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn any_expiry_drops_everything() {
         let store = CountingStore::with(&[("k1", "v1")]);
-        let cache = KeyCache::new(store.clone(), cfg(60, 0, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(60, 0, 0), Decode);
         let k = name("k1");
         cache.get(&k).await.unwrap();
         tokio::time::sleep(Duration::from_secs(59)).await;
@@ -584,7 +597,7 @@ mod tests {
     async fn unused_expiry_keeps_used_entries() {
         let store = CountingStore::with(&[("hot", "h"), ("cold", "c")]);
         // Sweeps at 30 s, 60 s, 90 s, ...
-        let cache = KeyCache::new(store.clone(), cfg(0, 60, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(0, 60, 0), Decode);
         let (hot, cold) = (name("hot"), name("cold"));
         cache.get(&hot).await.unwrap();
         cache.get(&cold).await.unwrap();
@@ -605,7 +618,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn offline_mode_serves_cached_keys() {
         let store = CountingStore::with(&[("k1", "v1"), ("k2", "v2")]);
-        let cache = KeyCache::new(store.clone(), cfg(15, 0, 300), decode);
+        let cache = KeyCache::new(store.clone(), cfg(15, 0, 300), Decode);
         let k = name("k1");
         cache.get(&k).await.unwrap();
         assert!(cache.status().await.is_ok());
@@ -645,7 +658,7 @@ mod tests {
         let store = CountingStore::with(&[("k1", "v1")]);
         // `unused` sweeps at 2 s and 4 s, `any` at 5 s: all before the
         // first 10 s status probe.
-        let cache = KeyCache::new(store.clone(), cfg(5, 4, 300), decode);
+        let cache = KeyCache::new(store.clone(), cfg(5, 4, 300), Decode);
         let k = name("k1");
         cache.get(&k).await.unwrap();
         store.down.store(true, Ordering::SeqCst);
@@ -663,7 +676,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn offline_without_offline_caching_still_expires() {
         let store = CountingStore::with(&[("k1", "v1")]);
-        let cache = KeyCache::new(store.clone(), cfg(15, 0, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(15, 0, 0), Decode);
         cache.get(&name("k1")).await.unwrap();
         store.down.store(true, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(16)).await;
@@ -675,7 +688,7 @@ mod tests {
     async fn an_abandoned_miss_leaves_nothing_behind() {
         let store = CountingStore::with(&[("k", "v")]);
         *lock(&store.get_delay) = Duration::from_secs(3600);
-        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), Decode);
         let k = name("k");
         // Two waiters of one flight give up (a route deadline): the first
         // one's fetch is dropped, the second takes over and is dropped too.
@@ -693,7 +706,7 @@ mod tests {
     #[tokio::test]
     async fn evict_drops_one_entry() {
         let store = CountingStore::with(&[("a", "1"), ("b", "2")]);
-        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), Decode);
         cache.get(&name("a")).await.unwrap();
         cache.get(&name("b")).await.unwrap();
         cache.evict(&name("a"));
@@ -706,7 +719,7 @@ mod tests {
     async fn evict_during_fetch_is_not_undone() {
         let store = CountingStore::with(&[("k", "old")]);
         *lock(&store.get_delay) = Duration::from_millis(50);
-        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), decode);
+        let cache = KeyCache::new(store.clone(), cfg(0, 0, 0), Decode);
         let k = name("k");
         let reader = {
             let (c, k) = (cache.clone(), k.clone());
@@ -727,7 +740,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn jobs_stop_when_cache_is_dropped() {
         let store = CountingStore::with(&[]);
-        let cache = KeyCache::new(store.clone(), cfg(1, 2, 3), decode);
+        let cache = KeyCache::new(store.clone(), cfg(1, 2, 3), Decode);
         let weak = Arc::downgrade(&cache);
         drop(cache);
         assert!(weak.upgrade().is_none());
@@ -740,7 +753,7 @@ mod tests {
         fn assert_send<T: Send>(_: &T) {}
         fn assert_sync<T: Send + Sync>() {}
         assert_sync::<KeyCache<String>>();
-        let cache = KeyCache::new(CountingStore::with(&[]), cfg(0, 0, 0), decode);
+        let cache = KeyCache::new(CountingStore::with(&[]), cfg(0, 0, 0), Decode);
         let k = name("k");
         assert_send(&cache.get(&k));
         assert_send(&cache.status());
@@ -749,7 +762,7 @@ mod tests {
     #[test]
     fn works_outside_a_runtime() {
         let store = CountingStore::with(&[]);
-        let cache = KeyCache::new(store, cfg(1, 1, 1), decode);
+        let cache = KeyCache::new(store, cfg(1, 1, 1), Decode);
         assert!(lock(&cache.jobs).is_empty());
         assert!(!cache.is_offline());
     }

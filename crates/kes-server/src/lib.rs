@@ -22,5 +22,6 @@ pub mod dev;
 pub mod run;
 pub mod state;
 pub mod tls;
+pub mod versions;
 
 pub use run::{ServeOptions, ServerError, run};

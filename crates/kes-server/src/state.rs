@@ -29,6 +29,7 @@ use crate::level::Level;
 use crate::log::Logger;
 use crate::metrics::Metrics;
 use crate::tls::{TlsError, TlsSettings};
+use crate::versions::{Key, KeyLoader};
 use kes_crypto::{KeyVersion, new_key_cipher};
 
 /// Everything needed to build a [`ServerState`]: the validated content of a
@@ -94,7 +95,7 @@ pub struct ServerState {
     /// Routes with `api:` overrides.
     pub routes: Arc<RouteTable>,
     /// Key cache in front of the key store.
-    pub cache: Arc<KeyCache<KeyVersion>>,
+    pub cache: Arc<KeyCache<Key>>,
     /// TLS configuration for new handshakes.
     pub tls: Arc<rustls::ServerConfig>,
     /// Key-store description for the banner.
@@ -112,10 +113,6 @@ impl std::fmt::Debug for ServerState {
     }
 }
 
-fn decode_key(bytes: &[u8]) -> Result<KeyVersion, String> {
-    KeyVersion::decode(bytes).map_err(|e| e.to_string())
-}
-
 impl ServerState {
     /// Builds a state from `settings`, creating the `keys:` that do not exist.
     pub async fn build(settings: Settings) -> Result<Self, StateError> {
@@ -128,7 +125,7 @@ impl ServerState {
             create_key(settings.store.as_ref(), name, policies.admin()).await?;
         }
         let store_description = settings.store.description();
-        let cache = KeyCache::new(settings.store, settings.cache, decode_key);
+        let cache = KeyCache::new(settings.store, settings.cache, KeyLoader);
         let policies = Arc::new(policies);
         Ok(Self {
             config_policies: policies.clone(),
@@ -148,7 +145,7 @@ async fn create_key(store: &dyn KeyStore, name: &KeyName, admin: &str) -> Result
         name: name.to_string(),
         cause: e.to_string(),
     })?;
-    match store.create(name, &encoded).await {
+    match crate::versions::create(store, name, &encoded).await {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
         Err(source) => Err(StateError::CreateKey {

@@ -85,7 +85,7 @@ async fn key_lifecycle() {
     let r = c
         .post(
             "/v1/key/decrypt/my-key",
-            &format!(r#"{{"ciphertext":"{ct}","context":"Yw==","version":"x"}} junk"#),
+            &format!(r#"{{"ciphertext":"{ct}","context":"Yw==","version":"v1"}} junk"#),
         )
         .await;
     assert_eq!(r.text(), "{\"plaintext\":\"aGVsbG8=\"}\n");
@@ -225,12 +225,12 @@ async fn spec_stored_key_vectors_in_fs_dir() {
     let r = c.get("/v1/key/describe/zero").await;
     assert_eq!(
         r.text(),
-        "{\"name\":\"zero\",\"algorithm\":\"AES256\",\"created_at\":\"0001-01-01T00:00:00Z\"}\n"
+        "{\"name\":\"zero\",\"algorithm\":\"AES256\",\"created_at\":\"0001-01-01T00:00:00Z\",\"version\":\"v1\"}\n"
     );
     let r = c.get("/v1/key/describe/proto").await;
     assert_eq!(
         r.text(),
-        "{\"name\":\"proto\",\"algorithm\":\"AES256\",\"created_at\":\"2024-01-12T10:39:20.886816Z\",\"created_by\":\"3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22\"}\n"
+        "{\"name\":\"proto\",\"algorithm\":\"AES256\",\"created_at\":\"2024-01-12T10:39:20.886816Z\",\"created_by\":\"3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22\",\"version\":\"v1\"}\n"
     );
     // J1 (JSON), M1 (MessagePack), R1 (raw) all decrypt to P0 with the zero key;
     // J2 (ChaCha JSON) too, under the untyped-legacy-key leniency.
@@ -488,8 +488,9 @@ async fn system_endpoint_shapes() {
 
     let api = c.get("/v1/api").await.json();
     let routes = api.as_array().unwrap();
-    // The 22 current routes and the 4 runtime administration routes.
-    assert_eq!(routes.len(), 26);
+    // The 22 current routes, the 4 runtime administration routes and the
+    // 3 key-version routes.
+    assert_eq!(routes.len(), 29);
     assert!(
         routes
             .contains(&json!({"method":"PUT","path":"/v1/key/create/","max_body":0,"timeout":15}))

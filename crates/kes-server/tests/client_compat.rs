@@ -48,7 +48,7 @@ async fn kes_client_round_trip() {
     );
     let status = admin.status().await.unwrap();
     assert!(status.keystore_latency.is_some());
-    assert_eq!(admin.api().await.unwrap().len(), 26);
+    assert_eq!(admin.api().await.unwrap().len(), 29);
     admin.ready().await.unwrap();
     assert!(
         admin

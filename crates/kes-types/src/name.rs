@@ -298,7 +298,19 @@ mod tests {
             assert_eq!(v.get(), n, "{s}");
             assert_eq!(v.to_string(), format!("v{n}"));
         }
-        for s in ["", "v", "v0", "0", "-1", "+1", "v+1", "V1", "v1.0", "4294967296", " 1"] {
+        for s in [
+            "",
+            "v",
+            "v0",
+            "0",
+            "-1",
+            "+1",
+            "v+1",
+            "V1",
+            "v1.0",
+            "4294967296",
+            " 1",
+        ] {
             let e = s.parse::<KeyVersionId>().unwrap_err();
             assert_eq!(
                 e.to_string(),

@@ -415,11 +415,14 @@ pub struct DecryptRequest {
     pub ciphertext: Zeroizing<Vec<u8>>,
     /// The associated data.
     pub context: Zeroizing<Vec<u8>>,
+    /// The key version that produced the ciphertext, as kms-go v0.3 sends
+    /// it; empty when absent (the server then finds the version).
+    pub version: String,
 }
 
 impl DecryptRequest {
     /// The fields a decrypt body or bulk item is read from.
-    pub const FIELDS: &'static [&'static str] = &["ciphertext", "context"];
+    pub const FIELDS: &'static [&'static str] = &["ciphertext", "context", "version"];
 
     /// Decodes a decrypt body.
     pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
@@ -432,6 +435,7 @@ impl DecryptRequest {
         Ok(Self {
             ciphertext: fields.bytes("ciphertext")?,
             context: fields.bytes("context")?,
+            version: fields.string("version")?.to_owned(),
         })
     }
 }

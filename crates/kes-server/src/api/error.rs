@@ -10,6 +10,7 @@ use kes_keystore::{ErrorKind, KeyStoreError};
 use crate::auth::AdminError;
 use kes_types::api::{ApiError, errors};
 use kes_types::name::NameError;
+use kes_types::{KeyVersionId, VersionIdError};
 
 use crate::level::Level;
 
@@ -63,6 +64,38 @@ pub enum Error {
     /// Decryption failed (any reason: clients only learn that it failed).
     #[error("decryption failed: {0}")]
     Decrypt(String),
+    /// The key has no such version.
+    #[error("key version '{version}' of '{key}' does not exist")]
+    VersionNotFound {
+        /// Key name.
+        key: String,
+        /// The version asked for.
+        version: KeyVersionId,
+    },
+    /// The version's key material was destroyed.
+    #[error("key version '{version}' of '{key}' was removed")]
+    VersionRemoved {
+        /// Key name.
+        key: String,
+        /// The removed version.
+        version: KeyVersionId,
+    },
+    /// The latest version cannot be removed.
+    #[error(
+        "key version '{version}' is the latest version of '{key}' and cannot be removed; rotate the key first"
+    )]
+    LatestVersion {
+        /// Key name.
+        key: String,
+        /// The latest version.
+        version: KeyVersionId,
+    },
+    /// A malformed version in a request.
+    #[error(transparent)]
+    BadVersion(#[from] VersionIdError),
+    /// Other rotations of the key kept winning the race.
+    #[error("key '{0}' is being rotated concurrently; try again")]
+    RotateConflict(String),
     /// The key has no HMAC key.
     #[error("key does not support HMAC")]
     HmacNotSupported,
@@ -161,6 +194,11 @@ impl Error {
             Self::IdentityNotFound => canon(errors::IDENTITY_NOT_FOUND),
             Self::Decrypt(_) => canon(errors::DECRYPT),
             Self::HmacNotSupported => canon(errors::HMAC_NOT_SUPPORTED),
+            Self::VersionNotFound { .. } => ApiError::new(404, self.to_string()),
+            Self::VersionRemoved { .. } | Self::LatestVersion { .. } | Self::BadVersion(_) => {
+                ApiError::new(400, self.to_string())
+            }
+            Self::RotateConflict(_) => ApiError::new(409, self.to_string()),
             Self::BadName(e) => ApiError::new(400, e.to_string()),
             Self::BadBody { message, .. } => ApiError::new(400, *message),
             Self::BadPolicy(_) | Self::BadQuery { .. } => ApiError::new(400, self.to_string()),

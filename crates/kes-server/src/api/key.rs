@@ -1,20 +1,24 @@
 //! Key endpoints (spec §2.3, legacy bulk decrypt §3.2): create, import,
-//! describe, list, delete, generate, encrypt, decrypt, hmac.
+//! describe, list, delete, generate, encrypt, decrypt, hmac; and the key
+//! versions of docs/key-versions.md: rotate, list versions, remove a
+//! version.
 //!
 //! Reads go through the key cache (no global lock, no disk on a hit);
-//! create, import, list and delete go to the key store. Plaintexts, DEKs and
+//! create, import, list, delete and the version changes go to the key
+//! store (through `versions`). Plaintexts, DEKs and
 //! imported keys are kept in zeroizing buffers and never logged.
 
 use std::sync::Arc;
 
 use http::Response;
 use hyper::body::Incoming;
-use kes_keystore::{ErrorKind, MAX_LIST};
+use kes_keystore::MAX_LIST;
+use kes_types::KeyVersionId;
 use kes_types::api::{
     DecryptKeyResponse, DescribeKeyResponse, EncryptKeyResponse, GenerateKeyResponse, HmacResponse,
-    ListKeysResponse,
+    KeyVersionInfo, KeyVersionsResponse, ListKeysResponse, RotateKeyResponse,
 };
-use kes_types::name::{KeyName, ListPattern};
+use kes_types::name::{KeyName, ListPattern, is_valid_name};
 use zeroize::Zeroizing;
 
 use super::body::{
@@ -25,6 +29,7 @@ use super::error::{Error, StoreOp};
 use super::routes::decode_continue_at;
 use super::{Body, Ctx, empty_ok, json, read_body};
 use crate::cache::CacheError;
+use crate::versions::{self, Key};
 use kes_crypto::{Cipher, KeyVersion, new_key_cipher};
 
 const INVALID_BODY: &str = "invalid request body";
@@ -36,7 +41,7 @@ fn key_name(ctx: &Ctx<'_>) -> Result<KeyName, Error> {
     Ok(KeyName::new(ctx.resource)?)
 }
 
-async fn get_key(ctx: &Ctx<'_>, name: &KeyName) -> Result<Arc<KeyVersion>, Error> {
+async fn get_key(ctx: &Ctx<'_>, name: &KeyName) -> Result<Arc<Key>, Error> {
     ctx.state.cache.get(name).await.map_err(|e| match e {
         CacheError::NotFound => Error::KeyNotFound,
         CacheError::Store(source) => Error::Store {
@@ -55,10 +60,7 @@ async fn store_new_key(ctx: &Ctx<'_>, name: &KeyName, key: &KeyVersion) -> Resul
         message: "failed to generate encryption key",
         cause: e.to_string(),
     })?;
-    ctx.state
-        .cache
-        .store()
-        .create(name, &encoded)
+    versions::create(ctx.state.cache.store().as_ref(), name, &encoded)
         .await
         .map_err(|source| Error::Store {
             op: StoreOp::Create,
@@ -105,11 +107,17 @@ fn parse_cipher(s: &str) -> Result<Cipher, Error> {
 pub(super) async fn describe(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let key = get_key(ctx, &name).await?;
+    // The key's creation is its first version's.
+    let first = key
+        .version(ctx.state.cache.store().as_ref(), &name, KeyVersionId::FIRST)
+        .await?
+        .unwrap_or_else(|| key.latest_key().clone());
     json(&DescribeKeyResponse {
         name: name.to_string(),
-        algorithm: key.key.cipher().to_string(),
-        created_at: key.created_at_rfc3339(),
-        created_by: key.created_by.clone().unwrap_or_default(),
+        algorithm: key.latest_key().key.cipher().to_string(),
+        created_at: first.created_at_rfc3339(),
+        created_by: first.created_by.clone().unwrap_or_default(),
+        version: key.latest().to_string(),
     })
 }
 
@@ -132,24 +140,84 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
             op: StoreOp::List,
             source,
         })?;
+    // Version entries (`<key>.v<N>`) and foreign objects are not keys.
+    let mut names = page.names;
+    names.retain(|n| is_valid_name(n));
     json(&ListKeysResponse {
-        names: page.names,
+        names,
         continue_at: page.next.unwrap_or_default(),
     })
 }
 
-/// `DELETE /v1/key/delete/<name>`; evicts the key from this node's cache.
+/// `DELETE /v1/key/delete/<name>`: the key with all its versions; evicts
+/// the key from this node's cache.
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
-    let result = ctx.state.cache.store().delete(&name).await;
+    let result = versions::delete(ctx.state.cache.store().as_ref(), &name).await;
     ctx.state.cache.evict(&name);
-    result.map_err(|source| match source.kind() {
-        ErrorKind::NotFound => Error::KeyNotFound,
-        _ => Error::Store {
-            op: StoreOp::Delete,
-            source,
-        },
-    })?;
+    result?;
+    Ok(empty_ok())
+}
+
+/// `PUT /v1/key/rotate/<name>`: adds a version, which becomes the latest;
+/// answers `{"version"}`. Evicts the key from this node's cache.
+pub(super) async fn rotate(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
+    let name = key_name(ctx)?;
+    let result =
+        versions::rotate(ctx.state.cache.store().as_ref(), &name, creator(ctx), None).await;
+    ctx.state.cache.evict(&name);
+    let version = result?.ok_or_else(|| Error::RotateConflict(name.to_string()))?;
+    json(&RotateKeyResponse {
+        version: version.to_string(),
+    })
+}
+
+/// `GET /v1/key/versions/<name>`: every version, oldest first. Reads the
+/// key from the store, not the cache, so it shows rotations by other nodes.
+pub(super) async fn list_versions(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
+    let name = key_name(ctx)?;
+    let store = ctx.state.cache.store().as_ref();
+    let key = versions::KeyLoader::read(store, &name).await?;
+    let mut out = Vec::with_capacity(key.latest().get() as usize);
+    for n in 1..=key.latest().get() {
+        let Some(v) = KeyVersionId::new(n) else {
+            continue;
+        };
+        out.push(match key.version(store, &name, v).await? {
+            Some(k) => KeyVersionInfo {
+                version: v.to_string(),
+                algorithm: k.key.cipher().to_string(),
+                created_at: k.created_at_rfc3339(),
+                created_by: k.created_by.clone().unwrap_or_default(),
+                removed: false,
+            },
+            None => KeyVersionInfo {
+                version: v.to_string(),
+                removed: true,
+                ..KeyVersionInfo::default()
+            },
+        });
+    }
+    json(&KeyVersionsResponse {
+        name: name.to_string(),
+        latest: key.latest().to_string(),
+        versions: out,
+    })
+}
+
+/// `DELETE /v1/key/version/delete/<name>/<version>` (admin only): destroys
+/// an old version's key material; its ciphertexts no longer decrypt.
+pub(super) async fn remove_version(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
+    if ctx.identity != Some(ctx.state.policies.admin()) {
+        return Err(Error::NotAllowed);
+    }
+    let (key, version) = ctx.resource.rsplit_once('/').unwrap_or((ctx.resource, ""));
+    let name = KeyName::new(key)?;
+    let version: KeyVersionId = version.parse()?;
+    let result = versions::remove_version(ctx.state.cache.store().as_ref(), &name, version).await;
+    ctx.state.cache.evict(&name);
+    result?;
+    ctx.log_change(&format!("key version '{version}' of '{name}' removed"));
     Ok(empty_ok())
 }
 
@@ -160,6 +228,7 @@ pub(super) async fn generate(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respo
     let request = GenerateRequest::decode(&raw).map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
     let dek = key
+        .latest_key()
         .generate_dek(&request.context)
         .map_err(|e| Error::Internal {
             message: "failed to generate encryption key",
@@ -168,6 +237,7 @@ pub(super) async fn generate(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respo
     json(&*Zeroizing::new(GenerateKeyResponse {
         plaintext: encode_base64(dek.plaintext.as_ref()),
         ciphertext: encode_base64(&dek.ciphertext),
+        version: key.latest().to_string(),
     }))
 }
 
@@ -185,6 +255,7 @@ pub(super) async fn encrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respon
     let request = EncryptRequest::decode(&raw).map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
     let ciphertext = key
+        .latest_key()
         .encrypt(&request.plaintext, &request.context)
         .map_err(|e| Error::Internal {
             message: "failed to encrypt plaintext",
@@ -192,21 +263,57 @@ pub(super) async fn encrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respon
         })?;
     json(&EncryptKeyResponse {
         ciphertext: encode_base64(&ciphertext),
+        version: key.latest().to_string(),
     })
 }
 
-/// `PUT /v1/key/decrypt/<name>` with `{"ciphertext","context"}`.
+/// `PUT /v1/key/decrypt/<name>` with `{"ciphertext","context","version"}`.
 pub(super) async fn decrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<Body>, Error> {
     let name = key_name(ctx)?;
     let raw = read_body(ctx, body, INVALID_BODY).await?;
     let request = DecryptRequest::decode(&raw).map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
-    let plaintext = key
-        .decrypt(&request.ciphertext, &request.context)
-        .map_err(|e| Error::Decrypt(e.to_string()))?;
+    let plaintext = decrypt_one(ctx, &name, &key, &request).await?;
     json(&*Zeroizing::new(DecryptKeyResponse {
         plaintext: encode_base64(&plaintext),
     }))
+}
+
+/// Decrypts with the version the request names, or (none named) with the
+/// one that authenticates the ciphertext (docs/key-versions.md §4).
+async fn decrypt_one(
+    ctx: &Ctx<'_>,
+    name: &KeyName,
+    key: &Key,
+    request: &DecryptRequest,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let store = ctx.state.cache.store().as_ref();
+    if request.version.is_empty() {
+        let (ct, aad) = (&request.ciphertext, &request.context);
+        return match key.trial_decrypt(store, name, ct, aad).await {
+            // Perhaps a version another node added since this node cached
+            // the key: one store read to find out, then the fresh key.
+            Err(Error::Decrypt(_)) if key.has_newer(store, name).await? => {
+                ctx.state.cache.evict(name);
+                let fresh = get_key(ctx, name).await?;
+                Ok(fresh.trial_decrypt(store, name, ct, aad).await?.1)
+            }
+            result => Ok(result?.1),
+        };
+    }
+    let version: KeyVersionId = request.version.parse()?;
+    if version > key.latest() {
+        // Rotated on another node: re-resolve the key on the next request.
+        ctx.state.cache.evict(name);
+    }
+    let Some(k) = key.version(store, name, version).await? else {
+        return Err(Error::VersionRemoved {
+            key: name.to_string(),
+            version,
+        });
+    };
+    k.decrypt(&request.ciphertext, &request.context)
+        .map_err(|e| Error::Decrypt(e.to_string()))
 }
 
 /// `PUT /v1/key/hmac/<name>` with `{"message"}`.
@@ -215,7 +322,10 @@ pub(super) async fn hmac(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<
     let raw = read_body(ctx, body, INVALID_BODY).await?;
     let request = HmacRequest::decode(&raw).map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
-    let mac = key.hmac(&request.message).ok_or(Error::HmacNotSupported)?;
+    let mac = key
+        .latest_key()
+        .hmac(&request.message)
+        .ok_or(Error::HmacNotSupported)?;
     json(&HmacResponse {
         hmac: encode_base64(&mac),
     })
@@ -237,9 +347,7 @@ pub(super) async fn bulk_decrypt(
     let mut out = Zeroizing::new(Vec::with_capacity(items.len()));
     for fields in items {
         let item = DecryptRequest::from_fields(&fields).map_err(bad_body)?;
-        let plaintext = key
-            .decrypt(&item.ciphertext, &item.context)
-            .map_err(|e| Error::Decrypt(e.to_string()))?;
+        let plaintext = decrypt_one(ctx, &name, &key, &item).await?;
         out.push(DecryptKeyResponse {
             plaintext: encode_base64(&plaintext),
         });

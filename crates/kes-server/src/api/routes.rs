@@ -61,6 +61,12 @@ pub enum Handler {
     KeyHmac,
     /// `POST /v1/key/bulk/decrypt/<name>` (legacy, §3.2).
     KeyBulkDecrypt,
+    /// `PUT /v1/key/rotate/<name>` (key versions, docs/key-versions.md).
+    KeyRotate,
+    /// `GET /v1/key/versions/<name>` (key versions).
+    KeyVersions,
+    /// `DELETE /v1/key/version/delete/<name>/<version>` (key versions, admin only).
+    KeyVersionDelete,
     /// `GET /v1/policy/describe/<name>`.
     PolicyDescribe,
     /// `GET /v1/policy/read/<name>`.
@@ -241,6 +247,30 @@ pub fn default_routes() -> Vec<Route> {
             S15,
             Auth::Verify,
             H::KeyHmac,
+        ),
+        r(
+            put.clone(),
+            "/v1/key/rotate/",
+            0,
+            S15,
+            Auth::Verify,
+            H::KeyRotate,
+        ),
+        r(
+            get.clone(),
+            "/v1/key/versions/",
+            0,
+            S15,
+            Auth::Verify,
+            H::KeyVersions,
+        ),
+        r(
+            del.clone(),
+            "/v1/key/version/delete/",
+            0,
+            S15,
+            Auth::Verify,
+            H::KeyVersionDelete,
         ),
         r(
             put.clone(),

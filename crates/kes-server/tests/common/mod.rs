@@ -596,6 +596,7 @@ impl Conn {
 }
 
 /// A client that opens a connection per call (simple) with one certificate.
+#[derive(Clone)]
 pub struct Client {
     pub addr: SocketAddr,
     pub cert: Option<Cert>,
