@@ -13,8 +13,9 @@ use bytes::Bytes;
 use http::Method;
 use kes_types::api::{
     ApiRoute, CONTINUE_AT_PARAM, DescribeIdentityResponse, DescribeKeyResponse,
-    DescribePolicyResponse, ListIdentitiesResponse, ListNamesResponse, ReadPolicyResponse,
-    SelfDescribeResponse, StatusResponse, VersionResponse, WritePolicyRequest,
+    DescribePolicyResponse, KeyVersionsResponse, ListIdentitiesResponse, ListNamesResponse,
+    ReadPolicyResponse, RotateKeyResponse, SelfDescribeResponse, StatusResponse, VersionResponse,
+    WritePolicyRequest,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,10 @@ pub struct Dek {
     pub plaintext: Zeroizing<Vec<u8>>,
     /// The DEK sealed under the KES key; store this.
     pub ciphertext: Vec<u8>,
+    /// The key version that sealed it (`v<N>`); empty from servers without
+    /// key versions. Store it with the ciphertext and pass it to
+    /// [`Client::decrypt_version`] to spare the server the search.
+    pub version: String,
 }
 
 impl std::fmt::Debug for Dek {
@@ -92,6 +97,7 @@ impl std::fmt::Debug for Dek {
         f.debug_struct("Dek")
             .field("plaintext", &"<redacted>")
             .field("ciphertext_len", &self.ciphertext.len())
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -114,6 +120,8 @@ struct DecryptBody<'a> {
     ciphertext: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     context: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    version: &'a str,
 }
 
 #[derive(Serialize)]
@@ -138,6 +146,8 @@ struct SecretDek<'a> {
     #[serde(borrow)]
     plaintext: Cow<'a, str>,
     ciphertext: String,
+    #[serde(default)]
+    version: String,
 }
 
 #[derive(Deserialize)]
@@ -372,6 +382,7 @@ impl Client {
         Ok(Dek {
             plaintext,
             ciphertext,
+            version: out.version,
         })
     }
 
@@ -398,10 +409,24 @@ impl Client {
     }
 
     /// `POST /v1/key/decrypt/<name>`: opens `ciphertext` (any format) with
-    /// `context`. [`Error::DecryptFailed`] when it is not authentic.
+    /// `context`; the server finds the key version that made it.
+    /// [`Error::DecryptFailed`] when it is not authentic.
     pub async fn decrypt(
         &self,
         name: &str,
+        ciphertext: &[u8],
+        context: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        self.decrypt_version(name, "", ciphertext, context).await
+    }
+
+    /// Like [`Client::decrypt`], naming the key version (`v<N>`) that made
+    /// the ciphertext, as kms-go v0.3's `Decrypt` does; empty = let the
+    /// server find it. Servers without key versions ignore it.
+    pub async fn decrypt_version(
+        &self,
+        name: &str,
+        version: &str,
         ciphertext: &[u8],
         context: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -410,6 +435,7 @@ impl Client {
         let body = secret_json(&DecryptBody {
             ciphertext: &ct,
             context: &ctx,
+            version,
         })?;
         let mut r = self
             .with_body(Method::POST, api_path("/v1/key/decrypt", name), body)
@@ -420,6 +446,35 @@ impl Client {
         let plaintext = decode_secret(&r, "plaintext", &out.plaintext);
         wipe(out.plaintext);
         plaintext
+    }
+
+    /// `POST /v1/key/rotate/<name>`: adds a key version, which becomes the
+    /// one new ciphertexts use; returns it (`v<N>`).
+    pub async fn rotate_key(&self, name: &str) -> Result<String, Error> {
+        let mut r = self
+            .send(&Call {
+                method: Method::POST,
+                path: api_path("/v1/key/rotate", name),
+                body: None,
+                accept: None,
+            })
+            .await?;
+        let out: RotateKeyResponse = r.json().await?;
+        Ok(out.version)
+    }
+
+    /// `GET /v1/key/versions/<name>`: every version of a key, oldest first,
+    /// and the latest.
+    pub async fn key_versions(&self, name: &str) -> Result<KeyVersionsResponse, Error> {
+        let mut r = self.get(api_path("/v1/key/versions", name)).await?;
+        r.json().await
+    }
+
+    /// `DELETE /v1/key/version/delete/<name>/<version>` (admin only):
+    /// destroys an old key version; its ciphertexts no longer decrypt.
+    pub async fn remove_key_version(&self, name: &str, version: &str) -> Result<(), Error> {
+        let path = api_path(&api_path("/v1/key/version/delete", name), version);
+        self.bodiless(Method::DELETE, path).await
     }
 
     /// `PUT /v1/key/hmac/<name>`: HMAC-SHA256 of `message` under the key's
@@ -635,6 +690,7 @@ mod tests {
         let d = Dek {
             plaintext: Zeroizing::new(vec![0xAB; 32]),
             ciphertext: vec![1, 2, 3],
+            version: "v2".into(),
         };
         let s = format!("{d:?}");
         assert!(s.contains("redacted") && !s.contains("171") && !s.contains("AB"));

@@ -55,6 +55,19 @@ fn happy(r: &Recorded) -> Canned {
         ("POST", "/v1/key/encrypt/my-key") => json(200, json!({"ciphertext": b64(b"sealed")})),
         ("POST", "/v1/key/decrypt/my-key") => json(200, json!({"plaintext": b64(b"secret")})),
         ("PUT", "/v1/key/hmac/my-key") => json(200, json!({"hmac": b64(&[9u8; 32])})),
+        ("POST", "/v1/key/generate/rotated") => json(
+            200,
+            json!({"plaintext": b64(&[7u8; 32]), "ciphertext": b64(b"sealed-dek"), "version": "v2"}),
+        ),
+        ("POST", "/v1/key/decrypt/rotated") => json(200, json!({"plaintext": b64(b"secret")})),
+        ("POST", "/v1/key/rotate/rotated") => json(200, json!({"version": "v3"})),
+        ("GET", "/v1/key/versions/rotated") => json(
+            200,
+            json!({"name":"rotated","latest":"v2","versions":[
+                {"version":"v1","removed":true},
+                {"version":"v2","algorithm":"AES256","created_at":"2024-01-12T10:39:20Z"}]}),
+        ),
+        ("DELETE", "/v1/key/version/delete/rotated/v1") => ok_empty(),
         ("GET", "/v1/policy/describe/my-app") => json(
             200,
             json!({"name":"my-app","created_at":"2024-01-12T10:39:20Z","created_by":"admin"}),
@@ -185,6 +198,51 @@ async fn key_endpoints_send_go_client_methods_and_bodies() {
     for i in [1, 4, 5, 6, 7] {
         assert_eq!(reqs[i].content_type.as_deref(), Some("application/json"));
     }
+}
+
+#[tokio::test]
+async fn key_version_endpoints() {
+    let srv = TestServer::start(happy).await;
+    let c = srv.client().build().unwrap();
+
+    // A server without versions: no `version` in the DEK.
+    assert_eq!(c.generate_key("my-key", b"").await.unwrap().version, "");
+    let dek = c.generate_key("rotated", b"").await.unwrap();
+    assert_eq!(dek.version, "v2");
+    let pt = c
+        .decrypt_version("rotated", &dek.version, &dek.ciphertext, b"ctx")
+        .await
+        .unwrap();
+    assert_eq!(pt.as_slice(), b"secret");
+    assert_eq!(c.rotate_key("rotated").await.unwrap(), "v3");
+    let v = c.key_versions("rotated").await.unwrap();
+    assert_eq!(v.latest, "v2");
+    assert!(v.versions[0].removed);
+    assert_eq!(v.versions[1].algorithm, "AES256");
+    c.remove_key_version("rotated", "v1").await.unwrap();
+
+    let reqs = srv.requests();
+    let seen: Vec<(&str, &str)> = reqs
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST", "/v1/key/generate/my-key"),
+            ("POST", "/v1/key/generate/rotated"),
+            ("POST", "/v1/key/decrypt/rotated"),
+            ("POST", "/v1/key/rotate/rotated"),
+            ("GET", "/v1/key/versions/rotated"),
+            ("DELETE", "/v1/key/version/delete/rotated/v1"),
+        ]
+    );
+    // What kms-go v0.3 `Decrypt(ctx, name, version, ciphertext, context)` sends.
+    assert_eq!(
+        reqs[2].json(),
+        json!({"ciphertext": b64(b"sealed-dek"), "context": b64(b"ctx"), "version": "v2"})
+    );
+    assert!(reqs[3].body.is_empty());
 }
 
 #[tokio::test]

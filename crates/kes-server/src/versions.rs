@@ -443,8 +443,19 @@ async fn seal(store: &dyn KeyStore, name: &KeyName, delete_first: bool) -> Resul
 /// leaves a dense prefix a retry finds. A never-rotated key costs one
 /// extra read (is there a `v1`?) and is otherwise deleted as before.
 pub async fn delete(store: &dyn KeyStore, name: &KeyName) -> Result<(), Error> {
-    let latest = if exists(store, name, KeyVersionId::FIRST).await? {
-        Some(find_latest(store, name).await?)
+    // A store failure while looking for versions is a failed delete.
+    let as_delete = |e: Error| match e {
+        Error::Store { source, .. } => Error::Store {
+            op: StoreOp::Delete,
+            source,
+        },
+        other => other,
+    };
+    let latest = if exists(store, name, KeyVersionId::FIRST)
+        .await
+        .map_err(as_delete)?
+    {
+        Some(find_latest(store, name).await.map_err(as_delete)?)
     } else {
         None
     };

@@ -59,7 +59,7 @@ const HELP: &[(&[&str], &[&str])] = &[
     (
         &["key"],
         &[
-            "create", "import", "info", "ls", "rm", "dek", "encrypt", "decrypt", "hmac",
+            "create", "import", "info", "rotate", "ls", "rm", "dek", "encrypt", "decrypt", "hmac",
         ],
     ),
     (&["key", "create"], &["-k, --insecure", "<NAME>..."]),
@@ -69,7 +69,11 @@ const HELP: &[(&[&str], &[&str])] = &[
     (&["key", "rm"], &["<NAME>..."]),
     (&["key", "dek"], &["<NAME> [CONTEXT]", "--json", "base64"]),
     (&["key", "encrypt"], &["<NAME> <MESSAGE> [CONTEXT]"]),
-    (&["key", "decrypt"], &["<NAME> <CIPHERTEXT> [CONTEXT]"]),
+    (&["key", "rotate"], &["--json", "<NAME>"]),
+    (
+        &["key", "decrypt"],
+        &["<NAME> <CIPHERTEXT> [CONTEXT]", "--key-version <VERSION>"],
+    ),
     (&["key", "hmac"], &["<NAME> <MESSAGE>"]),
     (&["policy"], &["info", "ls", "show"]),
     (&["policy", "info"], &["--json", "<NAME>"]),
@@ -144,6 +148,7 @@ fn usage_errors_exit_2() {
         &["key", "create"],
         &["key", "import", "only-name"],
         &["key", "info"],
+        &["key", "rotate"],
         &["key", "dek"],
         &["key", "encrypt", "k"],
         &["key", "decrypt", "k"],

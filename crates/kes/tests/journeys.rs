@@ -284,6 +284,40 @@ fn journey_api_key_admin_and_every_key_command() {
     let v: serde_json::Value = serde_json::from_str(&h1).unwrap();
     assert_eq!(B64.decode(v["hmac"].as_str().unwrap()).unwrap().len(), 32);
 
+    // Rotation: new version, HMAC unchanged, old ciphertexts still open.
+    assert_eq!(
+        s.admin(&["key", "rotate", "-k", "my-key-1"]).ok(),
+        "Name     my-key-1\nVersion  v2\n"
+    );
+    let out = s.admin(&["key", "rotate", "-k", "--json", "my-key-1"]);
+    assert_eq!(out.ok(), "{\"name\":\"my-key-1\",\"version\":\"v3\"}\n");
+    assert_eq!(s.admin(&["key", "hmac", "-k", "my-key-1", "msg"]).ok(), h1);
+    for extra in [&[][..], &["--key-version", "v1"]] {
+        let mut args = vec!["key", "decrypt", "-k", "my-key-1", &ct, "bucket/object"];
+        args.extend_from_slice(extra);
+        assert_eq!(
+            s.admin(&args).ok(),
+            format!("{{\"plaintext\":\"{}\"}}\n", B64.encode(&pt))
+        );
+    }
+    let text = s.admin(&["key", "info", "-k", "my-key-1"]).ok().to_owned();
+    assert!(text.contains("\nVersion    v3\n"), "{text}");
+    assert!(
+        text.contains("Versions:\n  · v1     AES256 ")
+            || text.contains("Versions:\n  · v1     ChaCha20 "),
+        "{text}"
+    );
+    assert!(text.contains("\n  · v3     "), "{text}");
+    let json = s.admin(&["key", "info", "-k", "--json", "my-key-1"]);
+    let v: serde_json::Value = serde_json::from_str(json.ok()).unwrap();
+    assert_eq!(v["version"], "v3");
+    assert_eq!(v["versions"].as_array().unwrap().len(), 3);
+    let e = s.admin(&["key", "rotate", "-k", "nope"]);
+    assert_eq!(
+        e.fails(1),
+        "Error: failed to rotate key \"nope\": key does not exist\n"
+    );
+
     let raw = B64.encode([7u8; 32]);
     assert_eq!(s.admin(&["key", "import", "-k", "imported", &raw]).ok(), "");
     let e = s.admin(&["key", "import", "-k", "bad", "AAAA"]);

@@ -1,5 +1,6 @@
-//! `kes key`: create, import, describe, list and delete keys, and use them
-//! (data keys, encryption, decryption, HMAC) — spec §10.5.
+//! `kes key`: create, import, describe, list, rotate and delete keys, and
+//! use them (data keys, encryption, decryption, HMAC) — spec §10.5; key
+//! versions in docs/key-versions.md.
 //!
 //! Context arguments (`dek`, `encrypt`, `decrypt`) are bytes given as text:
 //! a non-empty argument that is valid standard base64 (with `=` padding) is
@@ -14,6 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use clap::{Args, Subcommand};
 use kes_client::Client;
+use kes_types::api::KeyVersionInfo;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -38,8 +40,10 @@ pub enum KeyCommand {
     Create(CreateArgs),
     /// Import a key from its base64 bytes.
     Import(ImportArgs),
-    /// Describe a key.
+    /// Describe a key and its versions.
     Info(InfoArgs),
+    /// Rotate a key: add a version, which new ciphertexts use.
+    Rotate(RotateArgs),
     /// List keys.
     Ls(LsArgs),
     /// Delete one or more keys.
@@ -85,6 +89,20 @@ pub struct ImportArgs {
 /// `kes key info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Output flags.
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Name of the key.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `kes key rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
     /// Connection flags.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -172,6 +190,10 @@ pub struct DecryptArgs {
     /// The ciphertext, base64.
     #[arg(value_name = "CIPHERTEXT")]
     pub ciphertext: String,
+    /// The key version that made the ciphertext (`v<N>`); by default the
+    /// server finds it.
+    #[arg(long, value_name = "VERSION")]
+    pub key_version: Option<String>,
     /// Associated data used when encrypting.
     #[arg(value_name = "CONTEXT")]
     pub context: Option<String>,
@@ -194,6 +216,7 @@ pub fn run(a: KeyArgs) -> Result<(), CliError> {
         KeyCommand::Create(a) => create(a),
         KeyCommand::Import(a) => import(a),
         KeyCommand::Info(a) => info(a),
+        KeyCommand::Rotate(a) => rotate(a),
         KeyCommand::Ls(a) => ls(a),
         KeyCommand::Rm(a) => rm(a),
         KeyCommand::Dek(a) => dek(a),
@@ -258,6 +281,13 @@ struct KeyInfo<'a> {
     created_at: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     created_by: &'a str,
+    /// The latest version; absent from servers without versions.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    version: &'a str,
+    /// Every version, when the server has versions and the identity may
+    /// list them.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    versions: &'a [KeyVersionInfo],
 }
 
 fn info(a: InfoArgs) -> Result<(), CliError> {
@@ -268,6 +298,18 @@ fn info(a: InfoArgs) -> Result<(), CliError> {
             .describe_key(&a.name)
             .await
             .map_err(|e| CliError::client(format!("failed to describe key \"{}\"", a.name), e))?;
+        // A server with versions says so in `describe`; the listing is a
+        // separate permission (`/v1/key/versions/<name>`), so without it
+        // the versions are left out rather than failing the command.
+        let versions = if k.version.is_empty() {
+            Vec::new()
+        } else {
+            client
+                .key_versions(&a.name)
+                .await
+                .map(|v| v.versions)
+                .unwrap_or_default()
+        };
         if a.format.json {
             return output::print_json(
                 &out,
@@ -276,12 +318,17 @@ fn info(a: InfoArgs) -> Result<(), CliError> {
                     algorithm: &k.algorithm,
                     created_at: &k.created_at,
                     created_by: &k.created_by,
+                    version: &k.version,
+                    versions: &versions,
                 },
             );
         }
         let mut s = String::new();
         s.push_str(&output::field(&out, 11, "Name", &k.name));
         s.push_str(&output::field(&out, 11, "Algorithm", &k.algorithm));
+        if !k.version.is_empty() {
+            s.push_str(&output::field(&out, 11, "Version", &k.version));
+        }
         s.push_str(&created_fields(
             &out,
             11,
@@ -289,6 +336,47 @@ fn info(a: InfoArgs) -> Result<(), CliError> {
             &k.created_at,
             &k.created_by,
         ));
+        if !versions.is_empty() {
+            s.push_str("Versions:\n");
+            for v in &versions {
+                let what = if v.removed {
+                    "removed".to_owned()
+                } else {
+                    format!("{} {}", v.algorithm, v.created_at)
+                };
+                s.push_str(&format!("  · {:<6} {what}\n", v.version));
+            }
+        }
+        output::print(&s)
+    })
+}
+
+/// The JSON of `kes key rotate --json`.
+#[derive(Serialize)]
+struct Rotated<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+fn rotate(a: RotateArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    let out = a.format.out();
+    block_on(async move {
+        let version = client
+            .rotate_key(&a.name)
+            .await
+            .map_err(|e| CliError::client(format!("failed to rotate key \"{}\"", a.name), e))?;
+        if a.format.json {
+            return output::print_json(
+                &out,
+                &Rotated {
+                    name: &a.name,
+                    version: &version,
+                },
+            );
+        }
+        let mut s = output::field(&out, 9, "Name", &a.name);
+        s.push_str(&output::field(&out, 9, "Version", &version));
         output::print(&s)
     })
 }
@@ -403,8 +491,9 @@ fn decrypt(a: DecryptArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Invalid(format!("invalid ciphertext: not base64: {e}")))?;
     let context = context_bytes(a.context.as_deref());
     call_and_print(a.call, async |client, name| {
+        let version = a.key_version.as_deref().unwrap_or_default();
         let pt = client
-            .decrypt(name, &ciphertext, &context)
+            .decrypt_version(name, version, &ciphertext, &context)
             .await
             .map_err(|e| CliError::client(format!("failed to decrypt with key \"{name}\""), e))?;
         Ok(vec![(
