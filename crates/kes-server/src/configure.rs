@@ -143,6 +143,7 @@ pub async fn from_config(
         error_level: config.log.error,
         audit_level: config.log.audit,
         keys: config.keys,
+        rotations: config.rotations,
         store,
     };
     Ok(Loaded {

@@ -85,6 +85,7 @@ pub fn settings() -> Result<Dev, ServerError> {
         error_level: Level::INFO,
         audit_level: Level::INFO,
         keys: Vec::new(),
+        rotations: Vec::new(),
         store: Arc::new(MemKeyStore::new()),
     };
     let banner = vec![("API Key".to_owned(), api_key.encode().to_string())];

@@ -29,7 +29,7 @@ use crate::level::Level;
 use crate::log::Logger;
 use crate::metrics::Metrics;
 use crate::tls::{TlsError, TlsSettings};
-use crate::versions::{Key, KeyLoader};
+use crate::versions::{Key, KeyLoader, KeyRotation};
 use kes_crypto::{KeyVersion, new_key_cipher};
 
 /// Everything needed to build a [`ServerState`]: the validated content of a
@@ -53,6 +53,8 @@ pub struct Settings {
     pub audit_level: Level,
     /// Keys to create at start-up and on reload.
     pub keys: Vec<KeyName>,
+    /// Keys rotated on a schedule (docs/key-versions.md §7).
+    pub rotations: Vec<KeyRotation>,
     /// The connected key store.
     pub store: Arc<dyn KeyStore>,
 }
@@ -126,6 +128,7 @@ impl ServerState {
         }
         let store_description = settings.store.description();
         let cache = KeyCache::new(settings.store, settings.cache, KeyLoader);
+        crate::versions::schedule_rotations(&cache, settings.rotations, policies.admin());
         let policies = Arc::new(policies);
         Ok(Self {
             config_policies: policies.clone(),

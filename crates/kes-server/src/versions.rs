@@ -11,6 +11,7 @@
 //! with `2·log2(L)` gets (exponential probe, then binary search).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kes_crypto::{DecryptError, KeyVersion, REMOVED_MARKER, ROTATED_MARKER, StoredEntry};
 use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
@@ -19,7 +20,7 @@ use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
 use crate::api::error::{Error, StoreOp};
-use crate::cache::{CacheError, Loader};
+use crate::cache::{CacheError, KeyCache, Loader};
 
 /// How often a rotation starts over after losing a race to another
 /// rotation of the same key before it gives up.
@@ -543,6 +544,81 @@ pub async fn remove_version(
             op: StoreOp::Create,
             source,
         }),
+    }
+}
+
+/// A key rotated on a schedule (`keys: [{name, rotate: <duration>}]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// The key.
+    pub name: KeyName,
+    /// Rotate when the latest version is at least this old.
+    pub every: Duration,
+}
+
+/// The longest time between two looks at the schedule.
+const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+/// The shortest (for very short periods, as in tests).
+const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Starts the scheduled rotations on the current tokio runtime (none
+/// outside one): at start and then every quarter of the shortest period
+/// (at most hourly), each key whose latest version is at least `every` old
+/// (or has no creation time) is rotated by this node, unless another node
+/// rotated it first — `rotate` with `expect` creates version L+1 only once
+/// across all nodes. The job holds the cache weakly and ends with it.
+pub fn schedule_rotations(cache: &Arc<KeyCache<Key>>, rotations: Vec<KeyRotation>, admin: &str) {
+    let Some(shortest) = rotations.iter().map(|r| r.every).min() else {
+        return;
+    };
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let interval = (shortest / 4).clamp(MIN_CHECK_INTERVAL, MAX_CHECK_INTERVAL);
+    let cache = Arc::downgrade(cache);
+    let admin = admin.to_owned();
+    rt.spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(cache) = cache.upgrade() else { return };
+            for r in &rotations {
+                rotate_if_due(&cache, r, &admin).await;
+            }
+        }
+    });
+}
+
+async fn rotate_if_due(cache: &KeyCache<Key>, r: &KeyRotation, admin: &str) {
+    let store = cache.store().as_ref();
+    let key = match KeyLoader::read(store, &r.name).await {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::warn!("scheduled rotation of key '{}': {e}", r.name);
+            return;
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if key
+        .latest_key()
+        .created_at
+        .is_some_and(|t| now - t < r.every)
+    {
+        return;
+    }
+    match rotate(store, &r.name, Some(admin.to_owned()), Some(key.latest())).await {
+        Ok(Some(v)) => {
+            cache.evict(&r.name);
+            tracing::info!(
+                "key '{}' rotated to {v} (scheduled every {:?})",
+                r.name,
+                r.every
+            );
+        }
+        // Another node got there first.
+        Ok(None) => cache.evict(&r.name),
+        Err(e) => tracing::warn!("scheduled rotation of key '{}': {e}", r.name),
     }
 }
 

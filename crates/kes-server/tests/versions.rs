@@ -488,3 +488,62 @@ async fn a_thousand_versions() {
     assert_eq!(v["versions"].as_array().unwrap().len(), 1000);
     srv.stop().await;
 }
+
+#[test]
+fn config_keys_may_rotate() {
+    let text = "admin:\n  identity: 3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22\n\
+                tls:\n  key: server.key\n  cert: server.crt\nkeystore:\n  fs: {path: /tmp/keys}\n\
+                keys:\n- name: a\n  rotate: 2160h\n- name: b\n- name: c\n  rotate: 0s\n";
+    let cfg = kes_server::config::parse(text, "config.yml", &|_| None).unwrap();
+    assert_eq!(cfg.keys.len(), 3);
+    assert_eq!(
+        cfg.rotations,
+        [kes_server::versions::KeyRotation {
+            name: name("a"),
+            every: Duration::from_secs(90 * 24 * 3600),
+        }]
+    );
+    let bad = text.replace("2160h", "-1h");
+    let err = kes_server::config::parse(&bad, "config.yml", &|_| None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid key config: invalid rotation period '-1h'"),
+        "{err}"
+    );
+}
+
+/// `keys: [{name, rotate: 1s}]` on two servers sharing an fs store: the
+/// key is rotated about once a second in all, not once per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_rotation_happens_once_across_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let start = || async {
+        let mut s = settings(&pki, Arc::new(FsKeyStore::open(dir.path()).unwrap()));
+        s.keys = vec![name("sched")];
+        s.rotations = vec![kes_server::versions::KeyRotation {
+            name: name("sched"),
+            every: Duration::from_secs(1),
+        }];
+        TestServer::start(s).await
+    };
+    let started = Instant::now();
+    let (a, b) = (start().await, start().await);
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    let c = Client::new(a.addr, &pki.admin);
+    let v = c.get("/v1/key/versions/sched").await.json();
+    let n = v["versions"].as_array().unwrap().len() as u64;
+    let elapsed = started.elapsed().as_secs();
+    eprintln!("{n} versions after {elapsed} s");
+    // One rotation per elapsed second at most (plus the first version);
+    // two unguarded nodes would make about twice as many.
+    assert!(
+        (2..=elapsed + 1).contains(&n),
+        "{n} versions in {elapsed} s: {v}"
+    );
+    for w in v["versions"].as_array().unwrap() {
+        assert_eq!(w["created_by"], pki.admin.identity.as_str());
+    }
+    a.stop().await;
+    b.stop().await;
+}

@@ -66,6 +66,8 @@ pub struct ServerConfig {
     pub policies: BTreeMap<String, PolicyConfig>,
     /// Keys to create at start-up when missing, in file order.
     pub keys: Vec<kes_types::KeyName>,
+    /// Scheduled rotations (`keys: [{name, rotate}]`), in file order.
+    pub rotations: Vec<crate::versions::KeyRotation>,
     /// The key store back-end.
     pub keystore: KeyStoreConfig,
     /// Deprecation and "has no effect" warnings, each naming file and line.

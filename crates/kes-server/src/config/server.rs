@@ -17,6 +17,7 @@ use super::{
     TlsLines, keystore,
 };
 use crate::level::Level;
+use crate::versions::KeyRotation;
 
 /// Default header of the retired TLS-proxy feature.
 const DEFAULT_PROXY_HEADER: &str = "X-Tls-Client-Cert";
@@ -67,6 +68,7 @@ pub(crate) fn decode(root: &Node, ctx: &mut Ctx<'_>) -> Result<ServerConfig, Con
     // `keys:` is a list of keys to create; as a mapping it is the pre-v0.14
     // place of the key store.
     let mut keys = Vec::new();
+    let mut rotations = Vec::new();
     let mut old_keystore = None;
     if let Some((key, node)) = top.take_entry("keys") {
         if matches!(node.value, Value::Map(_)) {
@@ -78,7 +80,7 @@ pub(crate) fn decode(root: &Node, ctx: &mut Ctx<'_>) -> Result<ServerConfig, Con
             );
             old_keystore = Some(ctx.map(node, "keys", key.line)?);
         } else {
-            keys = decode_keys(node, ctx)?;
+            (keys, rotations) = decode_keys(node, ctx)?;
         }
     }
     let new_keystore = top.take_map(ctx, "keystore")?;
@@ -107,6 +109,7 @@ pub(crate) fn decode(root: &Node, ctx: &mut Ctx<'_>) -> Result<ServerConfig, Con
         log,
         policies,
         keys,
+        rotations,
         keystore,
         warnings: std::mem::take(&mut ctx.warnings),
         source: ctx.file().to_owned(),
@@ -527,13 +530,19 @@ fn patterns(
     Ok(out)
 }
 
-/// `keys: [{name: ...}, ...]`: validated, unique key names.
-fn decode_keys(node: &Node, ctx: &mut Ctx<'_>) -> Result<Vec<KeyName>, ConfigError> {
+/// `keys: [{name: ..., rotate: <duration>}, ...]`: validated, unique key
+/// names, and the scheduled rotations of the entries with a non-zero
+/// `rotate` (docs/key-versions.md §7).
+fn decode_keys(
+    node: &Node,
+    ctx: &mut Ctx<'_>,
+) -> Result<(Vec<KeyName>, Vec<KeyRotation>), ConfigError> {
     let mut keys: Vec<KeyName> = Vec::new();
+    let mut rotations = Vec::new();
     for (i, item) in ctx.list(node, "keys")?.iter().enumerate() {
         let ifield = index("keys", i);
         let mut entry = ctx.map(item, &ifield, item.line)?;
-        entry.expect_only(ctx, &["name"])?;
+        entry.expect_only(ctx, &["name", "rotate"])?;
         let Some(name_node) = entry.take("name") else {
             return Err(ctx.invalid(item.line, &ifield, "invalid key config: no key name"));
         };
@@ -549,10 +558,21 @@ fn decode_keys(node: &Node, ctx: &mut Ctx<'_>) -> Result<Vec<KeyName>, ConfigErr
                 format!("invalid key config: key '{name}' is defined multiple times"),
             ));
         }
+        if let Some(node) = entry.take("rotate") {
+            let every = ctx.duration(node, &entry.child("rotate"), |d| {
+                format!("invalid key config: invalid rotation period '{d}'")
+            })?;
+            if !every.is_zero() {
+                rotations.push(KeyRotation {
+                    name: key.clone(),
+                    every,
+                });
+            }
+        }
         entry.finish(ctx)?;
         keys.push(key);
     }
-    Ok(keys)
+    Ok((keys, rotations))
 }
 
 #[cfg(test)]

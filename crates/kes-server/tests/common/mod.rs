@@ -301,6 +301,7 @@ pub fn settings(pki: &Pki, store: Arc<dyn KeyStore>) -> Settings {
         error_level: Level::INFO,
         audit_level: Level::INFO,
         keys: vec![],
+        rotations: vec![],
         store,
     }
 }
