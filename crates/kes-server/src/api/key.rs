@@ -302,11 +302,14 @@ async fn decrypt_one(
         };
     }
     let version: KeyVersionId = request.version.parse()?;
-    if version > key.latest() {
+    let found = key.version(store, name, version).await;
+    if version > key.latest() && found.is_ok() {
         // Rotated on another node: re-resolve the key on the next request.
+        // (Only when the version exists: a made-up one must not empty the
+        // cache entry on every request.)
         ctx.state.cache.evict(name);
     }
-    let Some(k) = key.version(store, name, version).await? else {
+    let Some(k) = found? else {
         return Err(Error::VersionRemoved {
             key: name.to_string(),
             version,
