@@ -117,6 +117,36 @@ async fn kes_client_round_trip() {
     let m2 = admin.hmac("app-key", b"root access key").await.unwrap();
     assert_eq!(m1.as_slice(), m2.as_slice());
 
+    // Key versions: rotate, the old DEK still opens (named or found), the
+    // HMAC is unchanged, removal shreds v1.
+    assert_eq!(dek.version, "v1");
+    assert_eq!(admin.rotate_key("app-key").await.unwrap(), "v2");
+    let dek2 = app.generate_key("app-key", b"ctx").await.unwrap();
+    assert_eq!(dek2.version, "v2");
+    for (d, v) in [(&dek, "v1"), (&dek2, "v2"), (&dek, ""), (&dek2, "")] {
+        let plain = app
+            .decrypt_version("app-key", v, &d.ciphertext, b"ctx")
+            .await
+            .unwrap();
+        assert_eq!(plain.as_slice(), d.plaintext.as_slice(), "{v}");
+    }
+    let m3 = admin.hmac("app-key", b"root access key").await.unwrap();
+    assert_eq!(m3.as_slice(), m1.as_slice());
+    let versions = admin.key_versions("app-key").await.unwrap();
+    assert_eq!(
+        (versions.latest.as_str(), versions.versions.len()),
+        ("v2", 2)
+    );
+    assert!(matches!(
+        app.remove_key_version("app-key", "v1").await,
+        Err(Error::NotAllowed)
+    ));
+    admin.remove_key_version("app-key", "v1").await.unwrap();
+    assert!(matches!(
+        app.decrypt("app-key", &dek.ciphertext, b"ctx").await,
+        Err(Error::DecryptFailed)
+    ));
+
     assert_eq!(admin.list_policies("").await.unwrap(), vec!["app"]);
     let policy = admin.read_policy("app").await.unwrap();
     assert!(policy.allow.contains_key("/v1/status"));

@@ -70,6 +70,7 @@ const HELP: &[(&[&str], &[&str])] = &[
     (&["key", "dek"], &["<NAME> [CONTEXT]", "--json", "base64"]),
     (&["key", "encrypt"], &["<NAME> <MESSAGE> [CONTEXT]"]),
     (&["key", "rotate"], &["--json", "<NAME>"]),
+    (&["key", "rm-version"], &["<NAME> <VERSION>"]),
     (
         &["key", "decrypt"],
         &["<NAME> <CIPHERTEXT> [CONTEXT]", "--key-version <VERSION>"],

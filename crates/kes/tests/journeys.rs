@@ -312,6 +312,20 @@ fn journey_api_key_admin_and_every_key_command() {
     let v: serde_json::Value = serde_json::from_str(json.ok()).unwrap();
     assert_eq!(v["version"], "v3");
     assert_eq!(v["versions"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        s.admin(&["key", "rm-version", "-k", "my-key-1", "v1"]).ok(),
+        ""
+    );
+    let e = s.admin(&["key", "decrypt", "-k", "my-key-1", &ct, "bucket/object"]);
+    assert_eq!(
+        e.fails(1),
+        "Error: failed to decrypt with key \"my-key-1\": decryption failed: ciphertext is not authentic\n"
+    );
+    let e = s.admin(&["key", "rm-version", "-k", "my-key-1", "v3"]);
+    assert_eq!(
+        e.fails(1),
+        "Error: failed to remove version v3 of key \"my-key-1\": key version 'v3' is the latest version of 'my-key-1' and cannot be removed; rotate the key first\n"
+    );
     let e = s.admin(&["key", "rotate", "-k", "nope"]);
     assert_eq!(
         e.fails(1),

@@ -44,6 +44,8 @@ pub enum KeyCommand {
     Info(InfoArgs),
     /// Rotate a key: add a version, which new ciphertexts use.
     Rotate(RotateArgs),
+    /// Destroy an old key version (admin only); its ciphertexts no longer decrypt.
+    RmVersion(RmVersionArgs),
     /// List keys.
     Ls(LsArgs),
     /// Delete one or more keys.
@@ -112,6 +114,20 @@ pub struct RotateArgs {
     /// Name of the key.
     #[arg(value_name = "NAME")]
     pub name: String,
+}
+
+/// `kes key rm-version`.
+#[derive(Debug, Args)]
+pub struct RmVersionArgs {
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Name of the key.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The version to destroy (`v<N>`); not the latest.
+    #[arg(value_name = "VERSION")]
+    pub version: String,
 }
 
 /// `kes key ls`.
@@ -217,6 +233,7 @@ pub fn run(a: KeyArgs) -> Result<(), CliError> {
         KeyCommand::Import(a) => import(a),
         KeyCommand::Info(a) => info(a),
         KeyCommand::Rotate(a) => rotate(a),
+        KeyCommand::RmVersion(a) => rm_version(a),
         KeyCommand::Ls(a) => ls(a),
         KeyCommand::Rm(a) => rm(a),
         KeyCommand::Dek(a) => dek(a),
@@ -378,6 +395,24 @@ fn rotate(a: RotateArgs) -> Result<(), CliError> {
         let mut s = output::field(&out, 9, "Name", &a.name);
         s.push_str(&output::field(&out, 9, "Version", &version));
         output::print(&s)
+    })
+}
+
+fn rm_version(a: RmVersionArgs) -> Result<(), CliError> {
+    let client = env::client(&a.conn.overrides())?;
+    block_on(async move {
+        client
+            .remove_key_version(&a.name, &a.version)
+            .await
+            .map_err(|e| {
+                CliError::client(
+                    format!(
+                        "failed to remove version {} of key \"{}\"",
+                        a.version, a.name
+                    ),
+                    e,
+                )
+            })
     })
 }
 
