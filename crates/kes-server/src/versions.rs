@@ -3,7 +3,8 @@
 //! the cache holds (latest version, older versions loaded on demand), the
 //! cache [`Loader`], trial decryption, and the store-level operations that
 //! change versions: rotate, remove a version, delete a key with all its
-//! versions, create a key unless a rotated one has that name.
+//! versions, create a key unless a rotated one has that name; and the
+//! scheduled rotation of `keys: [{name, rotate}]`.
 //!
 //! Layout: a never-rotated key `K` is one entry, unchanged. A rotated key
 //! is the marker at `K` and versions `K.v1 … K.vL` (key versions, or
@@ -35,20 +36,18 @@ pub struct Key {
     latest_key: Arc<KeyVersion>,
     /// Versions `1..=latest` at index `N - 1`, each loaded on first use.
     slots: Box<[Slot]>,
-    rotated: bool,
 }
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Key")
             .field("latest", &self.latest)
-            .field("rotated", &self.rotated)
             .finish_non_exhaustive()
     }
 }
 
 impl Key {
-    fn new(latest: KeyVersionId, key: KeyVersion, rotated: bool) -> Self {
+    fn new(latest: KeyVersionId, key: KeyVersion) -> Self {
         let latest_key = Arc::new(key);
         let slots = (1..=latest.get())
             .map(|n| {
@@ -63,7 +62,6 @@ impl Key {
             latest,
             latest_key,
             slots,
-            rotated,
         }
     }
 
@@ -75,11 +73,6 @@ impl Key {
     /// The key material of the latest version.
     pub fn latest_key(&self) -> &Arc<KeyVersion> {
         &self.latest_key
-    }
-
-    /// Whether the key was ever rotated (its versions are separate entries).
-    pub fn is_rotated(&self) -> bool {
-        self.rotated
     }
 
     /// Version `v` of key `name` (`None`: removed), loaded from `store` on
@@ -162,7 +155,7 @@ impl Loader<Key> for KeyLoader {
     async fn load(&self, store: &dyn KeyStore, name: &KeyName) -> Result<Key, CacheError> {
         let entry = read_entry(store, name).await.map_err(cache_error)?;
         match entry {
-            Some(StoredEntry::Key(k)) => Ok(Key::new(KeyVersionId::FIRST, k, false)),
+            Some(StoredEntry::Key(k)) => Ok(Key::new(KeyVersionId::FIRST, k)),
             Some(StoredEntry::Rotated) => resolve_rotated(store, name).await,
             Some(StoredEntry::Removed) => Err(CacheError::Decode(
                 "the key's own entry holds a removed-version tombstone".into(),
@@ -183,7 +176,7 @@ impl Loader<Key> for KeyLoader {
 async fn resolve_rotated(store: &dyn KeyStore, name: &KeyName) -> Result<Key, CacheError> {
     let latest = find_latest(store, name).await.map_err(cache_error)?;
     match load_version(store, name, latest).await {
-        Ok(Some(k)) => Ok(Key::new(latest, Arc::unwrap_or_clone(k), true)),
+        Ok(Some(k)) => Ok(Key::new(latest, Arc::unwrap_or_clone(k))),
         Ok(None) => Err(CacheError::Decode(format!(
             "the latest version {latest} is a removed-version tombstone"
         ))),
@@ -648,7 +641,7 @@ mod tests {
         let k = name("k");
         let bytes = new_key(&store, &k).await;
         let key = KeyLoader.load(&store, &k).await.unwrap();
-        assert_eq!((key.latest(), key.is_rotated()), (v(1), false));
+        assert_eq!(key.latest(), v(1));
         let ct = key.latest_key().encrypt(b"old", b"").unwrap();
 
         assert_eq!(rotate(&store, &k, None, None).await.unwrap(), Some(v(2)));
@@ -658,7 +651,7 @@ mod tests {
             bytes.as_slice()
         );
         let key = KeyLoader.load(&store, &k).await.unwrap();
-        assert_eq!((key.latest(), key.is_rotated()), (v(2), true));
+        assert_eq!(key.latest(), v(2));
         let (found, pt) = key.trial_decrypt(&store, &k, &ct, b"").await.unwrap();
         assert_eq!((found, pt.as_slice()), (v(1), &b"old"[..]));
         // A key cannot be created over a rotated one, even without its entry.
