@@ -171,6 +171,14 @@ impl KeyName {
     }
 }
 
+/// Reports whether a stored entry name is the version entry of a key
+/// (`<key>.v<N>`, see [`KeyName::version_entry`]) rather than a key.
+pub fn is_version_entry(s: &str) -> bool {
+    s.split_once(VERSION_SEPARATOR).is_some_and(|(key, n)| {
+        is_valid_name(key) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// The number of a key version (docs/key-versions.md), 1 for the version
 /// a key is created or imported with. On the wire it is `v<N>`; `<N>`
 /// alone is accepted too.
@@ -328,5 +336,11 @@ mod tests {
         assert_eq!(e.as_str(), format!("{}.v4294967295", k.as_str()));
         assert!(!is_valid_name(e.as_str()));
         assert!(KeyName::new(e.as_str()).is_err());
+        assert!(is_version_entry(e.as_str()));
+        for other in [
+            "k", "k.v", "k.vx", "k.v1x", ".v1", "-k.v1", "k.1", "k.v1.v2",
+        ] {
+            assert!(!is_version_entry(other), "{other}");
+        }
     }
 }

@@ -18,7 +18,7 @@ use kes_types::api::{
     DecryptKeyResponse, DescribeKeyResponse, EncryptKeyResponse, GenerateKeyResponse, HmacResponse,
     KeyVersionInfo, KeyVersionsResponse, ListKeysResponse, RotateKeyResponse,
 };
-use kes_types::name::{KeyName, ListPattern, is_valid_name};
+use kes_types::name::{KeyName, ListPattern, is_version_entry};
 use zeroize::Zeroizing;
 
 use super::body::{
@@ -140,9 +140,9 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
             op: StoreOp::List,
             source,
         })?;
-    // Version entries (`<key>.v<N>`) and foreign objects are not keys.
+    // Version entries (`<key>.v<N>`) are not keys.
     let mut names = page.names;
-    names.retain(|n| is_valid_name(n));
+    names.retain(|n| !is_version_entry(n));
     json(&ListKeysResponse {
         names,
         continue_at: page.next.unwrap_or_default(),
