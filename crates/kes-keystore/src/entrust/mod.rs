@@ -5,10 +5,10 @@
 //! password) and renewed (`Renew`, or a fresh login when the renewal fails),
 //! and the five operations. The options ([`KeyControlOptions`]) live in
 //! `config`, the wire details in `client`, the mapping of error answers in
-//! `error` and the test fake in `fake`; the HTTPS transport (custom CA added
-//! to the system roots, timeouts, retries) and the session handling (renewal
-//! at half the remaining lifetime, one re-login when a call answers 401) are
-//! shared with the other appliance stores in `transport`.
+//! `error` and the test fake in `fake`; the HTTPS transport (under
+//! `POLICY`: custom CA added to the system roots, timeouts, retries) and
+//! the session handling (renewal at half the remaining lifetime, one
+//! re-login when a call answers 401) are shared in `transport`.
 //!
 //! Differences from Go KES, on purpose: missing credentials are a config
 //! error instead of a crash; listings never contain empty names; a failed
@@ -34,11 +34,17 @@ pub use self::config::KeyControlOptions;
 use self::error::BACKEND;
 use crate::list::{effective_limit, paginate};
 use crate::transport::{
-    BODY_LIMIT, CaMode, Call, Http, LIST_BODY_LIMIT, Login, Response, Scheme, Session,
-    SessionClient,
+    self, BodyLimit, CaMode, Call, Http, Login, Policy, Response, Scheme, Session, SessionClient,
+    TlsFiles,
 };
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
+/// The transport policy: Go KES's appliance rules, the CA added to the
+/// system roots.
+const POLICY: Policy = Policy {
+    ca: CaMode::AddToSystem,
+    ..transport::APPLIANCE
+};
 /// The session header and what the token and session are called.
 const SCHEME: Scheme = Scheme {
     backend: BACKEND,
@@ -107,12 +113,11 @@ impl EntrustKeyStore {
     /// vault or box.
     pub async fn connect(opts: KeyControlOptions) -> Result<Self, KeyStoreError> {
         opts.validate()?;
-        let http = Http::new(
-            BACKEND,
-            &opts.endpoint,
-            opts.ca.as_deref(),
-            CaMode::AddToSystem,
-        )?;
+        let tls = TlsFiles {
+            ca: opts.ca.as_deref(),
+            client: None,
+        };
+        let http = Http::new(BACKEND, &opts.endpoint, tls, POLICY)?;
         let KeyControlOptions {
             vault_id,
             box_id,
@@ -135,7 +140,7 @@ impl EntrustKeyStore {
     /// the box id.
     async fn get_box(&self) -> Result<(), KeyStoreError> {
         let body = client::box_body(&self.box_id)?;
-        let resp = self.authed(Op::GetBox, body, BODY_LIMIT).await?;
+        let resp = self.authed(Op::GetBox, body, BodyLimit::Ordinary).await?;
         if resp.status == StatusCode::OK {
             return Ok(());
         }
@@ -155,10 +160,14 @@ impl EntrustKeyStore {
     }
 
     /// Sends `op` with `body` in the current session.
-    async fn authed(&self, op: Op, body: Vec<u8>, limit: usize) -> Result<Response, KeyStoreError> {
-        let call = Call::new(Method::POST, op.path())
-            .raw_body(body)
-            .limit(limit);
+    async fn authed(
+        &self,
+        op: Op,
+        body: Vec<u8>,
+        limit: BodyLimit,
+    ) -> Result<Response, KeyStoreError> {
+        let mut call = Call::new(Method::POST, op.path()).raw_body(body);
+        call.limit = limit;
         self.client.send(&call).await
     }
 }
@@ -244,7 +253,7 @@ impl KeyStore for EntrustKeyStore {
 
     async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
         let body = client::create_body(&self.box_id, name.as_str(), value)?;
-        let resp = self.authed(Op::Create, body, BODY_LIMIT).await?;
+        let resp = self.authed(Op::Create, body, BodyLimit::Ordinary).await?;
         match resp.status {
             StatusCode::OK | StatusCode::CREATED => Ok(()),
             StatusCode::CONFLICT => Err(KeyStoreError::already_exists()),
@@ -254,7 +263,7 @@ impl KeyStore for EntrustKeyStore {
 
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
         let body = client::secret_body(&self.box_id, name.as_str())?;
-        let resp = self.authed(Op::Checkout, body, BODY_LIMIT).await?;
+        let resp = self.authed(Op::Checkout, body, BodyLimit::Ordinary).await?;
         match resp.status {
             StatusCode::OK => client::parse_secret(&resp),
             _ if error::is_secret_not_found(&resp) => Err(KeyStoreError::not_found()),
@@ -264,7 +273,7 @@ impl KeyStore for EntrustKeyStore {
 
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
         let body = client::secret_body(&self.box_id, name.as_str())?;
-        let resp = self.authed(Op::Delete, body, BODY_LIMIT).await?;
+        let resp = self.authed(Op::Delete, body, BodyLimit::Ordinary).await?;
         match resp.status {
             StatusCode::OK | StatusCode::NO_CONTENT => Ok(()),
             _ if error::is_secret_not_found(&resp) => Err(KeyStoreError::not_found()),
@@ -287,7 +296,7 @@ impl KeyStore for EntrustKeyStore {
         'pages: loop {
             let want = (limit + 1 - names.len()).min(LIST_PAGE);
             let body = client::list_body(&self.box_id, want, &token)?;
-            let resp = self.authed(Op::List, body, LIST_BODY_LIMIT).await?;
+            let resp = self.authed(Op::List, body, BodyLimit::Listing).await?;
             if resp.status != StatusCode::OK {
                 return Err(error::parse_error(Op::List, &resp));
             }

@@ -5,10 +5,10 @@
 //! exchanged for short-lived JWTs; a renewal is a new exchange) and the five
 //! operations. The options ([`KeySecureOptions`]) live in `config`, the wire
 //! details in `client`, the mapping of error answers in `error` and the test
-//! fake in `fake`; the HTTPS transport (custom CA replacing the system roots,
-//! timeouts, retries) and the session handling (renewal at half the
-//! lifetime, one new exchange when a call answers 401) are shared with the
-//! other appliance stores in `transport`.
+//! fake in `fake`; the HTTPS transport (under `POLICY`: custom CA
+//! replacing the system roots, timeouts, retries) and the session handling
+//! (renewal at half the lifetime, one new exchange when a call answers 401)
+//! are shared in `transport`.
 //!
 //! Differences from Go KES, on purpose: `list` honours the prefix and `start`
 //! contract of [`KeyStore::list`] and does not issue a trailing empty page
@@ -32,12 +32,19 @@ use zeroize::Zeroizing;
 
 use crate::list::paginate;
 use crate::transport::{
-    CaMode, Call, Http, LIST_BODY_LIMIT, Login, Scheme, Session, SessionClient,
+    self, CaMode, Call, Http, Login, Policy, Scheme, Session, SessionClient, TlsFiles,
 };
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
 pub use self::config::KeySecureOptions;
 use self::error::BACKEND;
+
+/// The transport policy: Go KES's appliance rules, the CA replacing the
+/// system roots.
+const POLICY: Policy = Policy {
+    ca: CaMode::ReplaceSystem,
+    ..transport::APPLIANCE
+};
 
 /// The session header and what the token and session are called.
 const SCHEME: Scheme = Scheme {
@@ -84,12 +91,11 @@ impl KeySecureKeyStore {
     /// TLS failure, a rejected refresh token or domain.
     pub async fn connect(opts: KeySecureOptions) -> Result<Self, KeyStoreError> {
         opts.validate()?;
-        let http = Http::new(
-            BACKEND,
-            &opts.endpoint,
-            opts.ca.as_deref(),
-            CaMode::ReplaceSystem,
-        )?;
+        let tls = TlsFiles {
+            ca: opts.ca.as_deref(),
+            client: None,
+        };
+        let http = Http::new(BACKEND, &opts.endpoint, tls, POLICY)?;
         let creds = Creds {
             refresh_token: opts.token,
             domain: opts.domain,
@@ -199,7 +205,7 @@ impl KeyStore for KeySecureKeyStore {
         let mut skip: u64 = 0;
         loop {
             let path = client::list_path(skip);
-            let call = Call::new(Method::GET, &path).limit(LIST_BODY_LIMIT);
+            let call = Call::new(Method::GET, &path).listing();
             let resp = self.client.send(&call).await?;
             if resp.status != StatusCode::OK {
                 return Err(error::parse_error("list secrets", &resp));

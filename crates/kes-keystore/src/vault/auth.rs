@@ -11,11 +11,11 @@ use http::Method;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::client::{Call, Http};
+use super::client;
 use super::config::{VaultAuth, VaultOptions};
-use super::error::BACKEND;
-use super::error::is_temporary_status;
+use super::error::{BACKEND, VaultResponse, is_temporary_status};
 use crate::KeyStoreError;
+use crate::transport::Http;
 
 /// A Vault token and what Vault said about it.
 pub(crate) struct Token {
@@ -86,10 +86,9 @@ pub(crate) async fn login(http: &Http, opts: &VaultOptions) -> Result<Lease, Key
             )
         }
     };
-    let mut call = Call::new(Method::PUT, &path);
-    call.namespace = namespace;
-    call.body = Some(body.as_bytes());
-    let resp = http.send(call).await.map_err(|e| {
+    let call =
+        client::call(Method::PUT, &path, None, namespace)?.json_body(body.as_bytes().to_vec());
+    let resp = http.send(&call).await.map_err(|e| {
         if e.is_unreachable() {
             e.map_message(|m| format!("{what}: {m}"))
         } else {
@@ -135,11 +134,14 @@ pub(crate) async fn renew_self(
     token: &str,
     namespace: Option<&str>,
 ) -> Result<Lease, KeyStoreError> {
-    let mut call = Call::new(Method::PUT, "/v1/auth/token/renew-self");
-    call.token = Some(token);
-    call.namespace = namespace;
-    call.body = Some(br#"{"increment":0}"#);
-    let resp = http.send(call).await?;
+    let call = client::call(
+        Method::PUT,
+        "/v1/auth/token/renew-self",
+        Some(token),
+        namespace,
+    )?
+    .json_body(br#"{"increment":0}"#.to_vec());
+    let resp = http.send(&call).await?;
     if !resp.status.is_success() {
         return Err(resp.parse_error("token renewal"));
     }
@@ -155,10 +157,13 @@ pub(crate) async fn token_is_valid(
     token: &str,
     namespace: Option<&str>,
 ) -> Result<bool, KeyStoreError> {
-    let mut call = Call::new(Method::GET, "/v1/auth/token/lookup-self");
-    call.token = Some(token);
-    call.namespace = namespace;
-    let resp = http.send(call).await?;
+    let call = client::call(
+        Method::GET,
+        "/v1/auth/token/lookup-self",
+        Some(token),
+        namespace,
+    )?;
+    let resp = http.send(&call).await?;
     Ok(resp.status.is_success())
 }
 

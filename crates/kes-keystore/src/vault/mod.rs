@@ -43,10 +43,14 @@
 //! (K/V v1 has no atomic create, so across KES replicas it stays racy);
 //! connections are pooled (Go disables keep-alive).
 //!
-//! The options ([`VaultOptions`]) and their validation live in `config`, the
-//! HTTP client in `client`, the mapping of Vault's error answers in `error`
-//! and the logins and token renewal in `auth`; tests run against OpenBao, so
-//! there is no `fake.rs`.
+//! The options ([`VaultOptions`]) and their validation live in `config`,
+//! Vault's request headers in `client`, the reading of Vault's answers in
+//! `error` and the logins and token renewal in `auth`; the HTTP transport is
+//! the one every remote store shares (`crate::transport`), under Vault's
+//! policy declared here (`POLICY`: the timeouts of [`VaultOptions`], 1 MiB
+//! bodies, 32 MiB listings, 64 requests in flight, no retries, the CA
+//! replacing the system roots, the optional client certificate). Tests run
+//! against OpenBao, so there is no `fake.rs`.
 
 mod auth;
 mod client;
@@ -70,18 +74,33 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use self::auth::{Lease, Token};
-use self::client::{Call, Http, LIST_BODY_LIMIT, Response};
 pub use self::config::{
     AppRoleOptions, JwtSource, KubernetesOptions, KvVersion, LoginNamespace, TransitOptions,
     VaultAuth, VaultOptions, VaultTlsOptions,
 };
-use self::error::BACKEND;
+use self::error::{BACKEND, VaultResponse};
 use crate::list::paginate;
+use crate::transport::{BodyLimit, CaMode, Http, Policy, Response, Retry, TlsFiles};
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
 /// The health endpoint with the query Vault clients use so that sealed,
 /// uninitialised and standby nodes answer 2xx with a JSON body.
 const HEALTH_PATH: &str = "/v1/sys/health?uninitcode=299&sealedcode=299&standbycode=299&drsecondarycode=299&performancestandbycode=299";
+/// Vault's transport policy (the rules are in `crate::transport`). The
+/// timeouts are the defaults of [`VaultOptions`], which may set others.
+/// No retries in the transport: a call is sent once (the store logs in
+/// again once after a 401/403 for a dead token).
+const POLICY: Policy = Policy {
+    connect_timeout: config::DEFAULT_CONNECT_TIMEOUT,
+    request_timeout: config::DEFAULT_REQUEST_TIMEOUT,
+    body_limit: 1 << 20,
+    list_body_limit: 32 << 20,
+    retry: Retry::NONE,
+    max_in_flight: Some(64),
+    pool_max_idle: 32,
+    pool_idle_timeout: Duration::from_secs(60),
+    ca: CaMode::ReplaceSystem,
+};
 /// Number of per-name create locks.
 const CREATE_LOCKS: usize = 64;
 /// Longest wait between two failed re-login attempts.
@@ -155,7 +174,16 @@ impl VaultKeyStore {
     /// `InvalidConfig` for bad options or a missing mount.
     pub async fn connect(opts: VaultOptions) -> Result<Self, KeyStoreError> {
         let opts = opts.validate()?;
-        let http = Http::new(&opts)?;
+        let tls = TlsFiles {
+            ca: opts.tls.ca.as_deref(),
+            client: opts.tls.cert.as_deref().zip(opts.tls.key.as_deref()),
+        };
+        let policy = Policy {
+            connect_timeout: opts.connect_timeout,
+            request_timeout: opts.request_timeout,
+            ..POLICY
+        };
+        let http = Http::new(BACKEND, &opts.endpoint, tls, policy)?;
         let lease = auth::login(&http, &opts).await?;
         let token = token_from(lease, 1)?;
         let inner = Arc::new(Inner {
@@ -282,7 +310,7 @@ impl Inner {
         method: Method,
         path: &str,
         body: Option<&[u8]>,
-        limit: usize,
+        limit: BodyLimit,
     ) -> Result<Response, KeyStoreError> {
         if self.sealed.load(Ordering::Relaxed) {
             return Err(KeyStoreError::unreachable(BACKEND, "key store is sealed"));
@@ -315,14 +343,14 @@ impl Inner {
         method: Method,
         path: &str,
         body: Option<&[u8]>,
-        limit: usize,
+        limit: BodyLimit,
     ) -> Result<Response, KeyStoreError> {
-        let mut call = Call::new(method, path);
-        call.token = Some(&token.value);
-        call.namespace = self.namespace();
-        call.body = body;
+        let mut call = client::call(method, path, Some(&token.value), self.namespace())?;
+        if let Some(body) = body {
+            call = call.json_body(body.to_vec());
+        }
         call.limit = limit;
-        self.http.send(call).await
+        self.http.send(&call).await
     }
 
     /// Logs in again unless another task already replaced token `seen`.
@@ -345,7 +373,7 @@ impl Inner {
     /// token's policy may not allow these reads).
     async fn check_mount(&self) -> Result<(), KeyStoreError> {
         let resp = self
-            .call(Method::GET, &self.list_path(), None, LIST_BODY_LIMIT)
+            .call(Method::GET, &self.list_path(), None, BodyLimit::Listing)
             .await?;
         if matches!(
             resp.status,
@@ -372,7 +400,7 @@ impl Inner {
         }
         let path = format!("/v1/sys/internal/ui/mounts/{}", self.opts.engine);
         let Ok(resp) = self
-            .call(Method::GET, &path, None, client::BODY_LIMIT)
+            .call(Method::GET, &path, None, BodyLimit::Ordinary)
             .await
         else {
             return Ok(());
@@ -442,7 +470,11 @@ impl Inner {
                 format!("{}: {m}", self.http.endpoint()),
             ))
         };
-        let resp = match self.http.send(Call::new(Method::GET, HEALTH_PATH)).await {
+        let sent = match client::call(Method::GET, HEALTH_PATH, None, None) {
+            Ok(call) => self.http.send(&call).await,
+            Err(e) => Err(e),
+        };
+        let resp = match sent {
             Ok(resp) => resp,
             Err(e) => return (HEALTH_UNREACHABLE, Err(e)),
         };
@@ -482,7 +514,7 @@ impl Inner {
         );
         let path = format!("/v1/{}/encrypt/{}", t.engine, t.key);
         let resp = self
-            .call(Method::POST, &path, Some(&body), client::BODY_LIMIT)
+            .call(Method::POST, &path, Some(&body), BodyLimit::Ordinary)
             .await?;
         if !resp.status.is_success() {
             return Err(resp.parse_error(&what));
@@ -518,7 +550,7 @@ impl Inner {
             .map_err(|e| KeyStoreError::backend(BACKEND, format!("{what}: {e}")))?;
         let path = format!("/v1/{}/decrypt/{}", t.engine, t.key);
         let resp = self
-            .call(Method::POST, &path, Some(&body), client::BODY_LIMIT)
+            .call(Method::POST, &path, Some(&body), BodyLimit::Ordinary)
             .await?;
         if !resp.status.is_success() {
             return Err(resp.parse_error(&what));
@@ -543,7 +575,7 @@ impl Inner {
     ) -> Result<Option<Zeroizing<String>>, KeyStoreError> {
         let what = format!("read key {}", self.location(name));
         let resp = self
-            .call(Method::GET, path, None, client::BODY_LIMIT)
+            .call(Method::GET, path, None, BodyLimit::Ordinary)
             .await?;
         if resp.status == StatusCode::NOT_FOUND && !resp.is_missing_mount() {
             return Ok(None);
@@ -752,7 +784,7 @@ impl KeyStore for VaultKeyStore {
             body.map_err(|e| KeyStoreError::backend(BACKEND, format!("{what}: {e}")))?,
         );
         let resp = inner
-            .call(Method::PUT, &path, Some(&body), client::BODY_LIMIT)
+            .call(Method::PUT, &path, Some(&body), BodyLimit::Ordinary)
             .await?;
         if resp.status.is_success() {
             return Ok(());
@@ -790,7 +822,7 @@ impl KeyStore for VaultKeyStore {
             KvVersion::V2 => inner.key_path(Some("metadata"), name),
         };
         let resp = inner
-            .call(Method::DELETE, &path, None, client::BODY_LIMIT)
+            .call(Method::DELETE, &path, None, BodyLimit::Ordinary)
             .await?;
         if resp.status.is_success() || resp.is_plain_not_found() {
             return Ok(());
@@ -807,7 +839,7 @@ impl KeyStore for VaultKeyStore {
         let inner = &*self.inner;
         let what = format!("list keys in {}/", inner.location("").trim_end_matches('/'));
         let resp = inner
-            .call(Method::GET, &inner.list_path(), None, LIST_BODY_LIMIT)
+            .call(Method::GET, &inner.list_path(), None, BodyLimit::Listing)
             .await?;
         if resp.status == StatusCode::NOT_FOUND && !resp.is_missing_mount() {
             return Ok(ListPage::default()); // Vault's answer for an empty directory
