@@ -142,7 +142,7 @@ impl KeyStoreError {
     /// The same error with its message replaced by `f(message)` (to add
     /// where or what to a lower layer's error).
     #[must_use]
-    pub(crate) fn map_message(mut self, f: impl FnOnce(String) -> String) -> Self {
+    pub fn map_message(mut self, f: impl FnOnce(String) -> String) -> Self {
         self.message = f(self.message);
         self
     }

@@ -488,7 +488,7 @@ async fn kubernetes_auth_with_a_jwt_file() {
         engine: String::new(), // default "kubernetes"
         namespace: LoginNamespace::Inherit,
         role: "kes".into(),
-        jwt: JwtSource::from_config(jwt_file.to_str().unwrap()),
+        jwt: JwtSource::File(jwt_file.clone()),
     });
     let store = VaultKeyStore::connect(o.clone()).await.unwrap();
     assert!(

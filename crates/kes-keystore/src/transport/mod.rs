@@ -5,13 +5,13 @@
 //! trust and client certificate are built in [`tls`]; the token session of
 //! the appliance stores (login, background renewal, one re-login on 401)
 //! lives in [`session`]. Vault keeps its own token lifecycle (`vault/auth.rs`,
-//! `vault/mod.rs`) and builds its headers (`X-Vault-Token`,
+//! `vault/store.rs`) and builds its headers (`X-Vault-Token`,
 //! `X-Vault-Namespace`, `X-Vault-Request`) in `vault/client.rs`.
 //!
 //! # Rules
 //!
 //! Every remote back end follows these rules; the numbers are its
-//! [`Policy`] (table below), declared once as a constant in its `mod.rs`.
+//! [`Policy`] (table below), declared once as a constant in its `store.rs`.
 //!
 //! - **Client**: one pooled hyper client per store: HTTP/1.1 and HTTP/2
 //!   (ALPN), `TCP_NODELAY`, rustls on aws-lc-rs, TLS 1.2+. At most
@@ -78,7 +78,7 @@
 //!
 //! | | Entrust KeyControl | CipherTrust Manager | Vault / OpenBao |
 //! |---|---|---|---|
-//! | declared in | `entrust/mod.rs` ([`APPLIANCE`]) | `gemalto/mod.rs` ([`APPLIANCE`]) | `vault/mod.rs` |
+//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `vault/store.rs` |
 //! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others |
 //! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB |
 //! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) |
