@@ -82,8 +82,9 @@ impl fmt::Debug for TransitOptions {
     }
 }
 
-/// AppRole credentials.
-#[derive(Clone, Default)]
+/// AppRole credentials. `Default` has the default mount path and empty
+/// credentials.
+#[derive(Clone)]
 pub struct AppRoleOptions {
     /// Auth mount path (default `approle`).
     pub engine: String,
@@ -93,6 +94,17 @@ pub struct AppRoleOptions {
     pub id: Zeroizing<String>,
     /// The secret id (required).
     pub secret: Zeroizing<String>,
+}
+
+impl Default for AppRoleOptions {
+    fn default() -> Self {
+        Self {
+            engine: DEFAULT_APPROLE_ENGINE.to_owned(),
+            namespace: LoginNamespace::default(),
+            id: Zeroizing::default(),
+            secret: Zeroizing::default(),
+        }
+    }
 }
 
 impl fmt::Debug for AppRoleOptions {
@@ -130,8 +142,9 @@ impl fmt::Debug for JwtSource {
     }
 }
 
-/// Kubernetes service-account credentials.
-#[derive(Clone, Default)]
+/// Kubernetes service-account credentials. `Default` has the default mount
+/// path and an empty token.
+#[derive(Clone)]
 pub struct KubernetesOptions {
     /// Auth mount path (default `kubernetes`).
     pub engine: String,
@@ -141,6 +154,17 @@ pub struct KubernetesOptions {
     pub role: String,
     /// The service-account token (required).
     pub jwt: JwtSource,
+}
+
+impl Default for KubernetesOptions {
+    fn default() -> Self {
+        Self {
+            engine: DEFAULT_KUBERNETES_ENGINE.to_owned(),
+            namespace: LoginNamespace::default(),
+            role: String::new(),
+            jwt: JwtSource::default(),
+        }
+    }
 }
 
 impl fmt::Debug for KubernetesOptions {
