@@ -310,7 +310,12 @@ impl KeyStoreConfig {
             KeyStoreConfig::Entrust(_) => compiled_out("Entrust KeyControl", "entrust"),
             KeyStoreConfig::Fortanix(_) => not_supported("Fortanix SDKMS"),
             KeyStoreConfig::Gcp(_) => not_supported("GCP SecretManager"),
-            KeyStoreConfig::Azure(_) => not_supported("Azure KeyVault"),
+            #[cfg(feature = "azure")]
+            KeyStoreConfig::Azure(c) => Ok(Arc::new(
+                azure::AzureKeyVaultStore::connect(c.clone()).await?,
+            )),
+            #[cfg(not(feature = "azure"))]
+            KeyStoreConfig::Azure(_) => compiled_out("Azure KeyVault", "azure"),
         }
     }
 }
@@ -328,7 +333,8 @@ fn not_supported(name: &str) -> Result<Arc<dyn KeyStore>, KeyStoreError> {
     feature = "vault",
     feature = "aws",
     feature = "entrust",
-    feature = "gemalto"
+    feature = "gemalto",
+    feature = "azure"
 )))]
 fn compiled_out(name: &str, feature: &str) -> Result<Arc<dyn KeyStore>, KeyStoreError> {
     Err(KeyStoreError::new(

@@ -9,7 +9,7 @@
 //! The `keystore:` section of the config file is decoded here too
 //! ([`config`]): each back end's folder owns its block. `fs` and `mem` are
 //! always built; each remote back end is a cargo feature of the same name
-//! (`vault`, `aws`, `entrust`, `gemalto`), off by default; its config is
+//! (`vault`, `aws`, `entrust`, `gemalto`, `azure`), off by default; its config is
 //! built either way.
 #![forbid(unsafe_code)]
 
@@ -31,9 +31,16 @@ pub mod gemalto;
 mod list;
 pub mod mem;
 pub mod migrate;
+#[cfg(any(feature = "vault", feature = "azure"))]
+mod name_locks;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
-#[cfg(any(feature = "vault", feature = "entrust", feature = "gemalto"))]
+#[cfg(any(
+    feature = "vault",
+    feature = "entrust",
+    feature = "gemalto",
+    feature = "azure"
+))]
 mod transport;
 pub mod vault;
 

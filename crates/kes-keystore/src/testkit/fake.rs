@@ -6,6 +6,7 @@
 //!
 //! - [`crate::entrust::fake::FakeKeyControl`]: Entrust KeyControl Secrets Vault.
 //! - [`crate::gemalto::fake::FakeCipherTrust`]: Thales CipherTrust Manager (KeySecure).
+//! - [`crate::azure::fake::FakeKeyVault`]: Azure Key Vault and its token endpoints.
 //!
 //! This module owns what they share: a throw-away PKI ([`FakePki`], an
 //! rcgen CA and a server certificate for `127.0.0.1`/`localhost`, with the CA
@@ -18,7 +19,7 @@
 //! this module unused; the build with every back end, which CI lints, keeps
 //! the dead-code check meaningful.
 #![cfg_attr(
-    not(all(feature = "entrust", feature = "gemalto")),
+    not(all(feature = "entrust", feature = "gemalto", feature = "azure")),
     allow(dead_code, unused_imports)
 )]
 

@@ -1,5 +1,6 @@
 //! The one HTTP(S) transport of the remote key stores (Vault / OpenBao,
-//! Entrust KeyControl, Thales CipherTrust Manager): a pooled client per
+//! Entrust KeyControl, Thales CipherTrust Manager, Azure Key Vault and its
+//! token endpoints): a pooled client per
 //! store ([`Http`]) that sends a [`Call`] under the store's [`Policy`] and
 //! hands the answer ([`Response`]) back for the store to interpret. The TLS
 //! trust and client certificate are built in [`tls`]; the token session of
@@ -23,7 +24,8 @@
 //!   certificate) is added to the system roots or replaces them, as the
 //!   policy's [`CaMode`] says; without a CA the system roots are trusted. A
 //!   client certificate (`tls.cert` with `tls.key`, PEM) is presented when
-//!   the store's config names one (only Vault's does). A bad file is
+//!   the store's config names one (only Vault's does). Azure has no CA
+//!   field: the file named by `SSL_CERT_FILE` is its CA. A bad file is
 //!   `InvalidConfig` naming the field and the path.
 //! - **Timeouts**: `connect_timeout` for the TCP connect; `request_timeout`
 //!   for one attempt as a whole: waiting for an in-flight slot, the TLS
@@ -76,22 +78,27 @@
 //!
 //! # Policies
 //!
-//! | | Entrust KeyControl | CipherTrust Manager | Vault / OpenBao |
-//! |---|---|---|---|
-//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `vault/store.rs` |
-//! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others |
-//! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB |
-//! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) |
-//! | in-flight cap | none | none | 64 |
-//! | idle pool | unbounded, 30 s | unbounded, 30 s | 32 per host, 60 s |
-//! | CA (`tls.ca`) | added to the system roots | replaces the system roots | replaces the system roots |
-//! | client certificate | none | none | `tls.cert` + `tls.key` when set |
+//! | | Entrust KeyControl | CipherTrust Manager | Vault / OpenBao | Azure Key Vault |
+//! |---|---|---|---|---|
+//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `vault/store.rs` | `azure/store.rs` ([`APPLIANCE`]) |
+//! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others | 10 s / 30 s |
+//! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB | 2 MiB / 32 MiB |
+//! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) | 2, after 200 ms + up to 800 ms |
+//! | in-flight cap | none | none | 64 | none |
+//! | idle pool | unbounded, 30 s | unbounded, 30 s | 32 per host, 60 s | unbounded, 30 s |
+//! | CA | `tls.ca` added to the system roots | `tls.ca` replaces the system roots | `tls.ca` replaces the system roots | `SSL_CERT_FILE` added to the system roots |
+//! | client certificate | none | none | `tls.cert` + `tls.key` when set | none |
 //!
 //! A build with some back ends compiled out (cargo features) leaves parts of
 //! this module unused; the build with every back end, which CI lints, keeps
 //! the dead-code check meaningful.
 #![cfg_attr(
-    not(all(feature = "vault", feature = "entrust", feature = "gemalto")),
+    not(all(
+        feature = "vault",
+        feature = "entrust",
+        feature = "gemalto",
+        feature = "azure"
+    )),
     allow(dead_code, unused_imports)
 )]
 
@@ -178,7 +185,7 @@ impl Retry {
 
     /// The wait before the next attempt: `wait` plus a random part of
     /// `jitter`, so that clients failing together do not retry together.
-    fn delay(&self) -> Duration {
+    pub(crate) fn delay(&self) -> Duration {
         self.wait + self.jitter.mul_f64(rand::random::<f64>())
     }
 }

@@ -2,7 +2,6 @@
 //! create locks, health probe and token renewal tasks.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +21,7 @@ use super::client;
 use super::config::{self, KvVersion, TransitOptions, VaultAuth, VaultOptions};
 use super::error::{BACKEND, VaultResponse};
 use crate::list::paginate;
+use crate::name_locks::NameLocks;
 use crate::transport::{BodyLimit, CaMode, Http, Policy, Response, Retry, TlsFiles};
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
@@ -43,8 +43,6 @@ const POLICY: Policy = Policy {
     pool_idle_timeout: Duration::from_secs(60),
     ca: CaMode::ReplaceSystem,
 };
-/// Number of per-name create locks.
-const CREATE_LOCKS: usize = 64;
 /// Longest wait between two failed re-login attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Wait before a renewal when the token TTL is unknown (zero).
@@ -100,7 +98,7 @@ struct Inner {
     http: Http,
     token: ArcSwap<Token>,
     login_lock: tokio::sync::Mutex<()>,
-    create_locks: [tokio::sync::Mutex<()>; CREATE_LOCKS],
+    create_locks: NameLocks,
     health: AtomicU8,
     sealed: AtomicBool,
     logins: AtomicU64,
@@ -133,7 +131,7 @@ impl VaultKeyStore {
             http,
             token: ArcSwap::from_pointee(token),
             login_lock: tokio::sync::Mutex::new(()),
-            create_locks: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+            create_locks: NameLocks::new(),
             health: AtomicU8::new(HEALTH_UNKNOWN),
             sealed: AtomicBool::new(false),
             logins: AtomicU64::new(1),
@@ -549,14 +547,6 @@ impl Inner {
             )),
         }
     }
-
-    /// The striped lock serializing creates of `name` in this store.
-    fn create_lock(&self, name: &str) -> &tokio::sync::Mutex<()> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        name.hash(&mut h);
-        let i = (h.finish() % CREATE_LOCKS as u64) as usize;
-        &self.create_locks[i % CREATE_LOCKS]
-    }
 }
 
 /// Marks a field value that holds base64 of arbitrary bytes.
@@ -704,7 +694,7 @@ impl KeyStore for VaultKeyStore {
         let inner = &*self.inner;
         let name = name.as_str();
         let what = format!("create key {}", inner.location(name));
-        let _guard = inner.create_lock(name).lock().await;
+        let _guard = inner.create_locks.lock(name).await;
         let path = inner.data_path(name);
         if inner.read_field(name, &path).await?.is_some() {
             return Err(KeyStoreError::already_exists());
