@@ -245,11 +245,22 @@ async fn soft_deleted_names_are_purged_before_a_create() {
 /// someone else does not change the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_take_the_oldest_version() {
-    let fake = fake().await;
+    let fake = fake_with(KeyVaultFakeConfig {
+        versions_page_size: 2,
+        ..Default::default()
+    })
+    .await;
     let store = store(&fake).await;
     let n = key("versioned");
     store.create(&n, b"the-key").await.unwrap();
-    fake.add_version("versioned", "someone-else");
+    for i in 0..4 {
+        fake.add_version("versioned", &format!("someone-else-{i}"));
+    }
+    assert_eq!(
+        fake.versions("versioned").len(),
+        5,
+        "three pages of versions"
+    );
     assert_eq!(store.get(&n).await.unwrap().as_slice(), b"the-key");
     assert_eq!(
         store.create(&n, b"again").await.unwrap_err().kind(),

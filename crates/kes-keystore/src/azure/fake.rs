@@ -4,7 +4,9 @@
 //! Docker Hub / Maven Central).
 //!
 //! One HTTPS server plays three parts (keystores.md §5):
-//! - the identity platform: `POST /<tenant>/oauth2/v2.0/token`, the client
+//! - the identity platform: `GET
+//!   /<tenant>/v2.0/.well-known/openid-configuration` and `POST
+//!   /<tenant>/oauth2/v2.0/token`, the client
 //!   credentials grant with a client secret or a federated assertion
 //!   (scope `https://vault.azure.net/.default`), answering
 //!   `{"token_type","expires_in","access_token"}` or
@@ -19,7 +21,8 @@
 //!   while soft-deleted, `ObjectIsBeingDeleted` during the deletion
 //!   window), `GET /secrets/<n>/versions` (200 with an empty list for a
 //!   missing secret, as Key Vault does), `GET /secrets` (paged by
-//!   `nextLink`), `DELETE /secrets/<n>` (soft delete) and `DELETE
+//!   `nextLink`), `DELETE /secrets/<n>` (soft delete), `GET
+//!   /deletedsecrets/<n>` and `DELETE
 //!   /deletedsecrets/<n>` (purge: 409 during the deletion window), `GET /`
 //!   (401). Names are Key Vault's alphabet `[0-9a-zA-Z-]`, at most 127.
 //!
@@ -313,6 +316,22 @@ fn handle(st: &mut State, req: FakeRequest) -> FakeResponse {
     if path == "/metadata/identity/oauth2/token" || path == "/msi/token" {
         return managed_token(st, &req);
     }
+    if req.method == Method::GET && path.ends_with("/v2.0/.well-known/openid-configuration") {
+        // What MSAL-based clients (the official SDKs) read before a token
+        // request.
+        let tenant = &st.cfg.tenant_id;
+        let base = format!("{}/{tenant}", st.endpoint);
+        return fake::json(
+            StatusCode::OK,
+            &json!({
+                "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+                "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+                "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+                "issuer": format!("{base}/v2.0"),
+                "tenant_region_scope": "WW",
+            }),
+        );
+    }
     vault(st, &req)
 }
 
@@ -486,6 +505,25 @@ fn vault(st: &mut State, req: &FakeRequest) -> FakeResponse {
             }
             _ => not_found(name),
         },
+        (&Method::GET, ["deletedsecrets", _]) => match st.secrets.get(name).and_then(|s| s.deleted)
+        {
+            Some(_) => fake::json(
+                StatusCode::OK,
+                &json!({
+                    "recoveryId": format!("{}/deletedsecrets/{name}", st.endpoint),
+                    "id": format!("{}/secrets/{name}", st.endpoint),
+                    "deletedDate": unix_now(),
+                    "scheduledPurgeDate": unix_now() + 7 * 86_400,
+                    "attributes": {"enabled": true, "recoveryLevel": "Recoverable+Purgeable"},
+                }),
+            ),
+            None => kv_error(
+                StatusCode::NOT_FOUND,
+                "SecretNotFound",
+                None,
+                &format!("Deleted Secret not found: {name}"),
+            ),
+        },
         (&Method::DELETE, ["deletedsecrets", _]) => {
             match st.secrets.get(name).and_then(|s| s.deleted) {
                 Some(at) if at.elapsed() < window => being_deleted(name),
@@ -606,9 +644,11 @@ fn page(st: &State, req: &FakeRequest, path: &str, items: Vec<Value>, size: usiz
 }
 
 fn versions(st: &mut State, req: &FakeRequest, name: &str) -> FakeResponse {
+    // Newest first (Key Vault does not document an order).
     let items: Vec<Value> = active(st, name).map_or_else(Vec::new, |s| {
         s.versions
             .iter()
+            .rev()
             .map(|v| {
                 json!({"id": format!("{}/secrets/{name}/{}", st.endpoint, v.id), "attributes": {"enabled": true, "created": v.created}})
             })

@@ -34,6 +34,9 @@ const CREATE_PURGE_ATTEMPTS: u32 = 25;
 const CREATE_SET_ATTEMPTS: u32 = 7;
 /// Purge attempts after a delete (Go KES: 10).
 const DELETE_PURGE_ATTEMPTS: u32 = 10;
+/// Most pages of versions read to find a secret's oldest (Key Vault pages
+/// hold 25: 1,000 versions). Go KES reads one page and refuses more.
+const MAX_VERSION_PAGES: usize = 40;
 
 /// An Azure Key Vault as a [`KeyStore`].
 ///
@@ -85,32 +88,39 @@ impl AzureKeyVaultStore {
         self.client.send(call).await
     }
 
-    /// The first page of `name`'s versions, oldest first (by `created`,
-    /// then version id: the rule that makes "the key" well defined when
-    /// two versions were created in the same second).
-    async fn versions(&self, name: &str) -> Result<Vec<VersionItem>, KeyStoreError> {
+    /// The oldest version of `name` (by `created`, then version id: the
+    /// rule that makes "the key" well defined when two versions were
+    /// created in the same second), following `nextLink` through at most
+    /// [`MAX_VERSION_PAGES`] pages; `None` when the secret has none.
+    async fn oldest_version(&self, name: &str) -> Result<Option<VersionItem>, KeyStoreError> {
         let what = format!("list versions of secret '{name}'");
-        let path = client::versions_path(name);
-        let resp = self.send(&Call::new(Method::GET, &path).listing()).await?;
-        match resp.status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(Vec::new()),
-            _ => return Err(parse_error(&what, &resp)),
+        let mut path = client::versions_path(name);
+        let mut oldest: Option<VersionItem> = None;
+        for _ in 0..MAX_VERSION_PAGES {
+            let resp = self.send(&Call::new(Method::GET, &path).listing()).await?;
+            match resp.status {
+                StatusCode::OK => {}
+                StatusCode::NOT_FOUND => return Ok(None),
+                _ => return Err(parse_error(&what, &resp)),
+            }
+            let page = client::parse_versions(&resp, &what)?;
+            for item in page.items {
+                let older = oldest.as_ref().is_none_or(|o| {
+                    (item.attributes.created, &item.version) < (o.attributes.created, &o.version)
+                });
+                if older {
+                    oldest = Some(item);
+                }
+            }
+            match page.next_link {
+                Some(link) => path = client::next_path(self.client.http().endpoint(), &link)?,
+                None => return Ok(oldest),
+            }
         }
-        let page = client::parse_versions(&resp, &what)?;
-        if page.next_link.is_some() {
-            // Go KES's rule: a key is one version, a secret with pages of
-            // versions was written by someone else.
-            return Err(KeyStoreError::backend(
-                BACKEND,
-                format!("{what}: the secret has more versions than one page holds"),
-            ));
-        }
-        let mut items = page.items;
-        items.sort_by(|a, b| {
-            (a.attributes.created, &a.version).cmp(&(b.attributes.created, &b.version))
-        });
-        Ok(items)
+        Err(KeyStoreError::backend(
+            BACKEND,
+            format!("{what}: more than {MAX_VERSION_PAGES} pages of versions"),
+        ))
     }
 
     /// Purges the soft-deleted `name`, trying up to `attempts` times while
@@ -221,7 +231,7 @@ impl KeyStore for AzureKeyVaultStore {
     /// written by someone else does not change the key).
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
         let name = name.as_str();
-        let Some(first) = self.versions(name).await?.into_iter().next() else {
+        let Some(first) = self.oldest_version(name).await? else {
             return Err(KeyStoreError::not_found());
         };
         let what = format!("get secret '{name}' version {}", first.version);
