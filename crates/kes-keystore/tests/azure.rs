@@ -3,10 +3,12 @@
 //! from Microsoft's published REST reference: no runnable Key Vault exists
 //! here). Covers the conformance suite, every way of obtaining a token,
 //! token expiry and renewal, soft delete and purge, the oldest-version
-//! rule, paging, 403 `ForbiddenByPolicy` and start-up errors.
+//! rule, paging, 403 `ForbiddenByPolicy` and start-up errors; and the fake
+//! itself, checked with Microsoft's official Python clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use kes_config::Secret;
@@ -348,4 +350,49 @@ async fn start_up_errors_say_what_is_wrong() {
         e.to_string().contains("AZURE_CLIENT_CERTIFICATE_PATH"),
         "{e}"
     );
+}
+
+/// The fake answers what Key Vault answers: Microsoft's official Python
+/// clients (azure-identity with MSAL, azure-keyvault-secrets, pinned) run
+/// `tests/sdk/azure_keyvault.py` against it: the 401 challenge, set / get /
+/// versions / paged listing, soft delete with its poller, 409 on a
+/// soft-deleted name, purge, the name alphabet and a refused secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_sdk_agrees_with_the_fake() {
+    let fake = fake_with(KeyVaultFakeConfig {
+        page_size: 2,
+        ..Default::default()
+    })
+    .await;
+    let cfg = fake.config();
+    let venv = tokio::task::spawn_blocking(|| {
+        kes_testpeers::Venv::ensure(&["azure-identity==1.27.0", "azure-keyvault-secrets==4.12.0"])
+    })
+    .await
+    .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/azure_keyvault.py");
+    let ca = fake.pki().ca_file().to_path_buf();
+    let endpoint = fake.endpoint();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(venv.bin("python"))
+            .arg(script)
+            .args([
+                &endpoint,
+                &cfg.tenant_id,
+                &cfg.client_id,
+                &cfg.client_secret,
+            ])
+            .env("AZURE_AUTHORITY_HOST", &endpoint)
+            .env("REQUESTS_CA_BUNDLE", &ca)
+            .env("SSL_CERT_FILE", &ca)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("ok   a wrong client secret"), "{stdout}");
+    eprintln!("{stdout}");
 }
