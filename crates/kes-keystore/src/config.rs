@@ -395,6 +395,15 @@ pub(crate) mod tests {
         assert!(matches!(c, KeyStoreConfig::Aws(_)));
     }
 
+    /// The server spawns start-up and reloads on tokio: connecting to any
+    /// back end must be a `Send` future.
+    #[test]
+    fn connect_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let c = decode_ok("keystore:\n  fs: {path: /k}\n");
+        assert_send(&c.connect());
+    }
+
     #[tokio::test]
     async fn stores_without_a_client_say_so() {
         let c = decode_ok(

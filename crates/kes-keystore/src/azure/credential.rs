@@ -52,7 +52,7 @@ const SCHEME: Scheme = Scheme {
 };
 
 /// The process environment, or a stand-in for tests.
-pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type Env<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 /// One way of obtaining Key Vault tokens.
 pub(crate) enum Credential {
