@@ -26,10 +26,6 @@ use crate::{aws, azure, entrust, fortanix, gcp, gemalto, vault};
 /// The configured key store back end, decoded and validated.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "decoded once per config load; boxing would only add noise"
-)]
 pub enum KeyStoreConfig {
     /// A directory with one file per key (`keystore.fs`).
     Fs {
@@ -309,7 +305,10 @@ impl KeyStoreConfig {
             #[cfg(not(feature = "entrust"))]
             KeyStoreConfig::Entrust(_) => compiled_out("Entrust KeyControl", "entrust"),
             KeyStoreConfig::Fortanix(_) => not_supported("Fortanix SDKMS"),
-            KeyStoreConfig::Gcp(_) => not_supported("GCP SecretManager"),
+            #[cfg(feature = "gcp")]
+            KeyStoreConfig::Gcp(c) => Ok(Arc::new(gcp::GcpKeyStore::connect(c.clone()).await?)),
+            #[cfg(not(feature = "gcp"))]
+            KeyStoreConfig::Gcp(_) => compiled_out("GCP SecretManager", "gcp"),
             KeyStoreConfig::Azure(_) => not_supported("Azure KeyVault"),
         }
     }
@@ -328,7 +327,8 @@ fn not_supported(name: &str) -> Result<Arc<dyn KeyStore>, KeyStoreError> {
     feature = "vault",
     feature = "aws",
     feature = "entrust",
-    feature = "gemalto"
+    feature = "gemalto",
+    feature = "gcp"
 )))]
 fn compiled_out(name: &str, feature: &str) -> Result<Arc<dyn KeyStore>, KeyStoreError> {
     Err(KeyStoreError::new(

@@ -9,7 +9,7 @@
 //! The `keystore:` section of the config file is decoded here too
 //! ([`config`]): each back end's folder owns its block. `fs` and `mem` are
 //! always built; each remote back end is a cargo feature of the same name
-//! (`vault`, `aws`, `entrust`, `gemalto`), off by default; its config is
+//! (`vault`, `aws`, `entrust`, `gemalto`, `gcp`), off by default; its config is
 //! built either way.
 #![forbid(unsafe_code)]
 
@@ -33,7 +33,12 @@ pub mod mem;
 pub mod migrate;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
-#[cfg(any(feature = "vault", feature = "entrust", feature = "gemalto"))]
+#[cfg(any(
+    feature = "vault",
+    feature = "entrust",
+    feature = "gemalto",
+    feature = "gcp"
+))]
 mod transport;
 pub mod vault;
 

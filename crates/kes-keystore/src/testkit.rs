@@ -25,7 +25,7 @@ use kes_types::name::MAX_NAME_LEN;
 
 use crate::{ErrorKind, KeyStore, KeyStoreError, MAX_LIST};
 
-#[cfg(any(feature = "entrust", feature = "gemalto"))]
+#[cfg(any(feature = "entrust", feature = "gemalto", feature = "gcp"))]
 pub mod fake;
 pub mod faults;
 

@@ -1,10 +1,10 @@
 //! The one HTTP(S) transport of the remote key stores (Vault / OpenBao,
-//! Entrust KeyControl, Thales CipherTrust Manager): a pooled client per
+//! Entrust KeyControl, Thales CipherTrust Manager, GCP Secret Manager): a pooled client per
 //! store ([`Http`]) that sends a [`Call`] under the store's [`Policy`] and
 //! hands the answer ([`Response`]) back for the store to interpret. The TLS
 //! trust and client certificate are built in [`tls`]; the token session of
-//! the appliance stores (login, background renewal, one re-login on 401)
-//! lives in [`session`]. Vault keeps its own token lifecycle (`vault/auth.rs`,
+//! the appliance stores and GCP (login, background renewal, one re-login on
+//! 401) lives in [`session`]. Vault keeps its own token lifecycle (`vault/auth.rs`,
 //! `vault/store.rs`) and builds its headers (`X-Vault-Token`,
 //! `X-Vault-Namespace`, `X-Vault-Request`) in `vault/client.rs`.
 //!
@@ -76,22 +76,27 @@
 //!
 //! # Policies
 //!
-//! | | Entrust KeyControl | CipherTrust Manager | Vault / OpenBao |
-//! |---|---|---|---|
-//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `vault/store.rs` |
-//! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others |
-//! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB |
-//! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) |
-//! | in-flight cap | none | none | 64 |
-//! | idle pool | unbounded, 30 s | unbounded, 30 s | 32 per host, 60 s |
-//! | CA (`tls.ca`) | added to the system roots | replaces the system roots | replaces the system roots |
-//! | client certificate | none | none | `tls.cert` + `tls.key` when set |
+//! | | Entrust KeyControl | CipherTrust Manager | Vault / OpenBao | GCP Secret Manager (API and token endpoint) |
+//! |---|---|---|---|---|
+//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `vault/store.rs` | `gcp/store.rs` ([`APPLIANCE`]) |
+//! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others | 10 s / 30 s |
+//! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB | 2 MiB / 32 MiB |
+//! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) | 2, after 200 ms + up to 800 ms |
+//! | in-flight cap | none | none | 64 | none |
+//! | idle pool | unbounded, 30 s | unbounded, 30 s | 32 per host, 60 s | unbounded, 30 s |
+//! | CA (`tls.ca`) | added to the system roots | replaces the system roots | replaces the system roots | no `ca` field: the system roots as rustls-native-certs finds them (`SSL_CERT_FILE`/`SSL_CERT_DIR` when set) |
+//! | client certificate | none | none | `tls.cert` + `tls.key` when set | none |
 //!
 //! A build with some back ends compiled out (cargo features) leaves parts of
 //! this module unused; the build with every back end, which CI lints, keeps
 //! the dead-code check meaningful.
 #![cfg_attr(
-    not(all(feature = "vault", feature = "entrust", feature = "gemalto")),
+    not(all(
+        feature = "vault",
+        feature = "entrust",
+        feature = "gemalto",
+        feature = "gcp"
+    )),
     allow(dead_code, unused_imports)
 )]
 

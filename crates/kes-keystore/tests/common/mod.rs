@@ -1,5 +1,5 @@
 //! Test helpers shared by the appliance store tests (`entrust.rs`,
-//! `gemalto.rs`): key names, bounded waiting, connect failures, the
+//! `gemalto.rs`; `gcp.rs` uses the generic ones): key names, bounded waiting, connect failures, the
 //! [`Appliance`] view of both vendor fakes and the checks both vendors'
 //! stores must pass in the same way (conformance, tokens expiring mid-test,
 //! one re-login for concurrent 401s, two retries of 5xx answers,
