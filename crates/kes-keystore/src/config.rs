@@ -304,7 +304,12 @@ impl KeyStoreConfig {
             )),
             #[cfg(not(feature = "entrust"))]
             KeyStoreConfig::Entrust(_) => compiled_out("Entrust KeyControl", "entrust"),
-            KeyStoreConfig::Fortanix(_) => not_supported("Fortanix SDKMS"),
+            #[cfg(feature = "fortanix")]
+            KeyStoreConfig::Fortanix(c) => Ok(Arc::new(
+                fortanix::FortanixKeyStore::connect(c.clone()).await?,
+            )),
+            #[cfg(not(feature = "fortanix"))]
+            KeyStoreConfig::Fortanix(_) => compiled_out("Fortanix SDKMS", "fortanix"),
             #[cfg(feature = "gcp")]
             KeyStoreConfig::Gcp(c) => Ok(Arc::new(gcp::GcpKeyStore::connect(c.clone()).await?)),
             #[cfg(not(feature = "gcp"))]
@@ -328,7 +333,8 @@ fn not_supported(name: &str) -> Result<Arc<dyn KeyStore>, KeyStoreError> {
     feature = "aws",
     feature = "entrust",
     feature = "gemalto",
-    feature = "gcp"
+    feature = "gcp",
+    feature = "fortanix"
 )))]
 fn compiled_out(name: &str, feature: &str) -> Result<Arc<dyn KeyStore>, KeyStoreError> {
     Err(KeyStoreError::new(
@@ -391,9 +397,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn stores_without_a_client_say_so() {
-        let c = decode_ok(
-            "keystore:\n  fortanix:\n    sdkms: {endpoint: https://f, credentials: {key: k}}\n",
-        );
+        let c = decode_ok("keystore:\n  azure:\n    keyvault: {endpoint: https://a}\n");
         let e = c.connect().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
         assert!(e.to_string().contains("not supported by this build"), "{e}");

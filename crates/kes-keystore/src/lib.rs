@@ -9,7 +9,7 @@
 //! The `keystore:` section of the config file is decoded here too
 //! ([`config`]): each back end's folder owns its block. `fs` and `mem` are
 //! always built; each remote back end is a cargo feature of the same name
-//! (`vault`, `aws`, `entrust`, `gemalto`, `gcp`), off by default; its config is
+//! (`vault`, `aws`, `entrust`, `gemalto`, `gcp`, `fortanix`), off by default; its config is
 //! built either way.
 #![forbid(unsafe_code)]
 
@@ -37,7 +37,8 @@ pub mod testkit;
     feature = "vault",
     feature = "entrust",
     feature = "gemalto",
-    feature = "gcp"
+    feature = "gcp",
+    feature = "fortanix"
 ))]
 mod transport;
 pub mod vault;

@@ -626,7 +626,7 @@ fn every_backend_loads_with_its_fields() {
         panic!()
     };
     assert_eq!(f.group_id.as_deref(), Some("g"));
-    assert_eq!(f.api_key.expose(), "fortanix-api-key");
+    assert_eq!(f.api_key.as_str(), "fortanix-api-key");
     assert_eq!(f.ca, Some(PathBuf::from("ca.pem")));
     assert!(!format!("{cfg:?}").contains("fortanix-api-key"));
 

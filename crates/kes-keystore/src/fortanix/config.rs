@@ -4,21 +4,33 @@
 
 use std::path::PathBuf;
 
-use kes_config::{ConfigError, Ctx, Fields, Secret};
+use kes_config::{ConfigError, Ctx, Fields};
+use zeroize::Zeroizing;
 
 use crate::config::tls_ca;
 
 /// Fortanix DSM settings (keystores.md §9.1).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FortanixOptions {
     /// Server URL.
     pub endpoint: String,
     /// Group for new objects; `None` = the app's default group.
     pub group_id: Option<String>,
-    /// API key.
-    pub api_key: Secret,
+    /// The API key: the base64 of `app-id:secret`, as Fortanix issues it.
+    pub api_key: Zeroizing<String>,
     /// CA file or directory; replaces the system roots.
     pub ca: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for FortanixOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FortanixOptions")
+            .field("endpoint", &self.endpoint)
+            .field("group_id", &self.group_id)
+            .field("api_key", &"<redacted>")
+            .field("ca", &self.ca)
+            .finish()
+    }
 }
 
 /// Decodes the block: the only validation of its fields.
@@ -46,7 +58,7 @@ pub(crate) fn decode(
     Ok(FortanixOptions {
         endpoint,
         group_id,
-        api_key,
+        api_key: api_key.into_zeroizing(),
         ca,
     })
 }

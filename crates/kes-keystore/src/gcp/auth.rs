@@ -21,11 +21,12 @@ use kes_crypto::RsaSigningKey;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::client::query_escape;
 use super::config::{DEFAULT_TOKEN_URI, GcpCredentials};
 use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::transport::{self, Call, Http, Login, Policy, Response, Scheme, Session, TlsFiles};
+use crate::transport::{
+    self, Call, Http, Login, Policy, Response, Scheme, Session, TlsFiles, query_escape,
+};
 
 /// The scope asked for when the config names none (what Google's client
 /// libraries use for Secret Manager).

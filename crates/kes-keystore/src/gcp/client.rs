@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::transport::Response;
+use crate::transport::{Response, query_escape};
 
 /// The version KES writes and reads: the first (Go KES reads version 1, so
 /// a newer version added by someone else does not change the key).
@@ -67,20 +67,6 @@ pub fn list_path(project: &str, page_size: usize, token: &str) -> String {
         path.push_str(&query_escape(token));
     }
     path
-}
-
-/// `s` percent-encoded for a query value or form field: everything but the
-/// RFC 3986 unreserved characters.
-pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// `{"replication": {"automatic": {}}}` (CreateSecret; no labels, as Go KES).

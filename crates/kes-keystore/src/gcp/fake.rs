@@ -25,7 +25,9 @@ use http::header::AUTHORIZATION;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::testkit::fake::{FakeRequest, FakeResponse, FakeServer, json as json_answer, respond};
+use crate::testkit::fake::{
+    FakeRequest, FakeResponse, FakeServer, json as json_answer, percent_decode, respond,
+};
 
 /// How a [`FakeGoogle`] behaves.
 #[derive(Debug, Clone)]
@@ -224,27 +226,7 @@ fn form_field(body: &[u8], key: &str) -> Option<String> {
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == key)?
         .1;
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_decode(raw)
 }
 
 fn invalid_grant(description: &str) -> FakeResponse {

@@ -6,6 +6,7 @@
 //!
 //! - [`crate::entrust::fake::FakeKeyControl`]: Entrust KeyControl Secrets Vault.
 //! - [`crate::gemalto::fake::FakeCipherTrust`]: Thales CipherTrust Manager (KeySecure).
+//! - [`crate::fortanix::fake::FakeFortanix`]: Fortanix DSM (SDKMS).
 //! - [`crate::gcp::fake::FakeGoogle`]: Google's OAuth token endpoint (the
 //!   Secret Manager API itself is tested against drongo).
 //!
@@ -20,7 +21,12 @@
 //! this module unused; the build with every back end, which CI lints, keeps
 //! the dead-code check meaningful.
 #![cfg_attr(
-    not(all(feature = "entrust", feature = "gemalto", feature = "gcp")),
+    not(all(
+        feature = "entrust",
+        feature = "gemalto",
+        feature = "gcp",
+        feature = "fortanix"
+    )),
     allow(dead_code, unused_imports)
 )]
 
@@ -93,6 +99,32 @@ pub(crate) fn respond(
 /// A JSON answer.
 pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> FakeResponse {
     respond(status, "application/json", value.to_string())
+}
+
+/// A percent-encoded query value or form field decoded (`+` is a space,
+/// as in `application/x-www-form-urlencoded`); `None` if malformed.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// A random lowercase hex string of `bytes` random bytes.
@@ -346,6 +378,13 @@ fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_encoding_is_decoded() {
+        assert_eq!(percent_decode("a%2Bb+c%3a").as_deref(), Some("a+b c:"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+    }
 
     #[test]
     fn query_params_are_found() {

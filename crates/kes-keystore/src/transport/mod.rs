@@ -1,10 +1,11 @@
 //! The one HTTP(S) transport of the remote key stores (Vault / OpenBao,
-//! Entrust KeyControl, Thales CipherTrust Manager, GCP Secret Manager): a pooled client per
+//! Entrust KeyControl, Thales CipherTrust Manager, GCP Secret Manager,
+//! Fortanix DSM): a pooled client per
 //! store ([`Http`]) that sends a [`Call`] under the store's [`Policy`] and
 //! hands the answer ([`Response`]) back for the store to interpret. The TLS
 //! trust and client certificate are built in [`tls`]; the token session of
-//! the appliance stores and GCP (login, background renewal, one re-login on
-//! 401) lives in [`session`]. Vault keeps its own token lifecycle (`vault/auth.rs`,
+//! the appliance stores, GCP and Fortanix (login, background renewal, one
+//! re-login on 401) lives in [`session`]. Vault keeps its own token lifecycle (`vault/auth.rs`,
 //! `vault/store.rs`) and builds its headers (`X-Vault-Token`,
 //! `X-Vault-Namespace`, `X-Vault-Request`) in `vault/client.rs`.
 //!
@@ -76,16 +77,16 @@
 //!
 //! # Policies
 //!
-//! | | Entrust KeyControl | CipherTrust Manager | Vault / OpenBao | GCP Secret Manager (API and token endpoint) |
-//! |---|---|---|---|---|
-//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `vault/store.rs` | `gcp/store.rs` ([`APPLIANCE`]) |
-//! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others | 10 s / 30 s |
-//! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB | 2 MiB / 32 MiB |
-//! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) | 2, after 200 ms + up to 800 ms |
-//! | in-flight cap | none | none | 64 | none |
-//! | idle pool | unbounded, 30 s | unbounded, 30 s | 32 per host, 60 s | unbounded, 30 s |
-//! | CA (`tls.ca`) | added to the system roots | replaces the system roots | replaces the system roots | no `ca` field: the system roots as rustls-native-certs finds them (`SSL_CERT_FILE`/`SSL_CERT_DIR` when set) |
-//! | client certificate | none | none | `tls.cert` + `tls.key` when set | none |
+//! | | Entrust KeyControl | CipherTrust Manager | Fortanix DSM | Vault / OpenBao | GCP Secret Manager (API and token endpoint) |
+//! |---|---|---|---|---|---|
+//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `fortanix/store.rs` ([`APPLIANCE`]) | `vault/store.rs` | `gcp/store.rs` ([`APPLIANCE`]) |
+//! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others | 10 s / 30 s |
+//! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB | 2 MiB / 32 MiB |
+//! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) | 2, after 200 ms + up to 800 ms |
+//! | in-flight cap | none | none | none | 64 | none |
+//! | idle pool | unbounded, 30 s | unbounded, 30 s | unbounded, 30 s | 32 per host, 60 s | unbounded, 30 s |
+//! | CA (`tls.ca`) | added to the system roots | replaces the system roots | replaces the system roots | replaces the system roots | no `ca` field: the system roots as rustls-native-certs finds them (`SSL_CERT_FILE`/`SSL_CERT_DIR` when set) |
+//! | client certificate | none | none | none | `tls.cert` + `tls.key` when set | none |
 //!
 //! A build with some back ends compiled out (cargo features) leaves parts of
 //! this module unused; the build with every back end, which CI lints, keeps
@@ -95,7 +96,8 @@
         feature = "vault",
         feature = "entrust",
         feature = "gemalto",
-        feature = "gcp"
+        feature = "gcp",
+        feature = "fortanix"
     )),
     allow(dead_code, unused_imports)
 )]
@@ -320,6 +322,20 @@ pub(crate) fn excerpt(s: &str) -> String {
     } else {
         joined
     }
+}
+
+/// `s` percent-encoded for a query value or a form field: everything but
+/// the RFC 3986 unreserved characters.
+pub(crate) fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The pooled HTTP(S) client of one store, sending under its [`Policy`].
@@ -907,6 +923,12 @@ mod tests {
             let d = r.delay();
             assert!(d >= r.wait && d <= r.wait + r.jitter, "{d:?}");
         }
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(query_escape("aZ09-_.~"), "aZ09-_.~");
+        assert_eq!(query_escape("a+b/c=:é"), "a%2Bb%2Fc%3D%3A%C3%A9");
     }
 
     #[test]
