@@ -62,3 +62,43 @@ pub(crate) fn decode(
         ca,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::KeyStoreConfig;
+    use crate::config::tests::decode_ok;
+
+    /// The example of README.md, verbatim.
+    const README_EXAMPLE: &str = "keystore:
+  fortanix:
+    sdkms:
+      endpoint: https://sdkms.fortanix.com
+      group_id: 4f6b2c1e-8d3a-4e5f-9a0b-1c2d3e4f5a6b
+      credentials:
+        key: NGY2YjJjMWUtOGQzYS00ZTVmLTlhMGItMWMyZDNlNGY1YTZiOnNlY3JldA==
+      tls:
+        ca: /etc/kes/fortanix-ca.pem
+";
+
+    #[test]
+    fn the_readme_example_decodes() {
+        let readme = include_str!("../../../../README.md");
+        assert!(
+            readme.contains(README_EXAMPLE),
+            "README.md lost the Fortanix example"
+        );
+        let KeyStoreConfig::Fortanix(f) = decode_ok(README_EXAMPLE) else {
+            panic!("not a Fortanix config")
+        };
+        assert_eq!(f.endpoint, "https://sdkms.fortanix.com");
+        assert_eq!(
+            f.group_id.as_deref(),
+            Some("4f6b2c1e-8d3a-4e5f-9a0b-1c2d3e4f5a6b")
+        );
+        assert!(f.api_key.starts_with("NGY2"));
+        assert_eq!(f.ca.as_deref(), Some(Path::new("/etc/kes/fortanix-ca.pem")));
+        assert!(!format!("{f:?}").contains("NGY2"), "{f:?}");
+    }
+}

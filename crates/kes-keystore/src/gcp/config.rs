@@ -146,6 +146,39 @@ mod tests {
 
     const HEAD: &str = "keystore:\n  gcp:\n    secretmanager:\n";
 
+    /// The example of README.md, verbatim.
+    const README_EXAMPLE: &str = r#"keystore:
+  gcp:
+    secretmanager:
+      project_id: my-project
+      credentials:
+        client_email: kes@my-project.iam.gserviceaccount.com
+        client_id: "113400000000000000000"
+        private_key_id: "3815b6b8e1f2a3c4d5e6f708192a3b4c5d6e7f80"
+        private_key: '-----BEGIN PRIVATE KEY-----\nMIIEvQ...\n-----END PRIVATE KEY-----\n'
+"#;
+
+    #[test]
+    fn the_readme_example_decodes() {
+        let readme = include_str!("../../../../README.md");
+        assert!(
+            readme.contains(README_EXAMPLE),
+            "README.md lost the GCP example"
+        );
+        let KeyStoreConfig::Gcp(g) = decode_ok(README_EXAMPLE) else {
+            panic!("not a GCP config")
+        };
+        assert_eq!(g.project_id, "my-project");
+        assert!(g.endpoint.is_none() && g.scopes.is_empty());
+        let c = g.credentials.unwrap();
+        assert_eq!(c.client_email, "kes@my-project.iam.gserviceaccount.com");
+        assert_eq!(
+            c.private_key.as_str(),
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQ...\n-----END PRIVATE KEY-----\n"
+        );
+        assert!(c.token_uri.is_none());
+    }
+
     #[test]
     fn token_uri_is_an_optional_credential_field() {
         let c = decode_ok(&format!(
