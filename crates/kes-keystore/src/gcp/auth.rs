@@ -5,17 +5,26 @@
 //! (`credentials.token_uri`, default Google's) for an access token that
 //! travels as `Authorization: Bearer ..`.
 //!
-//! [`ServiceAccount`] implements the shared [`Login`], so the transport's
+//! Without `credentials` (and not an emulator), application default
+//! credentials as Google's libraries find them: the service-account key file
+//! named by `GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server of
+//! the VM or GKE node (`GCE_METADATA_HOST`, default
+//! `metadata.google.internal`), which hands out the attached service
+//! account's tokens. Other credential types (gcloud user credentials,
+//! workload identity federation files) are refused with a message.
+//!
+//! [`TokenSource`] implements the shared [`Login`], so the transport's
 //! session renews the token at half its lifetime and fetches a new one once
 //! when a call answers 401. The signature itself is `kes-crypto`'s
 //! ([`RsaSigningKey`]); the key is parsed once, at start-up.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use kes_crypto::RsaSigningKey;
 use serde_json::{Value, json};
@@ -35,6 +44,12 @@ pub const DEFAULT_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform"
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// Lifetime of an assertion (Google accepts at most one hour).
 const ASSERTION_LIFETIME: i64 = 3600;
+/// The metadata server's host when `GCE_METADATA_HOST` does not name one.
+pub const METADATA_HOST: &str = "metadata.google.internal";
+/// The metadata server's token path (the default service account).
+const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+/// The header every metadata request carries.
+const METADATA_FLAVOR: HeaderName = HeaderName::from_static("metadata-flavor");
 /// Token lifetime assumed when the answer has no `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
@@ -70,21 +85,23 @@ impl std::fmt::Debug for ServiceAccount {
 
 impl ServiceAccount {
     /// Reads the private key and sets up the transport to the token
-    /// endpoint. A bad key or token URI is `InvalidConfig` naming the field.
+    /// endpoint. A bad key or token URI is `InvalidConfig` naming the field,
+    /// after `origin` (`credentials.`, or the key file).
     pub fn new(
         creds: &GcpCredentials,
         scopes: &[String],
         policy: Policy,
+        origin: &str,
     ) -> Result<Self, KeyStoreError> {
         let key = RsaSigningKey::from_pkcs8_pem(&creds.private_key).map_err(|e| {
-            KeyStoreError::invalid_config(BACKEND, format!("credentials.private_key: {e}"))
+            KeyStoreError::invalid_config(BACKEND, format!("{origin}private_key: {e}"))
         })?;
         let token_uri = creds
             .token_uri
             .clone()
             .unwrap_or_else(|| DEFAULT_TOKEN_URI.to_owned());
-        let (origin, token_path) = split_uri(&token_uri)?;
-        let token_http = Http::new(BACKEND, &origin, TlsFiles::default(), policy)?;
+        let (token_origin, token_path) = split_uri(&token_uri, origin)?;
+        let token_http = Http::new(BACKEND, &token_origin, TlsFiles::default(), policy)?;
         let scope = if scopes.is_empty() {
             DEFAULT_SCOPE.to_owned()
         } else {
@@ -156,12 +173,9 @@ impl ServiceAccount {
     }
 }
 
-#[async_trait]
-impl Login for ServiceAccount {
-    const SCHEME: Scheme = SCHEME;
-
+impl ServiceAccount {
     /// Exchanges a fresh assertion for an access token.
-    async fn login(&self, _: &Http) -> Result<Session, KeyStoreError> {
+    async fn token(&self) -> Result<Session, KeyStoreError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let assertion = self.assertion(now)?;
         let mut body = Zeroizing::new(format!(
@@ -213,11 +227,156 @@ fn parse_token(resp: &Response, token_uri: &str) -> Result<Session, KeyStoreErro
     Ok(Session::new(bearer, lifetime))
 }
 
+/// The metadata server of the VM or GKE node the server runs on.
+#[derive(Debug)]
+pub(crate) struct MetadataServer {
+    http: Http,
+    /// The token path, with the configured scopes.
+    path: String,
+}
+
+impl MetadataServer {
+    /// The metadata server at `host` (`host[:port]`), asked for `scopes`
+    /// (none: the account's own).
+    fn new(host: &str, scopes: &[String], policy: Policy) -> Result<Self, KeyStoreError> {
+        let http = Http::new(
+            BACKEND,
+            &format!("http://{host}"),
+            TlsFiles::default(),
+            policy,
+        )
+        .map_err(|e| e.map_message(|m| format!("GCE_METADATA_HOST: {m}")))?;
+        let mut path = METADATA_TOKEN_PATH.to_owned();
+        if !scopes.is_empty() {
+            let escaped: Vec<String> = scopes.iter().map(|s| query_escape(s)).collect();
+            path.push_str("?scopes=");
+            path.push_str(&escaped.join(","));
+        }
+        Ok(Self { http, path })
+    }
+
+    /// Asks the metadata server for an access token.
+    async fn token(&self) -> Result<Session, KeyStoreError> {
+        let call = Call::new(Method::GET, &self.path)
+            .header(METADATA_FLAVOR, HeaderValue::from_static("Google"));
+        let resp = self.http.send(&call).await.map_err(|e| {
+            e.map_message(|m| {
+                format!(
+                    "no credentials configured and the metadata server does not answer (set \
+                     keystore.gcp.secretmanager.credentials, or GOOGLE_APPLICATION_CREDENTIALS \
+                     to a service-account key file): {m}"
+                )
+            })
+        })?;
+        if resp.status != StatusCode::OK {
+            let what = format!(
+                "token request to the metadata server {}",
+                self.http.endpoint()
+            );
+            return Err(transport::unexpected(
+                BACKEND,
+                &what,
+                &resp,
+                &resp.body_excerpt(),
+            ));
+        }
+        parse_token(&resp, self.http.endpoint())
+    }
+}
+
+/// Where the access tokens come from.
+#[derive(Debug)]
+pub(crate) enum TokenSource {
+    /// A service-account key (`credentials`, or the key file of
+    /// `GOOGLE_APPLICATION_CREDENTIALS`).
+    ServiceAccount(Box<ServiceAccount>),
+    /// The metadata server.
+    Metadata(Box<MetadataServer>),
+}
+
+#[async_trait]
+impl Login for TokenSource {
+    const SCHEME: Scheme = SCHEME;
+
+    async fn login(&self, _: &Http) -> Result<Session, KeyStoreError> {
+        match self {
+            TokenSource::ServiceAccount(a) => a.token().await,
+            TokenSource::Metadata(m) => m.token().await,
+        }
+    }
+}
+
+impl TokenSource {
+    /// The service account of the config's `credentials`.
+    pub fn configured(
+        creds: &GcpCredentials,
+        scopes: &[String],
+        policy: Policy,
+    ) -> Result<Self, KeyStoreError> {
+        ServiceAccount::new(creds, scopes, policy, "credentials.")
+            .map(|a| Self::ServiceAccount(Box::new(a)))
+    }
+
+    /// Application default credentials, with the environment read through
+    /// `env`: the key file of `GOOGLE_APPLICATION_CREDENTIALS`, else the
+    /// metadata server (`GCE_METADATA_HOST`).
+    pub fn application_default(
+        scopes: &[String],
+        policy: Policy,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, KeyStoreError> {
+        let set = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(file) = set("GOOGLE_APPLICATION_CREDENTIALS") {
+            let origin = format!("GOOGLE_APPLICATION_CREDENTIALS file {file}: ");
+            let creds = key_file(Path::new(&file), &origin)?;
+            return ServiceAccount::new(&creds, scopes, policy, &origin)
+                .map(|a| Self::ServiceAccount(Box::new(a)));
+        }
+        let host = set("GCE_METADATA_HOST").unwrap_or_else(|| METADATA_HOST.to_owned());
+        MetadataServer::new(&host, scopes, policy).map(|m| Self::Metadata(Box::new(m)))
+    }
+}
+
+/// The credentials of a service-account key file (the JSON Google issues);
+/// errors start with `origin`.
+fn key_file(path: &Path, origin: &str) -> Result<GcpCredentials, KeyStoreError> {
+    let invalid = |m: String| KeyStoreError::invalid_config(BACKEND, format!("{origin}{m}"));
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| invalid(format!("cannot read it: {e}")))?,
+    );
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| invalid(format!("not a JSON key file: {e}")))?;
+    let field = |name: &str| {
+        v.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    match field("type").as_deref() {
+        Some("service_account") => {}
+        other => {
+            return Err(invalid(format!(
+                "credential type {:?} is not supported (only \"service_account\" key files; \
+                 or set keystore.gcp.secretmanager.credentials)",
+                other.unwrap_or("")
+            )));
+        }
+    }
+    let required = |name: &str| field(name).ok_or_else(|| invalid(format!("no {name}")));
+    Ok(GcpCredentials {
+        client_email: required("client_email")?,
+        client_id: field("client_id").unwrap_or_default(),
+        private_key_id: required("private_key_id")?,
+        private_key: Zeroizing::new(required("private_key")?),
+        token_uri: field("token_uri"),
+    })
+}
+
 /// Splits a token URI into its origin (`scheme://host[:port]`) and the path
-/// with query.
-fn split_uri(uri: &str) -> Result<(String, String), KeyStoreError> {
+/// with query; errors start with `origin` (where the URI came from).
+fn split_uri(uri: &str, origin: &str) -> Result<(String, String), KeyStoreError> {
     let invalid = |why: &str| {
-        KeyStoreError::invalid_config(BACKEND, format!("credentials.token_uri {uri:?}: {why}"))
+        KeyStoreError::invalid_config(BACKEND, format!("{origin}token_uri {uri:?}: {why}"))
     };
     let parsed: http::Uri = uri
         .parse()
@@ -238,6 +397,7 @@ fn split_uri(uri: &str) -> Result<(String, String), KeyStoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gcp::fake::{FakeGoogle, FakeGoogleConfig};
     use crate::transport::test_response as resp;
 
     const KEY: &str = include_str!("../../tests/data/gcp-test-key.pem");
@@ -258,7 +418,8 @@ mod tests {
 
     #[test]
     fn assertions_have_the_shape_google_expects() {
-        let sa = ServiceAccount::new(&creds(None), &[], transport::APPLIANCE).unwrap();
+        let sa =
+            ServiceAccount::new(&creds(None), &[], transport::APPLIANCE, "credentials.").unwrap();
         let jwt = sa.assertion(1_700_000_000).unwrap();
         let parts: Vec<&str> = jwt.split('.').collect();
         assert_eq!(parts.len(), 3);
@@ -283,6 +444,7 @@ mod tests {
             &creds(Some("http://127.0.0.1:1/tok?x=1")),
             &scopes,
             transport::APPLIANCE,
+            "credentials.",
         )
         .unwrap();
         assert_eq!(sa.token_path, "/tok?x=1");
@@ -297,14 +459,16 @@ mod tests {
         c.private_key = Zeroizing::new(
             "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n".into(),
         );
-        let e = ServiceAccount::new(&c, &[], transport::APPLIANCE).unwrap_err();
+        let e = ServiceAccount::new(&c, &[], transport::APPLIANCE, "credentials.").unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid key store config: gcp secretmanager: credentials.private_key: unsupported \
              PEM block 'RSA PRIVATE KEY': a PKCS#8 'PRIVATE KEY' block is required"
         );
         for uri in ["ftp://h/t", "/token", "not a url"] {
-            let e = ServiceAccount::new(&creds(Some(uri)), &[], transport::APPLIANCE).unwrap_err();
+            let e =
+                ServiceAccount::new(&creds(Some(uri)), &[], transport::APPLIANCE, "credentials.")
+                    .unwrap_err();
             assert!(e.to_string().contains("credentials.token_uri"), "{e}");
         }
     }
@@ -324,7 +488,8 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("no access_token"), "{e}");
-        let sa = ServiceAccount::new(&creds(None), &[], transport::APPLIANCE).unwrap();
+        let sa =
+            ServiceAccount::new(&creds(None), &[], transport::APPLIANCE, "credentials.").unwrap();
         let e = sa.token_error(&resp(
             400,
             r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#,
@@ -337,5 +502,101 @@ mod tests {
         );
         let e = sa.token_error(&resp(503, "down"));
         assert!(e.is_temporary(), "{e:?}");
+    }
+
+    /// A transport the token sources ignore (they have their own).
+    fn unused_http() -> Http {
+        Http::new(
+            BACKEND,
+            "http://127.0.0.1:1",
+            TlsFiles::default(),
+            transport::APPLIANCE,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn without_credentials_the_metadata_server_hands_out_tokens() {
+        let google = FakeGoogle::start(FakeGoogleConfig::default())
+            .await
+            .unwrap();
+        let host = google.metadata_host();
+        let env = |k: &str| (k == "GCE_METADATA_HOST").then(|| host.clone());
+        let scopes = ["s1".to_owned(), "s 2".to_owned()];
+        let src = TokenSource::application_default(&scopes, transport::APPLIANCE, &env).unwrap();
+        assert!(matches!(src, TokenSource::Metadata(_)), "{src:?}");
+        let s = src.login(&unused_http()).await.unwrap();
+        assert!(
+            s.token().starts_with("Bearer ya29.fake-1-"),
+            "{}",
+            s.token()
+        );
+        assert_eq!(google.metadata_scopes().as_deref(), Some("s1,s 2"));
+
+        let env = |k: &str| (k == "GCE_METADATA_HOST").then(|| "127.0.0.1:1".to_owned());
+        let src = TokenSource::application_default(&[], transport::APPLIANCE, &env).unwrap();
+        let e = src.login(&unused_http()).await.err().unwrap();
+        assert!(e.is_unreachable(), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("no credentials configured and the metadata server does not answer"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn google_application_credentials_names_a_key_file() {
+        let google = FakeGoogle::start(FakeGoogleConfig::default())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sa.json");
+        let file = path.to_str().unwrap().to_owned();
+        let env = |k: &str| (k == "GOOGLE_APPLICATION_CREDENTIALS").then(|| file.clone());
+        let adc = || TokenSource::application_default(&[], transport::APPLIANCE, &env);
+        std::fs::write(
+            &path,
+            json!({
+                "type": "service_account", "project_id": "p", "private_key_id": "kid-9",
+                "private_key": KEY, "client_email": "sa@p.iam.gserviceaccount.com",
+                "client_id": "1", "token_uri": google.token_uri(),
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let src = adc().unwrap();
+        src.login(&unused_http()).await.unwrap();
+        let a = google.last_assertion().unwrap();
+        assert_eq!(a.header["kid"], "kid-9");
+        assert_eq!(a.claims["iss"], "sa@p.iam.gserviceaccount.com");
+
+        for (text, want) in [
+            (
+                r#"{"type":"authorized_user","refresh_token":"r"}"#,
+                "credential type \"authorized_user\" is not supported",
+            ),
+            ("{not json", "not a JSON key file"),
+            (
+                r#"{"type":"service_account","client_email":"e","private_key_id":"k"}"#,
+                "no private_key",
+            ),
+            (
+                r#"{"type":"service_account","client_email":"e","private_key_id":"k","private_key":"x"}"#,
+                "private_key: no PEM 'PRIVATE KEY' block found",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = adc().err().unwrap();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig);
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("GOOGLE_APPLICATION_CREDENTIALS file {file}: ")),
+                "{msg}"
+            );
+            assert!(msg.contains(want), "{msg}");
+        }
+        std::fs::remove_file(&path).unwrap();
+        let e = adc().err().unwrap();
+        assert!(e.to_string().contains("cannot read it"), "{e}");
     }
 }

@@ -10,6 +10,10 @@
 //!   that is `kes-crypto`'s unit test), records them, and issues a token
 //!   `{"access_token", "expires_in", "token_type": "Bearer"}`, or answers
 //!   400 `invalid_grant` when told to refuse;
+//! - `GET /computeMetadata/v1/instance/service-accounts/default/token`
+//!   (the metadata server, for application default credentials): with
+//!   `Metadata-Flavor: Google` a token like the above (the `scopes` query
+//!   is recorded), else 403;
 //! - every other path but `GET /` (the status probe, 404) requires a current
 //!   token (else 401 `UNAUTHENTICATED`, as Google answers); then
 //!   `GET /v1/projects/<p>/secrets` lists the configured secret names in
@@ -26,7 +30,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::testkit::fake::{
-    FakeRequest, FakeResponse, FakeServer, json as json_answer, percent_decode, respond,
+    FakeRequest, FakeResponse, FakeServer, json as json_answer, percent_decode, random_hex, respond,
 };
 
 /// How a [`FakeGoogle`] behaves.
@@ -74,6 +78,9 @@ pub struct Assertion {
     pub claims: Value,
 }
 
+/// The metadata server's token path.
+const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+
 #[derive(Debug)]
 struct State {
     cfg: FakeGoogleConfig,
@@ -83,6 +90,8 @@ struct State {
     issued: u64,
     stats: FakeGoogleStats,
     last: Option<Assertion>,
+    /// The `scopes` of the last metadata token request.
+    metadata_scopes: Option<String>,
 }
 
 /// A running fake token endpoint; stops on drop.
@@ -113,6 +122,7 @@ impl FakeGoogle {
             issued: 0,
             stats: FakeGoogleStats::default(),
             last: None,
+            metadata_scopes: None,
         }));
         let handler_state = Arc::clone(&state);
         let server =
@@ -142,6 +152,18 @@ impl FakeGoogle {
         lock(&self.state).last.clone()
     }
 
+    /// The `scopes` query of the last metadata-server token request
+    /// (`Some("")` when it had none).
+    pub fn metadata_scopes(&self) -> Option<String> {
+        lock(&self.state).metadata_scopes.clone()
+    }
+
+    /// `127.0.0.1:<port>`: the host to reach the metadata server at
+    /// (`GCE_METADATA_HOST`).
+    pub fn metadata_host(&self) -> String {
+        self.endpoint().trim_start_matches("http://").to_owned()
+    }
+
     /// Invalidates every token issued so far.
     pub fn expire_tokens(&self) {
         lock(&self.state).tokens.clear();
@@ -158,6 +180,9 @@ fn google_error(status: StatusCode, text: &str, message: &str) -> FakeResponse {
 fn handle(st: &mut State, req: FakeRequest) -> FakeResponse {
     if req.method == Method::POST && req.path == "/token" {
         return token(st, &req);
+    }
+    if req.method == Method::GET && req.path == METADATA_TOKEN_PATH {
+        return metadata_token(st, &req);
     }
     if req.method == Method::GET && req.path == "/" {
         return respond(StatusCode::NOT_FOUND, "text/html", "<html>404</html>");
@@ -281,16 +306,39 @@ fn token(st: &mut State, req: &FakeRequest) -> FakeResponse {
     if st.cfg.refuse {
         return invalid_grant("Invalid JWT Signature.");
     }
+    issue(st)
+}
+
+/// A new token answer.
+fn issue(st: &mut State) -> FakeResponse {
     st.issued += 1;
     st.stats.tokens += 1;
-    let token = format!(
-        "ya29.fake-{}-{}",
-        st.issued,
-        crate::testkit::fake::random_hex(8)
-    );
+    let token = format!("ya29.fake-{}-{}", st.issued, random_hex(8));
     st.tokens.insert(token.clone());
     json_answer(
         StatusCode::OK,
         &json!({"access_token": token, "expires_in": st.cfg.expires_in, "token_type": "Bearer"}),
     )
+}
+
+/// The metadata server's token answer; Google requires the
+/// `Metadata-Flavor: Google` header.
+fn metadata_token(st: &mut State, req: &FakeRequest) -> FakeResponse {
+    let flavor = req
+        .headers
+        .get("metadata-flavor")
+        .and_then(|v| v.to_str().ok());
+    if flavor != Some("Google") {
+        return respond(
+            StatusCode::FORBIDDEN,
+            "text/html",
+            "Missing Metadata-Flavor:Google header.",
+        );
+    }
+    st.metadata_scopes = Some(
+        req.query_param("scopes")
+            .and_then(percent_decode)
+            .unwrap_or_default(),
+    );
+    issue(st)
 }

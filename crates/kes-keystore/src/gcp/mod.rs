@@ -9,15 +9,16 @@
 //! error answers in `error`, the service account's JWT-bearer token flow in
 //! `auth` (on the shared token session of `transport`: renewal at half the
 //! token's lifetime, one new token when a call answers 401) and the test
-//! fake of the token endpoint in `fake`. An `http://` endpoint without
-//! credentials is an emulator: calls carry no token.
+//! fake of the token endpoint and metadata server in `fake`. An `http://`
+//! endpoint without credentials is an emulator: calls carry no token.
 //!
 //! Differences from Go KES, on purpose: REST instead of gRPC (the same
 //! calls; an `endpoint` is a URL, not `host:port`); service-account
 //! credentials use the token exchange (`credentials.token_uri`, default
 //! `https://oauth2.googleapis.com/token`) instead of self-signed JWTs;
-//! without credentials a non-emulator endpoint is a start-up error instead
-//! of application default credentials; a create whose second call
+//! of the application default credentials only service-account key files
+//! (`GOOGLE_APPLICATION_CREDENTIALS`) and the metadata server are used,
+//! not gcloud user credentials or federation files; a create whose second call
 //! (AddSecretVersion) fails deletes the empty secret again; `list` honours
 //! the prefix and `start` contract of [`crate::KeyStore::list`]. Like Go KES,
 //! a listing names every secret of the project, also those KES did not

@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
-use super::auth::ServiceAccount;
+use super::auth::TokenSource;
 use super::client::{self, op};
 use super::config::GcpOptions;
 use super::error::{self, BACKEND};
@@ -34,22 +34,22 @@ const LIST_PAGE: usize = 25_000;
 enum Auth {
     /// An emulator (`http://` endpoint) without credentials: no token.
     None(Box<Http>),
-    /// A service account's access token, renewed by the shared session.
-    ServiceAccount(SessionClient<ServiceAccount>),
+    /// An access token, renewed by the shared session.
+    Token(SessionClient<TokenSource>),
 }
 
 impl Auth {
     fn http(&self) -> &Http {
         match self {
             Auth::None(http) => http,
-            Auth::ServiceAccount(s) => s.http(),
+            Auth::Token(s) => s.http(),
         }
     }
 
     async fn send(&self, call: &Call<'_>) -> Result<Response, KeyStoreError> {
         match self {
             Auth::None(http) => http.send(call).await,
-            Auth::ServiceAccount(s) => s.send(call).await,
+            Auth::Token(s) => s.send(call).await,
         }
     }
 }
@@ -68,42 +68,38 @@ impl std::fmt::Debug for GcpKeyStore {
         let mut d = f.debug_struct("GcpKeyStore");
         d.field("endpoint", &self.auth.http().endpoint())
             .field("project", &self.project);
-        if let Auth::ServiceAccount(s) = &self.auth {
-            d.field("service_account", s.creds());
+        if let Auth::Token(s) = &self.auth {
+            d.field("tokens", s.creds());
         }
         d.finish_non_exhaustive()
     }
 }
 
 impl GcpKeyStore {
-    /// Checks that the endpoint answers and, with credentials, obtains the
-    /// first access token. Errors name the problem: an endpoint that does
-    /// not answer, a bad private key or token URI, refused credentials.
-    /// Without credentials only an emulator (`http://` endpoint) can be
-    /// used.
+    /// Checks that the endpoint answers and obtains the first access token:
+    /// from the configured service account, or, without `credentials`,
+    /// from application default credentials read from the process
+    /// environment (an `http://` endpoint without credentials is an
+    /// emulator: no token). Errors name the problem: an endpoint that does
+    /// not answer, a bad private key, key file or token URI, refused
+    /// credentials, no metadata server.
     pub async fn connect(opts: GcpOptions) -> Result<Self, KeyStoreError> {
         let endpoint = opts.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
         let http = Http::new(BACKEND, endpoint, TlsFiles::default(), POLICY)?;
-        let account = match &opts.credentials {
-            Some(creds) => Some(ServiceAccount::new(creds, &opts.scopes, POLICY)?),
+        let source = match &opts.credentials {
+            Some(creds) => Some(TokenSource::configured(creds, &opts.scopes, POLICY)?),
             None if http.endpoint().starts_with("http://") => None,
-            None => {
-                return Err(KeyStoreError::invalid_config(
-                    BACKEND,
-                    format!(
-                        "no credentials: set keystore.gcp.secretmanager.credentials (a service \
-                         account key); requests without a token are only sent to an emulator \
-                         (an http:// endpoint), and {} is not one",
-                        http.endpoint()
-                    ),
-                ));
-            }
+            None => Some(TokenSource::application_default(
+                &opts.scopes,
+                POLICY,
+                &|name| std::env::var(name).ok(),
+            )?),
         };
         probe(&http).await.map_err(|e| {
             e.map_message(|m| format!("start-up check of the endpoint failed: {m}"))
         })?;
-        let auth = match account {
-            Some(account) => Auth::ServiceAccount(SessionClient::connect(http, account).await?),
+        let auth = match source {
+            Some(source) => Auth::Token(SessionClient::connect(http, source).await?),
             None => Auth::None(Box::new(http)),
         };
         Ok(Self {
