@@ -9,7 +9,8 @@
 //! The `keystore:` section of the config file is decoded here too
 //! ([`config`]): each back end's folder owns its block. `fs` and `mem` are
 //! always built; each remote back end is a cargo feature of the same name
-//! (`vault`, `aws`, `entrust`, `gemalto`, `azure`), off by default; its config is
+//! (`vault`, `aws`, `entrust`, `gemalto`, `azure`, `gcp`, `fortanix`), off by
+//! default; its config is
 //! built either way.
 #![forbid(unsafe_code)]
 
@@ -39,7 +40,9 @@ pub mod testkit;
     feature = "vault",
     feature = "entrust",
     feature = "gemalto",
-    feature = "azure"
+    feature = "azure",
+    feature = "gcp",
+    feature = "fortanix"
 ))]
 mod transport;
 pub mod vault;

@@ -25,7 +25,12 @@ use kes_types::name::MAX_NAME_LEN;
 
 use crate::{ErrorKind, KeyStore, KeyStoreError, MAX_LIST};
 
-#[cfg(any(feature = "entrust", feature = "gemalto"))]
+#[cfg(any(
+    feature = "entrust",
+    feature = "gemalto",
+    feature = "gcp",
+    feature = "fortanix"
+))]
 pub mod fake;
 pub mod faults;
 

@@ -626,7 +626,7 @@ fn every_backend_loads_with_its_fields() {
         panic!()
     };
     assert_eq!(f.group_id.as_deref(), Some("g"));
-    assert_eq!(f.api_key.expose(), "fortanix-api-key");
+    assert_eq!(f.api_key.as_str(), "fortanix-api-key");
     assert_eq!(f.ca, Some(PathBuf::from("ca.pem")));
     assert!(!format!("{cfg:?}").contains("fortanix-api-key"));
 
@@ -644,9 +644,10 @@ fn every_backend_loads_with_its_fields() {
     let c = g.credentials.as_ref().unwrap();
     assert_eq!(c.client_id, "11");
     assert_eq!(
-        c.private_key.expose(),
+        c.private_key.as_str(),
         "-----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----\n"
     );
+    assert!(c.token_uri.is_none());
     assert!(!format!("{cfg:?}").contains("AAA"));
 
     for (block, want) in [

@@ -94,3 +94,46 @@ pub(crate) fn decode(a: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<AzureOptio
     };
     Ok(AzureOptions { endpoint, auth })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeyStoreConfig;
+    use crate::config::tests::decode_ok;
+
+    /// The example of README.md, verbatim; the test decodes it with the
+    /// secret written in place of the `${AZURE_CLIENT_SECRET}` reference.
+    const README_EXAMPLE: &str = "keystore:
+  azure:
+    keyvault:
+      endpoint: https://my-vault.vault.azure.net
+      credentials:
+        tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+        client_id: f1a2b3c4-0000-4000-8000-000000000001
+        client_secret: ${AZURE_CLIENT_SECRET}
+";
+
+    #[test]
+    fn the_readme_example_decodes() {
+        let readme = include_str!("../../../../README.md");
+        assert!(
+            readme.contains(README_EXAMPLE),
+            "README.md lost the Azure example"
+        );
+        let text = README_EXAMPLE.replace("${AZURE_CLIENT_SECRET}", "s3cr3t");
+        let KeyStoreConfig::Azure(a) = decode_ok(&text) else {
+            panic!("not an Azure config")
+        };
+        assert_eq!(a.endpoint, "https://my-vault.vault.azure.net");
+        let AzureAuth::ClientCredentials {
+            tenant_id,
+            client_secret,
+            ..
+        } = a.auth
+        else {
+            panic!("not a service principal")
+        };
+        assert_eq!(tenant_id, "72f988bf-86f1-41af-91ab-2d7cd011db47");
+        assert_eq!(client_secret.expose(), "s3cr3t");
+    }
+}

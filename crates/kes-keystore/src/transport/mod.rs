@@ -1,11 +1,12 @@
 //! The one HTTP(S) transport of the remote key stores (Vault / OpenBao,
-//! Entrust KeyControl, Thales CipherTrust Manager, Azure Key Vault and its
-//! token endpoints): a pooled client per
+//! Entrust KeyControl, Thales CipherTrust Manager, Azure Key Vault, GCP
+//! Secret Manager, Fortanix DSM, and the token endpoints of Azure and
+//! Google): a pooled client per
 //! store ([`Http`]) that sends a [`Call`] under the store's [`Policy`] and
 //! hands the answer ([`Response`]) back for the store to interpret. The TLS
 //! trust and client certificate are built in [`tls`]; the token session of
-//! the appliance stores (login, background renewal, one re-login on 401)
-//! lives in [`session`]. Vault keeps its own token lifecycle (`vault/auth.rs`,
+//! the appliance stores, GCP and Fortanix (login, background renewal, one
+//! re-login on 401) lives in [`session`]. Vault keeps its own token lifecycle (`vault/auth.rs`,
 //! `vault/store.rs`) and builds its headers (`X-Vault-Token`,
 //! `X-Vault-Namespace`, `X-Vault-Request`) in `vault/client.rs`.
 //!
@@ -78,16 +79,21 @@
 //!
 //! # Policies
 //!
-//! | | Entrust KeyControl | CipherTrust Manager | Vault / OpenBao | Azure Key Vault |
-//! |---|---|---|---|---|
-//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `vault/store.rs` | `azure/store.rs` ([`APPLIANCE`]) |
-//! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others | 10 s / 30 s |
-//! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB | 2 MiB / 32 MiB |
-//! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) | 2, after 200 ms + up to 800 ms |
-//! | in-flight cap | none | none | 64 | none |
-//! | idle pool | unbounded, 30 s | unbounded, 30 s | 32 per host, 60 s | unbounded, 30 s |
-//! | CA | `tls.ca` added to the system roots | `tls.ca` replaces the system roots | `tls.ca` replaces the system roots | `SSL_CERT_FILE` added to the system roots |
-//! | client certificate | none | none | `tls.cert` + `tls.key` when set | none |
+//! | | Entrust KeyControl | CipherTrust Manager | Fortanix DSM | Vault / OpenBao | Azure Key Vault (vault and token endpoints) | GCP Secret Manager (API and token endpoint) |
+//! |---|---|---|---|---|---|---|
+//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `fortanix/store.rs` ([`APPLIANCE`]) | `vault/store.rs` | `azure/store.rs` ([`APPLIANCE`]) | `gcp/store.rs` ([`APPLIANCE`]) |
+//! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others | 10 s / 30 s | 10 s / 30 s |
+//! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB | 2 MiB / 32 MiB | 2 MiB / 32 MiB |
+//! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms |
+//! | in-flight cap | none | none | none | 64 | none | none |
+//! | idle pool | unbounded, 30 s | unbounded, 30 s | unbounded, 30 s | 32 per host, 60 s | unbounded, 30 s | unbounded, 30 s |
+//! | CA | `tls.ca` added to the system roots | `tls.ca` replaces the system roots | `tls.ca` replaces the system roots | `tls.ca` replaces the system roots | no `ca` field: the file named by `SSL_CERT_FILE` is added | no `ca` field |
+//! | client certificate | none | none | none | `tls.cert` + `tls.key` when set | none | none |
+//!
+//! "The system roots" are what rustls-native-certs finds; like OpenSSL it
+//! reads `SSL_CERT_FILE` / `SSL_CERT_DIR` *instead of* the platform store
+//! when they are set, so with `SSL_CERT_FILE` set the stores without a `ca`
+//! field trust that file alone.
 //!
 //! A build with some back ends compiled out (cargo features) leaves parts of
 //! this module unused; the build with every back end, which CI lints, keeps
@@ -97,7 +103,9 @@
         feature = "vault",
         feature = "entrust",
         feature = "gemalto",
-        feature = "azure"
+        feature = "azure",
+        feature = "gcp",
+        feature = "fortanix"
     )),
     allow(dead_code, unused_imports)
 )]
@@ -322,6 +330,20 @@ pub(crate) fn excerpt(s: &str) -> String {
     } else {
         joined
     }
+}
+
+/// `s` percent-encoded for a query value or a form field: everything but
+/// the RFC 3986 unreserved characters.
+pub(crate) fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The pooled HTTP(S) client of one store, sending under its [`Policy`].
@@ -909,6 +931,12 @@ mod tests {
             let d = r.delay();
             assert!(d >= r.wait && d <= r.wait + r.jitter, "{d:?}");
         }
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(query_escape("aZ09-_.~"), "aZ09-_.~");
+        assert_eq!(query_escape("a+b/c=:é"), "a%2Bb%2Fc%3D%3A%C3%A9");
     }
 
     #[test]
