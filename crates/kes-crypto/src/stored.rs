@@ -11,7 +11,7 @@ use crate::key_version::KeyVersion;
 
 /// What the entry of a rotated key's own name holds.
 pub const ROTATED_MARKER: &[u8] =
-    b"kes-rotated-key: this key has versions, stored as <name>.v<N>; \
+    b"kes-rotated-key: this key has versions, stored as <name>-v<N>-; \
 it needs a KES server with key versions\n";
 
 /// What the entry of a removed key version holds.
@@ -21,7 +21,7 @@ pub const REMOVED_MARKER: &[u8] =
 /// A decoded key-store entry.
 #[derive(Debug)]
 pub enum StoredEntry {
-    /// A key version: a never-rotated key, or an entry `<name>.v<N>`.
+    /// A key version: a never-rotated key, or an entry `<name>-v<N>-`.
     Key(KeyVersion),
     /// The name of a rotated key: its versions are separate entries.
     Rotated,

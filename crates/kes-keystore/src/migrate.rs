@@ -14,7 +14,15 @@
 //!   until the next run copies it again — the source is never touched).
 //!
 //! With `dry_run` nothing is written; the outcomes say what would happen.
+//!
+//! A rotated key's versions (`<key>-v<N>-`, docs/key-versions.md) travel
+//! with it: before the key, `<key>-v1-`, `<key>-v2-`, … are copied under
+//! the same rules until the first that the source does not hold (versions
+//! are dense), since not every store lists them (fs does not). Listed version
+//! entries are not matched as keys. For a key never rotated this costs one
+//! read of `<key>-v1-` at the source.
 
+use kes_types::name::{KeyVersionId, is_version_entry};
 use kes_types::{Glob, KeyName};
 use zeroize::Zeroizing;
 
@@ -114,7 +122,11 @@ pub async fn matching_names(
             .list(&prefix, &start, 0)
             .await
             .map_err(MigrateError::List)?;
-        names.extend(page.names.into_iter().filter(|n| pattern.matches(n)));
+        names.extend(
+            page.names
+                .into_iter()
+                .filter(|n| !is_version_entry(n) && pattern.matches(n)),
+        );
         match page.next {
             // A store that does not advance would loop forever.
             Some(next) if next > start => start = next,
@@ -129,7 +141,8 @@ pub async fn matching_names(
     }
 }
 
-/// Copies one key (see the module docs for the rules).
+/// Copies one key and its versions (see the module docs for the rules);
+/// the outcome is the key's.
 pub async fn copy_key(
     from: &dyn KeyStore,
     to: &dyn KeyStore,
@@ -137,6 +150,32 @@ pub async fn copy_key(
     opts: MigrateOptions,
 ) -> Result<Outcome, MigrateError> {
     let key = KeyName::new(name).map_err(|_| MigrateError::BadName(name.to_owned()))?;
+    // Versions first: an interrupted run never leaves a rotated key's
+    // marker without its versions at the destination.
+    let mut version = Some(KeyVersionId::FIRST);
+    while let Some(v) = version {
+        let entry = key.version_entry(v);
+        match copy_entry(from, to, &entry, opts).await {
+            Ok(_) => version = v.next(),
+            Err(MigrateError::Key {
+                op: "read", source, ..
+            }) if source.kind() == ErrorKind::NotFound => {
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    copy_entry(from, to, &key, opts).await
+}
+
+/// Copies one stored entry, a key or a version entry.
+async fn copy_entry(
+    from: &dyn KeyStore,
+    to: &dyn KeyStore,
+    key: &KeyName,
+    opts: MigrateOptions,
+) -> Result<Outcome, MigrateError> {
+    let name = key.as_str();
     let err = |op: &'static str| {
         move |source| MigrateError::Key {
             op,
@@ -144,8 +183,8 @@ pub async fn copy_key(
             source,
         }
     };
-    let value = from.get(&key).await.map_err(err("read"))?;
-    let existing: Option<Zeroizing<Vec<u8>>> = match to.get(&key).await {
+    let value = from.get(key).await.map_err(err("read"))?;
+    let existing: Option<Zeroizing<Vec<u8>>> = match to.get(key).await {
         Ok(v) => Some(v),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => return Err(err("check")(e)),
@@ -161,16 +200,16 @@ pub async fn copy_key(
         return Ok(outcome);
     }
     if outcome == Outcome::Replaced {
-        match to.delete(&key).await {
+        match to.delete(key).await {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(err("replace")(e)),
         }
     }
-    match to.create(&key, &value).await {
+    match to.create(key, &value).await {
         Ok(()) => Ok(outcome),
         // Another writer created it in between: compare again.
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => match to.get(&key).await {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => match to.get(key).await {
             Ok(v) if equal(&v, &value) => Ok(Outcome::Identical),
             Ok(_) if opts.merge => Ok(Outcome::Kept),
             Ok(_) => Err(MigrateError::Exists(name.to_owned())),
@@ -268,6 +307,30 @@ mod tests {
         assert_eq!(again.identical, 2);
         // The source is untouched.
         assert_eq!(&*from.get(&name("app-1")).await.unwrap(), b"v1");
+    }
+
+    /// A rotated key travels with its version entries, which are not
+    /// listed as keys of their own.
+    #[tokio::test]
+    async fn versions_travel_with_their_key() {
+        let k = name("app-r");
+        let v1 = k.version_entry(KeyVersionId::FIRST);
+        let v2 = k.version_entry(KeyVersionId::new(2).unwrap());
+        let from = store(&[("app-r", b"marker"), ("app-plain", b"p")]).await;
+        from.create(&v1, b"first").await.unwrap();
+        from.create(&v2, b"second").await.unwrap();
+        let to = MemKeyStore::new();
+        let glob = Glob::new("app-*").unwrap();
+        let summary = migrate(&from, &to, &glob, MigrateOptions::default(), |_| ())
+            .await
+            .unwrap();
+        assert_eq!((summary.matched, summary.copied), (2, 2));
+        assert_eq!(&*to.get(&v1).await.unwrap(), b"first");
+        assert_eq!(&*to.get(&v2).await.unwrap(), b"second");
+        let again = migrate(&from, &to, &glob, MigrateOptions::default(), |_| ())
+            .await
+            .unwrap();
+        assert_eq!(again.identical, 2);
     }
 
     #[tokio::test]

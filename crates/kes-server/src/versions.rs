@@ -7,7 +7,7 @@
 //! scheduled rotation of `keys: [{name, rotate}]`.
 //!
 //! Layout: a never-rotated key `K` is one entry, unchanged. A rotated key
-//! is the marker at `K` and versions `K.v1 … K.vL` (key versions, or
+//! is the marker at `K` and versions `K-v1- … K-vL-` (key versions, or
 //! tombstones of removed ones). Versions are dense, so the latest is found
 //! with `2·log2(L)` gets (exponential probe, then binary search).
 
@@ -249,7 +249,7 @@ async fn load_version(
 }
 
 /// The latest version of a key whose `v1` entry may exist: 0 entries → an
-/// error; otherwise the largest N with an entry `K.vN`, found by an
+/// error; otherwise the largest N with an entry `K-vN-`, found by an
 /// exponential probe and a binary search (versions are dense).
 async fn find_latest(store: &dyn KeyStore, name: &KeyName) -> Result<KeyVersionId, Error> {
     let at = |n: u64| KeyVersionId::new(u32::try_from(n).unwrap_or(u32::MAX));
@@ -370,8 +370,8 @@ pub async fn rotate(
     Err(Error::RotateConflict(name.to_string()))
 }
 
-/// First rotation: `K.v1` gets exactly the bytes `K` holds. An existing
-/// `K.v1` (an interrupted rotation, or a concurrent one) must hold them.
+/// First rotation: `K-v1-` gets exactly the bytes `K` holds. An existing
+/// `K-v1-` (an interrupted rotation, or a concurrent one) must hold them.
 async fn copy_first_version(
     store: &dyn KeyStore,
     name: &KeyName,
@@ -421,7 +421,7 @@ async fn seal(store: &dyn KeyStore, name: &KeyName, delete_first: bool) -> Resul
             _ => Err(inconsistent(
                 name,
                 "a new key of that name was created while the key was being rotated; \
-                 its versions are kept as <name>.v<N>"
+                 its versions are kept as <name>-v<N>-"
                     .into(),
             )),
         },
@@ -683,7 +683,7 @@ mod tests {
         let store = MemKeyStore::default();
         let k = name("k");
         let bytes = new_key(&store, &k).await;
-        // Crash after creating K.v1 and K.v2, before sealing K.
+        // Crash after creating K-v1- and K-v2-, before sealing K.
         store.create(&k.version_entry(v(1)), &bytes).await.unwrap();
         let stray = KeyVersion::generate(Cipher::Aes256, None).encode().unwrap();
         store.create(&k.version_entry(v(2)), &stray).await.unwrap();

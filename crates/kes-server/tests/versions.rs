@@ -146,7 +146,7 @@ async fn rotate_then_generate_encrypt_decrypt_describe_list() {
         .await
         .assert_error(404, "key does not exist");
 
-    // The store lists `k.v1 … k.v3`; the key listing shows keys only.
+    // The store lists `k-v1- … k-v3-`; the key listing shows keys only.
     let l = c.get("/v1/key/list/").await.json();
     assert_eq!(l["names"], json!(["k"]));
 
@@ -233,7 +233,7 @@ async fn rotation_is_a_separate_policy_path() {
     srv.stop().await;
 }
 
-/// A legacy key rotated on an fs store: its bytes move to `zero.v1`
+/// A legacy key rotated on an fs store: its bytes move to `zero-v1-`
 /// unchanged, its own file becomes the marker (which Go KES refuses), and
 /// every ciphertext format of §7.5 still decrypts, with or without `v1`.
 #[tokio::test]
@@ -252,7 +252,7 @@ async fn old_ciphertext_formats_decrypt_after_rotation() {
 
     assert_eq!(rotate(&c, "zero").await, "v2");
     assert_eq!(
-        std::fs::read(dir.path().join("zero.v1")).unwrap(),
+        std::fs::read(dir.path().join("zero-v1-")).unwrap(),
         ZERO_KEY_JSON.as_bytes()
     );
     let marker = std::fs::read(dir.path().join("zero")).unwrap();
@@ -421,7 +421,7 @@ async fn removing_a_version_shreds_its_ciphertexts() {
         .await
         .assert_empty_ok();
     assert!(
-        !String::from_utf8(std::fs::read(dir.path().join("app-k.v1")).unwrap())
+        !String::from_utf8(std::fs::read(dir.path().join("app-k-v1-")).unwrap())
             .unwrap()
             .contains("bytes")
     );

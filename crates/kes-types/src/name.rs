@@ -157,26 +157,30 @@ name_type!(
     NameKind::Policy
 );
 
-/// The separator between a key name and a version in the name of a
-/// version entry (`<key>.v<N>`). No key name contains it (§1.8), in any
-/// Go KES release, so a version entry never clashes with a key.
-pub const VERSION_SEPARATOR: &str = ".v";
-
 impl KeyName {
-    /// The name under which version `version` of this key is stored
-    /// (`<key>.v<N>`, see docs/key-versions.md). Deliberately not a valid
-    /// key name: no request can name it, and Go KES refuses it.
+    /// The name under which version `version` of this key is stored:
+    /// `<key>-v<N>-` (docs/key-versions.md). Deliberately not a valid key
+    /// name (a key name never ends with `-`, §1.8, in any Go KES release):
+    /// no request can name it, Go KES refuses it, and it never clashes with
+    /// a key. It keeps to the alphabet every key store accepts, the
+    /// strictest being Azure Key Vault's `[0-9a-zA-Z-]` and GCP's
+    /// `[a-zA-Z0-9_-]` (so no `.`).
     pub fn version_entry(&self, version: KeyVersionId) -> KeyName {
-        KeyName(format!("{}{VERSION_SEPARATOR}{}", self.0, version.get()))
+        KeyName(format!("{}-v{}-", self.0, version.get()))
     }
 }
 
 /// Reports whether a stored entry name is the version entry of a key
-/// (`<key>.v<N>`, see [`KeyName::version_entry`]) rather than a key.
+/// (`<key>-v<N>-`, see [`KeyName::version_entry`]) rather than a key.
 pub fn is_version_entry(s: &str) -> bool {
-    s.split_once(VERSION_SEPARATOR).is_some_and(|(key, n)| {
-        is_valid_name(key) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
-    })
+    s.strip_suffix('-')
+        .and_then(|rest| rest.rsplit_once("-v"))
+        .is_some_and(|(key, n)| {
+            is_valid_name(key)
+                && !n.is_empty()
+                && !n.starts_with('0')
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// The number of a key version (docs/key-versions.md), 1 for the version
@@ -333,12 +337,17 @@ mod tests {
     fn version_entries_are_not_key_names() {
         let k = KeyName::new(&"k".repeat(MAX_NAME_LEN)).unwrap();
         let e = k.version_entry(KeyVersionId::new(u32::MAX).unwrap());
-        assert_eq!(e.as_str(), format!("{}.v4294967295", k.as_str()));
+        assert_eq!(e.as_str(), format!("{}-v4294967295-", k.as_str()));
         assert!(!is_valid_name(e.as_str()));
         assert!(KeyName::new(e.as_str()).is_err());
         assert!(is_version_entry(e.as_str()));
+        let nested = KeyName::new("a-v1")
+            .unwrap()
+            .version_entry(KeyVersionId::FIRST);
+        assert_eq!(nested.as_str(), "a-v1-v1-");
+        assert!(is_version_entry(nested.as_str()));
         for other in [
-            "k", "k.v", "k.vx", "k.v1x", ".v1", "-k.v1", "k.1", "k.v1.v2",
+            "k", "k-v-", "k-vx-", "k-v1x-", "-v1-", "--k-v1-", "k-1-", "k-v1", "k-v01-", "k.v1",
         ] {
             assert!(!is_version_entry(other), "{other}");
         }

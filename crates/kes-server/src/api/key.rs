@@ -140,7 +140,7 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
             op: StoreOp::List,
             source,
         })?;
-    // Version entries (`<key>.v<N>`) are not keys.
+    // Version entries (`<key>-v<N>-`) are not keys.
     let mut names = page.names;
     names.retain(|n| !is_version_entry(n));
     json(&ListKeysResponse {
