@@ -23,4 +23,9 @@ pub mod run;
 pub mod state;
 pub mod tls;
 
+/// The build script's commit lookup, tested in `api::system`.
+#[cfg(test)]
+#[path = "../build/commit.rs"]
+mod build_commit;
+
 pub use run::{ServeOptions, ServerError, run};

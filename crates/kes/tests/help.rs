@@ -194,7 +194,11 @@ fn journey_version() {
         let out = run(dir.path(), &[flag]);
         let text = out.ok();
         assert!(
-            text.starts_with(&format!("Version    {}\n", env!("CARGO_PKG_VERSION"))),
+            text.starts_with(&format!(
+                "Version    {} commit={}\n",
+                kes_server::api::VERSION,
+                kes_server::api::COMMIT
+            )),
             "{text}"
         );
         assert!(text.contains("\nRuntime    rust "));

@@ -184,7 +184,14 @@ pub(crate) fn created_fields(
 /// The `kes --version` text: version, runtime, license, copyright.
 pub fn version_text() -> String {
     let label = |l: &str, v: &str| format!("{l:<11}{v}\n");
-    let mut s = label("Version", env!("CARGO_PKG_VERSION"));
+    let mut s = label(
+        "Version",
+        &format!(
+            "{} commit={}",
+            kes_server::api::VERSION,
+            kes_server::api::COMMIT
+        ),
+    );
     s.push_str(&label(
         "Runtime",
         &format!("rust {}/{}", go_os(), go_arch()),
