@@ -4,8 +4,8 @@
 //! node killed under load costs no generate/decrypt request.
 //!
 //! The nodes run in-process on 127.0.0.1 and share one in-memory store, the
-//! way real nodes share one Vault/OpenBao (the Raft-cluster test of issue 18
-//! item 1 is not here).
+//! way real nodes share one Vault/OpenBao (`raft_cluster.rs` runs `kes
+//! server` processes over a real OpenBao Raft cluster).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
