@@ -201,7 +201,8 @@ cluster_addr = "http://127.0.0.1:{cluster}"
     }
 
     /// Starts node `i` again on its data and waits until it serves (as
-    /// the leader or a standby).
+    /// the leader or a standby) and knows the leader (before that it
+    /// answers logins with 500 "active cluster node not found").
     pub async fn restart(&mut self, i: usize) {
         self.spawn(i);
         let http = self.nodes[i].http.clone();
@@ -209,7 +210,10 @@ cluster_addr = "http://127.0.0.1:{cluster}"
             matches!(
                 http.try_call("GET", "/v1/sys/health", &[], None).await,
                 Ok((200 | 429, _))
-            )
+            ) && match http.try_call("GET", "/v1/sys/leader", &[], None).await {
+                Ok((200, v)) => v["leader_address"].as_str().is_some_and(|a| !a.is_empty()),
+                _ => false,
+            }
         })
         .await;
     }

@@ -1,7 +1,7 @@
 //! Scale-out end to end (issue 18, item 1): three `kes server` processes
 //! with the same config over a three-node OpenBao Raft cluster, under a
 //! bounded generate/decrypt load with a few creates from `kes-client` with
-//! all three endpoints. During the load one KES node is killed, then the
+//! all three endpoints, and the `kes` CLI with all three in `KES_SERVER`. During the load one KES node is killed, then the
 //! OpenBao leader; both come back. Prints requests, failures by kind and
 //! the longest request (`scripts/scale-out.sh` runs it for an operator).
 //!
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, api_key_in, free_port, identity_in, run};
+use common::{Server, api_key_in, free_port, identity_in, run, run_env};
 use kes_client::{Client, Error};
 use kes_testpeers::openbao;
 use kes_testpeers::raft::{NODES, RaftCluster};
@@ -225,8 +225,20 @@ fn three_kes_nodes_over_a_raft_cluster_survive_node_and_leader_loss() {
     let tasks: Vec<_> = (0..4)
         .map(|t| rt.spawn(load(all.clone(), t, stop.clone(), done.clone())))
         .collect();
+    // Each phase also runs the CLI with all endpoints in KES_SERVER.
+    let servers = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let settle = |what: &str| {
         let before = done.load(Ordering::SeqCst);
+        let cli = run_env(
+            w,
+            &[("KES_SERVER", &servers), ("KES_API_KEY", &api_key)],
+            &["key", "dek", "-k", "k1"],
+        );
+        assert!(cli.ok().contains("ciphertext"), "{what}: {cli:?}");
         std::thread::sleep(Duration::from_secs(1));
         eprintln!(
             "{what}: {} rounds in the last second",
@@ -234,8 +246,11 @@ fn three_kes_nodes_over_a_raft_cluster_survive_node_and_leader_loss() {
         );
     };
     settle("all up");
-    kes[0] = None; // SIGKILL by PID
-    settle("KES node 0 killed");
+    // KES node 1 dies; then the OpenBao leader (node 0, where the cluster
+    // was initialised), so KES node 0 loses its store and serves from its
+    // cache.
+    kes[1] = None; // SIGKILL by PID
+    settle("KES node 1 killed");
     let leader = rt.block_on(bao.wait_leader());
     let killed_at = Instant::now();
     bao.kill(leader);
@@ -246,7 +261,7 @@ fn three_kes_nodes_over_a_raft_cluster_survive_node_and_leader_loss() {
     );
     settle("OpenBao leader killed");
     rt.block_on(bao.restart(leader));
-    kes[0] = Some(start_kes(&dirs[0], ports[0]));
+    kes[1] = Some(start_kes(&dirs[1], ports[1]));
     settle("both back");
     stop.store(true, Ordering::SeqCst);
 
