@@ -25,19 +25,19 @@ pub fn from_git(workspace: &Path) -> Option<(String, Vec<PathBuf>)> {
     if !is_object_id(&commit) {
         return None;
     }
-    // HEAD moves on checkout; its reflog and the branch's ref directory
-    // change on every commit (a loose ref may be new, so the directory, not
-    // the file); packed-refs on `git pack-refs`. Only existing paths: Cargo
-    // re-runs a build script on every build when a watched path is missing.
+    // HEAD moves on checkout; this work tree's reflog and its branch's
+    // loose ref change on every commit, packed-refs on `git pack-refs`. Not
+    // the whole refs directory: other work trees' commits must not rebuild
+    // this one. Only existing paths: Cargo re-runs a build script on every
+    // build when a watched path is missing (so a commit that creates the
+    // loose ref of a packed branch is seen through the reflog only).
     let mut watch = vec![
         "HEAD".to_owned(),
         "logs/HEAD".to_owned(),
         "packed-refs".to_owned(),
     ];
-    if let Some(branch) = git(workspace, &["symbolic-ref", "-q", "HEAD"])
-        && let Some((dir, _)) = branch.rsplit_once('/')
-    {
-        watch.push(dir.to_owned());
+    if let Some(branch) = git(workspace, &["symbolic-ref", "-q", "HEAD"]) {
+        watch.push(branch);
     }
     let watched = watch
         .iter()
