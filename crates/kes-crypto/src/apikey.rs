@@ -493,7 +493,7 @@ impl SigningKey for Signer {
 
 /// Finds the first PEM block whose label ends in `PRIVATE KEY` and returns
 /// its decoded body, which must be a `PRIVATE KEY` (PKCS#8) block.
-fn pem_private_key(pem: &str) -> Result<Zeroizing<Vec<u8>>, Pkcs8Error> {
+pub(crate) fn pem_private_key(pem: &str) -> Result<Zeroizing<Vec<u8>>, Pkcs8Error> {
     let mut lines = pem.lines().map(str::trim);
     let label = loop {
         let Some(line) = lines.next() else {

@@ -2,7 +2,7 @@
 //! ciphertext formats Go KES ever wrote, the stored-key codec, DEK generation
 //! and HMAC (kes-protocol.md §7); API keys (Ed25519) and the self-signed
 //! certificate derived from one (§6); legacy OpenSSL PEM encryption of
-//! private keys.
+//! private keys; RS256 signatures for a key store's OAuth token flow (`rsa`).
 //!
 //! All primitive cryptography (ring, the CSPRNG, the hand-written HChaCha20,
 //! the RustCrypto block ciphers and MD5 of legacy PEM) stays inside this
@@ -20,6 +20,7 @@ mod error;
 mod key_version;
 pub mod legacy_pem;
 mod proto;
+pub mod rsa;
 mod secret_key;
 
 pub use apikey::{ApiKey, ApiKeyError, CertificateOptions, GeneratedCertificate, Pkcs8Error};
@@ -28,4 +29,5 @@ pub use error::{
     CiphertextFormatError, CryptoError, DecryptError, EncodeError, KeyError, KeyFormatError,
 };
 pub use key_version::{Dek, KeyVersion};
+pub use rsa::{RsaKeyError, RsaSigningKey};
 pub use secret_key::{HmacKey, SecretKey};

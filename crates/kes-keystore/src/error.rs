@@ -5,9 +5,10 @@
 //!
 //! The error is `Clone`, so one failure can be handed to several waiters
 //! (the server's single-flight cache does). Causes are kept as a rendered
-//! chain inside the message ("cannot reach https://vault:8200 (GET /v1/...):
-//! client error (Connect): tcp connect error: Connection refused"), written
-//! where the failure happens and the endpoint, method and path are known:
+//! chain inside the message ("cannot connect to https://vault:8200
+//! (/v1/...): client error (Connect): tcp connect error: Connection
+//! refused"), written where the failure happens and the endpoint and path are
+//! known:
 //! nothing downstream inspects a cause, and a string keeps the error cheap to
 //! clone and the log line whole. Messages never contain key material or
 //! credentials.
@@ -141,7 +142,7 @@ impl KeyStoreError {
     /// The same error with its message replaced by `f(message)` (to add
     /// where or what to a lower layer's error).
     #[must_use]
-    pub(crate) fn map_message(mut self, f: impl FnOnce(String) -> String) -> Self {
+    pub fn map_message(mut self, f: impl FnOnce(String) -> String) -> Self {
         self.message = f(self.message);
         self
     }

@@ -6,8 +6,12 @@
 //! policies, HTTP routes or crypto; they create (only if absent), get, delete
 //! and list, and report their status. The server puts a cache in front.
 //!
-//! `fs` and `mem` are always built; each remote back end is a cargo feature
-//! of the same name (`vault`, `aws`, `entrust`, `gemalto`), off by default.
+//! The `keystore:` section of the config file is decoded here too
+//! ([`config`]): each back end's folder owns its block. `fs` and `mem` are
+//! always built; each remote back end is a cargo feature of the same name
+//! (`vault`, `aws`, `entrust`, `gemalto`, `azure`, `gcp`, `fortanix`), off by
+//! default; its config is
+//! built either way.
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -16,24 +20,34 @@ use async_trait::async_trait;
 use kes_types::KeyName;
 use zeroize::Zeroizing;
 
-#[cfg(feature = "aws")]
 pub mod aws;
-#[cfg(feature = "entrust")]
+pub mod azure;
+pub mod config;
 pub mod entrust;
 mod error;
+pub mod fortanix;
 pub mod fs;
-#[cfg(feature = "gemalto")]
+pub mod gcp;
 pub mod gemalto;
 mod list;
 pub mod mem;
 pub mod migrate;
+#[cfg(any(feature = "vault", feature = "azure"))]
+mod name_locks;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
-#[cfg(any(feature = "vault", feature = "entrust", feature = "gemalto"))]
+#[cfg(any(
+    feature = "vault",
+    feature = "entrust",
+    feature = "gemalto",
+    feature = "azure",
+    feature = "gcp",
+    feature = "fortanix"
+))]
 mod transport;
-#[cfg(feature = "vault")]
 pub mod vault;
 
+pub use config::KeyStoreConfig;
 pub use error::{ErrorKind, KeyStoreError};
 
 /// The most names one [`KeyStore::list`] call returns (Go KES uses 1024).

@@ -259,17 +259,7 @@ async fn outage_and_recovery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn startup_errors_name_the_problem() {
-    // Malformed endpoint: nothing is sent.
-    let e = AwsSecretsManagerKeyStore::connect(&options("http://[::1"))
-        .await
-        .unwrap_err();
-    assert!(e.kind() == ErrorKind::InvalidConfig, "{e}");
-    assert!(
-        e.to_string()
-            .contains("endpoint \"http://[::1\" is malformed"),
-        "{e}"
-    );
-
+    // (A malformed endpoint is the config decoder's error: aws/config.rs.)
     // Unreachable endpoint: nothing listens on the port.
     let port = kes_testpeers::free_port();
     let url = format!("http://127.0.0.1:{port}");
@@ -307,13 +297,7 @@ async fn startup_errors_name_the_problem() {
     assert!(e.kind() == ErrorKind::InvalidConfig, "{e}");
     assert!(e.to_string().contains("\"east\""), "{e}");
 
-    // Half the credentials.
-    let opts = AwsOptions {
-        secret_key: Zeroizing::new(String::new()),
-        ..options(&moto.url())
-    };
-    let e = AwsSecretsManagerKeyStore::connect(&opts).await.unwrap_err();
-    assert!(e.to_string().contains("secretkey is empty"), "{e}");
+    // (Half the credentials is the config decoder's error: aws/config.rs.)
 }
 
 /// moto with authentication on (`INITIAL_NO_AUTH_ACTION_COUNT=0`) refuses

@@ -113,12 +113,8 @@ async fn wrong_vault_id_names_the_problem() {
     let msg = e.to_string();
     assert!(msg.contains("vault_id"), "{msg}");
     assert!(msg.contains("no such vault"), "{msg}");
-    let e = connect_err(KeyControlOptions {
-        vault_id: "../etc".into(),
-        ..fake.options()
-    })
-    .await;
-    assert!(e.to_string().contains("is not a vault id"), "{e}");
+    // (A vault id that does not fit the login path is the config decoder's
+    // error: entrust/config.rs.)
 }
 
 #[tokio::test]
@@ -165,60 +161,6 @@ async fn untrusted_certificate_is_a_clear_tls_error() {
     })
     .await;
     assert!(e.to_string().contains("not trusted"), "{e}");
-}
-
-#[tokio::test]
-async fn missing_fields_are_named() {
-    let fake = fake().await;
-    let full = fake.options();
-    let cases: Vec<(&str, KeyControlOptions)> = vec![
-        (
-            "`endpoint`",
-            KeyControlOptions {
-                endpoint: String::new(),
-                ..full.clone()
-            },
-        ),
-        (
-            "`vault_id`",
-            KeyControlOptions {
-                vault_id: String::new(),
-                ..full.clone()
-            },
-        ),
-        (
-            "`box_id`",
-            KeyControlOptions {
-                box_id: String::new(),
-                ..full.clone()
-            },
-        ),
-        (
-            "`credentials.username`",
-            KeyControlOptions {
-                username: String::new(),
-                ..full.clone()
-            },
-        ),
-        (
-            "`credentials.password`",
-            KeyControlOptions {
-                password: Zeroizing::new(String::new()),
-                ..full.clone()
-            },
-        ),
-    ];
-    for (field, opts) in cases {
-        let e = connect_err(opts).await;
-        assert!(e.kind() == ErrorKind::InvalidConfig, "{e:?}");
-        assert!(
-            e.to_string()
-                .contains(&format!("missing required field {field}")),
-            "{e}"
-        );
-    }
-    // No login was attempted for any of them.
-    assert_eq!(fake.stats().logins + fake.stats().failed_logins, 0);
 }
 
 #[tokio::test]

@@ -108,8 +108,8 @@ async fn transit_wrapped_values_conform_and_survive_key_rotation() {
     bao.seed().await;
     let mut o = options(&bao, "kv1", KvVersion::V1);
     o.transit = Some(TransitOptions {
-        engine: String::new(), // default "transit"
         key: TRANSIT_KEY.into(),
+        ..TransitOptions::default()
     });
     let store = VaultKeyStore::connect(o).await.unwrap();
     if let Err(e) = run_all(&store, &unique_prefix("transit")).await {
@@ -485,10 +485,9 @@ async fn kubernetes_auth_with_a_jwt_file() {
     std::fs::write(&jwt_file, format!("{jwt}\n")).unwrap();
     let mut o = options(&bao, "kv2", KvVersion::V2);
     o.auth = VaultAuth::Kubernetes(KubernetesOptions {
-        engine: String::new(), // default "kubernetes"
-        namespace: LoginNamespace::Inherit,
         role: "kes".into(),
-        jwt: JwtSource::from_config(jwt_file.to_str().unwrap()),
+        jwt: JwtSource::File(jwt_file.clone()),
+        ..KubernetesOptions::default()
     });
     let store = VaultKeyStore::connect(o.clone()).await.unwrap();
     assert!(

@@ -59,7 +59,9 @@ pub async fn load_keystore(
 ) -> Result<(std::sync::Arc<dyn kes_keystore::KeyStore>, Vec<String>), ServerError> {
     let path = path.to_owned();
     let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
-    let store = crate::keystores::connect(&config.keystore)
+    let store = config
+        .keystore
+        .connect()
         .await
         .map_err(ServerError::KeyStore)?;
     Ok((store, config.warnings))
@@ -101,7 +103,9 @@ pub async fn from_config(
     config: ServerConfig,
     auth_flag: Option<bool>,
 ) -> Result<Loaded, ServerError> {
-    let store = crate::keystores::connect(&config.keystore)
+    let store = config
+        .keystore
+        .connect()
         .await
         .map_err(ServerError::KeyStore)?;
     let tls = tls_settings(&config, auth_flag);

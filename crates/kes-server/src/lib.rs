@@ -8,7 +8,6 @@
 
 pub mod cache;
 pub mod config;
-pub mod keystores;
 pub mod level;
 pub mod log;
 pub mod metrics;

@@ -8,10 +8,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kes_server::config::{
-    AzureAuth, ConfigError, KeyStoreConfig, ServerConfig, TlsAuth, VaultAuth, VaultJwt,
-    VaultVersion, load, parse,
-};
+use kes_keystore::azure::AzureAuth;
+use kes_keystore::vault::{JwtSource, KvVersion, VaultAuth};
+use kes_server::config::{ConfigError, KeyStoreConfig, ServerConfig, TlsAuth, load, parse};
 use kes_server::level::Level;
 use proptest::prelude::*;
 
@@ -106,8 +105,8 @@ fn seed_aws_secretsmanager_loads() {
         "https://secretsmanager.us-east-2.amazonaws.com"
     );
     assert_eq!(aws.region, "us-east-2");
-    assert!(aws.kms_key.is_none());
-    assert!(aws.credentials.is_none(), "empty keys = default chain");
+    assert!(aws.kms_key.is_empty());
+    assert!(aws.access_key.is_empty(), "empty keys = default chain");
     assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     assert_eq!(cfg.log.error, Level::INFO);
     assert_eq!(cfg.log.audit, Level::INFO);
@@ -144,7 +143,7 @@ fn seed_entrust_keycontrol_needs_its_blanks_filled() {
     assert_eq!(e.vault_id, "e30497c1-bff7-4e81-beb7-fb35c4b7410c");
     assert_eq!(e.box_id, "tenant-1");
     assert_eq!(e.username, "kes");
-    assert_eq!(e.password.expose(), "pa55");
+    assert_eq!(e.password.as_str(), "pa55");
     assert!(
         !format!("{cfg:?}").contains("pa55"),
         "password leaked in Debug"
@@ -188,10 +187,9 @@ fn seed_minio_sse_aws_loads_with_env_and_migrations() {
     };
     assert_eq!(aws.endpoint, "https://secretsmanager.REGION.amazonaws");
     assert_eq!(aws.region, "REGION");
-    let creds = aws.credentials.as_ref().unwrap();
-    assert_eq!(creds.access_key, "AKIAEXAMPLE");
-    assert_eq!(creds.secret_key.expose(), "wJalrXUtnFEMI/K7MDENG");
-    assert!(creds.session_token.is_none());
+    assert_eq!(aws.access_key, "AKIAEXAMPLE");
+    assert_eq!(aws.secret_key.as_str(), "wJalrXUtnFEMI/K7MDENG");
+    assert!(aws.session_token.is_empty());
     assert!(!format!("{cfg:?}").contains("wJalrXUtnFEMI"));
 
     warned(&cfg, 5, "'root' is the old spelling of 'admin.identity'");
@@ -251,7 +249,7 @@ fn seed_reference_old_gemalto_is_migrated() {
         panic!("{:?}", cfg.keystore)
     };
     assert_eq!(g.endpoint, "https://127.0.0.1:9443");
-    assert_eq!(g.token.expose(), "<refresh-token>");
+    assert_eq!(g.token.as_str(), "<refresh-token>");
     assert_eq!(g.domain, "");
     assert_eq!(g.ca, Some(PathBuf::from("./keysecure-ca.crt")));
     assert!(!format!("{cfg:?}").contains("<refresh-token>"));
@@ -269,16 +267,16 @@ fn seed_reference_old_vault_is_migrated() {
     };
     assert_eq!(v.endpoint, "https://127.0.0.1:8200");
     assert_eq!(v.engine, "kv");
-    assert_eq!(v.version, VaultVersion::V1);
+    assert_eq!(v.version, KvVersion::V1);
     assert_eq!(v.prefix, "kes");
-    assert_eq!(v.ping, Duration::from_secs(10));
+    assert_eq!(v.status_ping, Duration::from_secs(10));
     assert_eq!(v.tls.ca, Some(PathBuf::from("./vault-ca.crt")));
     let VaultAuth::AppRole(a) = &v.auth else {
         panic!("{:?}", v.auth)
     };
     assert_eq!(a.engine, "approle");
-    assert_eq!(a.id, "<approle-id>");
-    assert_eq!(a.secret.expose(), "<approle-secret>");
+    assert_eq!(a.id.as_str(), "<approle-id>");
+    assert_eq!(a.secret.as_str(), "<approle-secret>");
     assert!(!format!("{cfg:?}").contains("<approle-secret>"));
     warned(&cfg, 14, "keys.vault.approle.retry: retired field");
     assert_eq!(cfg.warnings.len(), 3, "{:#?}", cfg.warnings);
@@ -592,17 +590,17 @@ fn every_backend_loads_with_its_fields() {
         panic!()
     };
     assert_eq!(v.engine, "secret");
-    assert_eq!(v.version, VaultVersion::V2);
+    assert_eq!(v.version, KvVersion::V2);
     assert_eq!(v.namespace, "ns");
     assert_eq!(v.transit.as_ref().unwrap().engine, "transit");
     assert_eq!(v.transit.as_ref().unwrap().key, "tk");
-    assert_eq!(v.ping, Duration::from_secs(15));
+    assert_eq!(v.status_ping, Duration::from_secs(15));
     let VaultAuth::Kubernetes(k) = &v.auth else {
         panic!()
     };
     assert_eq!(k.engine, "kubernetes");
     assert_eq!(k.role, "kes");
-    assert!(matches!(&k.jwt, VaultJwt::Inline(s) if s.expose() == "eyJhbGciOi"));
+    assert!(matches!(&k.jwt, JwtSource::Value(s) if s.as_str() == "eyJhbGciOi"));
     assert!(!format!("{vault:?}").contains("eyJhbGciOi"));
     warned(&vault, 16, "keystore.vault.kubernetes.retry: retired field");
 
@@ -610,14 +608,14 @@ fn every_backend_loads_with_its_fields() {
     let jwt = dir.path().join("token");
     std::fs::write(&jwt, "t").unwrap();
     let cfg = ok(&with_keystore(&format!(
-        "keystore:\n  vault:\n    endpoint: e\n    kubernetes: {{jwt: {}}}\n",
+        "keystore:\n  vault:\n    endpoint: http://e\n    kubernetes: {{jwt: {}}}\n",
         jwt.display()
     )));
     let KeyStoreConfig::Vault(v) = &cfg.keystore else {
         panic!()
     };
     assert!(
-        matches!(&v.auth, VaultAuth::Kubernetes(k) if matches!(&k.jwt, VaultJwt::File(p) if p == &jwt))
+        matches!(&v.auth, VaultAuth::Kubernetes(k) if matches!(&k.jwt, JwtSource::File(p) if p == &jwt))
     );
 
     let cfg = ok(&with_keystore(
@@ -628,7 +626,7 @@ fn every_backend_loads_with_its_fields() {
         panic!()
     };
     assert_eq!(f.group_id.as_deref(), Some("g"));
-    assert_eq!(f.api_key.expose(), "fortanix-api-key");
+    assert_eq!(f.api_key.as_str(), "fortanix-api-key");
     assert_eq!(f.ca, Some(PathBuf::from("ca.pem")));
     assert!(!format!("{cfg:?}").contains("fortanix-api-key"));
 
@@ -646,9 +644,10 @@ fn every_backend_loads_with_its_fields() {
     let c = g.credentials.as_ref().unwrap();
     assert_eq!(c.client_id, "11");
     assert_eq!(
-        c.private_key.expose(),
+        c.private_key.as_str(),
         "-----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----\n"
     );
+    assert!(c.token_uri.is_none());
     assert!(!format!("{cfg:?}").contains("AAA"));
 
     for (block, want) in [
@@ -687,9 +686,8 @@ fn every_backend_loads_with_its_fields() {
         panic!()
     };
     assert_eq!(a.endpoint, "http://127.0.0.1:4566");
-    assert_eq!(a.kms_key.as_deref(), Some("alias/kes"));
-    let c = a.credentials.as_ref().unwrap();
-    assert_eq!(c.session_token.as_ref().unwrap().expose(), "t0k3n");
+    assert_eq!(a.kms_key, "alias/kes");
+    assert_eq!(a.session_token.as_str(), "t0k3n");
     let dbg = format!("{cfg:?}");
     assert!(!dbg.contains("s3cr3t") && !dbg.contains("t0k3n"), "{dbg}");
 
@@ -957,7 +955,7 @@ keys:
 - name: ${V12}
 keystore:
   vault:
-    endpoint: e
+    endpoint: http://e
     version: ${V13}
     approle:
       id: i

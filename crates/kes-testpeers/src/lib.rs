@@ -5,13 +5,15 @@
 //! JSON-over-HTTP client for configuring peers.
 //!
 //! Nothing in this file is specific to one peer; [`openbao`] (and its
-//! three-node Raft cluster, [`raft`]) and [`moto`] build on it, and [`proxy`] puts a switchable TCP fault (outage, black
+//! three-node Raft cluster, [`raft`]), [`moto`] and [`drongo`] build on it,
+//! and [`proxy`] puts a switchable TCP fault (outage, black
 //! hole) between a client and any peer. Used by the integration tests of `kes-keystore` (the stores
 //! against their peers) and `kes` (the server binary end to end). A peer that cannot be installed makes the test FAIL
 //! with a message saying why; it never passes silently.
 // A test harness: panicking with a precise message IS how it fails a test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod drongo;
 pub mod moto;
 pub mod openbao;
 pub mod proxy;

@@ -1,15 +1,17 @@
-//! The settings of the AWS Secrets Manager key store ([`AwsOptions`]) and
-//! their validation: endpoint normalisation, region checks and the choice
-//! between static credentials and the SDK's default credential chain.
+//! The `keystore.aws.secretsmanager` block (keystores.md §4.1; also the
+//! older `keystore.secretsmanager`): the options of the AWS Secrets Manager
+//! store ([`AwsOptions`]) and the decoder that is the only place checking
+//! them: endpoint normalisation and the choice between static credentials
+//! and the SDK's default credential chain. (The region's form is checked
+//! when connecting.) Every error
+//! names the file, line and field.
 
 use std::fmt;
 
+use kes_config::{ConfigError, Ctx, Fields};
 use zeroize::Zeroizing;
 
-use super::error::BACKEND;
-use crate::KeyStoreError;
-
-/// Settings of [`super::AwsSecretsManagerKeyStore`], as in the
+/// Settings of the AWS Secrets Manager store, as in the
 /// `keystore.aws.secretsmanager` config block. Empty strings mean "not set".
 ///
 /// `Debug` never shows the secret key or the session token.
@@ -48,102 +50,80 @@ impl fmt::Debug for AwsOptions {
     }
 }
 
-/// Which credentials the store signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CredentialSource {
-    /// Access key and secret key (and maybe a token) from the config.
-    Static,
-    /// The SDK's default provider chain.
-    DefaultChain,
-}
+/// The start of every error message about this block.
+const E: &str = "invalid aws keystore";
 
-impl AwsOptions {
-    /// The endpoint as a full URL: a bare host gets `https://`; `None` when no
-    /// endpoint is configured (use the regional default).
-    pub fn endpoint_url(&self) -> Result<Option<String>, KeyStoreError> {
-        normalize_endpoint(&self.endpoint)
-    }
+/// Decodes the `secretsmanager` block `a`: the only validation of its
+/// fields.
+pub(crate) fn decode(a: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<AwsOptions, ConfigError> {
+    a.expect_only(ctx, &["endpoint", "region", "kmskey", "credentials"])?;
+    let endpoint_line = a.line_of("endpoint");
+    let endpoint = a.required(ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
+    let endpoint = parse_endpoint(&endpoint)
+        .map_err(|why| ctx.invalid(endpoint_line, &a.child("endpoint"), format!("{E}: {why}")))?;
+    // The region's form is checked when connecting (the store's
+    // `check_region`): the guides' templates carry placeholders such as
+    // `REGION` and must load.
+    let region = a.required(ctx, "region", &format!("{E}: no region specified"))?;
+    let region = region.trim().to_owned();
+    let kms_key = a.text(ctx, "kmskey")?.trim().to_owned();
 
-    /// Checks the region and, when the endpoint names a region
-    /// (`secretsmanager.<region>.amazonaws.com`), that the two agree.
-    pub(crate) fn checked_region(&self) -> Result<&str, KeyStoreError> {
-        let region = self.region.as_str();
-        if region.is_empty() {
-            return Err(KeyStoreError::invalid_config(
-                BACKEND,
-                "region is required (e.g. us-east-2)",
-            ));
-        }
-        if !is_region_like(region) {
-            return Err(KeyStoreError::invalid_config(
-                BACKEND,
-                format!("region {region:?} is not an AWS region name (like us-east-2)"),
-            ));
-        }
-        if let Some(url) = self.endpoint_url()?
-            && let Some(host_region) = endpoint_region(&url)
-            && host_region != region
-        {
-            return Err(KeyStoreError::invalid_config(
-                BACKEND,
-                format!(
-                    "region {region:?} does not match the endpoint {url}, which is in \
-                 region {host_region:?}"
-                ),
-            ));
-        }
-        Ok(region)
-    }
-
-    /// Static credentials when the access key and secret key are given, the
-    /// default chain when all three credential fields are empty; anything in
-    /// between is a config error.
-    pub(crate) fn credential_source(&self) -> Result<CredentialSource, KeyStoreError> {
-        let (ak, sk, tok) = (
-            !self.access_key.is_empty(),
-            !self.secret_key.is_empty(),
-            !self.session_token.is_empty(),
-        );
-        match (ak, sk) {
-            (true, true) => Ok(CredentialSource::Static),
-            (false, false) if !tok => Ok(CredentialSource::DefaultChain),
-            (false, false) => Err(KeyStoreError::invalid_config(
-                BACKEND,
-                "credentials.token is set but accesskey and secretkey are empty",
-            )),
-            (true, false) => Err(KeyStoreError::invalid_config(
-                BACKEND,
-                "credentials.accesskey is set but secretkey is empty",
-            )),
-            (false, true) => Err(KeyStoreError::invalid_config(
-                BACKEND,
-                "credentials.secretkey is set but accesskey is empty",
-            )),
-        }
-    }
-
-    /// The KMS key to pass as `KmsKeyId`, if any.
-    pub(crate) fn kms_key(&self) -> Option<&str> {
-        let k = self.kms_key.trim();
-        (!k.is_empty()).then_some(k)
-    }
-}
-
-/// Normalises a configured endpoint: empty → `None`; a bare `host[:port]` →
-/// `https://host[:port]`; an `http(s)://` URL is kept (without a trailing
-/// `/`). Anything else is an `InvalidConfig` naming the
-/// problem.
-pub fn normalize_endpoint(endpoint: &str) -> Result<Option<String>, KeyStoreError> {
-    let raw = endpoint.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    let bad = |why: &str| {
-        KeyStoreError::invalid_config(
-            BACKEND,
-            format!("endpoint {endpoint:?} is malformed: {why}"),
-        )
+    let mut options = AwsOptions {
+        endpoint,
+        region,
+        kms_key,
+        ..AwsOptions::default()
     };
+    if let Some(mut c) = a.take_map(ctx, "credentials")? {
+        c.expect_only(ctx, &["accesskey", "secretkey", "token"])?;
+        let access_key = c.text(ctx, "accesskey")?;
+        let secret_key = c.secret(ctx, "secretkey")?;
+        let session_token = c.secret(ctx, "token")?;
+        match (access_key.is_empty(), secret_key) {
+            (true, None) => {
+                if session_token.is_some() {
+                    return Err(c.missing(
+                        ctx,
+                        "accesskey",
+                        &format!(
+                            "{E}: credentials: a session token requires accesskey and secretkey"
+                        ),
+                    ));
+                }
+            }
+            (false, Some(secret_key)) => {
+                options.access_key = access_key;
+                options.secret_key = secret_key.into_zeroizing();
+                if let Some(token) = session_token {
+                    options.session_token = token.into_zeroizing();
+                }
+            }
+            (true, Some(_)) => {
+                return Err(c.missing(
+                    ctx,
+                    "accesskey",
+                    &format!("{E}: credentials: no accesskey specified (secretkey is set)"),
+                ));
+            }
+            (false, None) => {
+                return Err(c.missing(
+                    ctx,
+                    "secretkey",
+                    &format!("{E}: credentials: no secretkey specified (accesskey is set)"),
+                ));
+            }
+        }
+        c.finish(ctx)?;
+    }
+    Ok(options)
+}
+
+/// Normalises an endpoint: a bare `host[:port]` gets `https://`; an
+/// `http(s)://` URL is kept (without a trailing `/`). The error says what
+/// is wrong.
+fn parse_endpoint(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let bad = |why: &str| format!("invalid endpoint '{raw}': {why}");
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("it contains whitespace"));
     }
@@ -177,84 +157,42 @@ pub fn normalize_endpoint(endpoint: &str) -> Result<Option<String>, KeyStoreErro
     if url.contains('#') {
         return Err(bad("a fragment is not supported"));
     }
-    Ok(Some(url.trim_end_matches('/').to_owned()))
-}
-
-/// Whether `s` looks like an AWS region name: lower-case words joined by `-`,
-/// the last one a number (`us-east-2`, `us-gov-west-1`, `eu-isoe-west-1`).
-fn is_region_like(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && s.len() <= 32
-        && parts.iter().all(|p| !p.is_empty())
-        && parts
-            .iter()
-            .take(parts.len() - 1)
-            .all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The region named by an AWS service host such as
-/// `secretsmanager.us-east-2.amazonaws.com` or
-/// `secretsmanager-fips.us-gov-west-1.amazonaws.com`; `None` for other hosts
-/// (emulators, VPC endpoint DNS names, IP addresses).
-fn endpoint_region(url: &str) -> Option<String> {
-    let uri: http::Uri = url.parse().ok()?;
-    let host = uri.host()?.to_ascii_lowercase();
-    let mut labels = host.split('.');
-    let service = labels.next()?;
-    if !service.starts_with("secretsmanager") {
-        return None;
-    }
-    let region = labels.next()?;
-    let rest: Vec<&str> = labels.collect();
-    let aws_domain = matches!(
-        rest.as_slice(),
-        ["amazonaws", "com"] | ["amazonaws", "com", "cn"] | ["api", "aws"]
-    );
-    (aws_domain && is_region_like(region)).then(|| region.to_owned())
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
+    use crate::config::KeyStoreConfig;
+    use crate::config::tests::{decode_err, decode_ok};
 
-    fn opts(endpoint: &str, region: &str) -> AwsOptions {
-        AwsOptions {
-            endpoint: endpoint.into(),
-            region: region.into(),
-            ..AwsOptions::default()
+    fn aws(body: &str) -> AwsOptions {
+        match decode_ok(&format!("keystore:\n  aws:\n    secretsmanager:\n{body}")) {
+            KeyStoreConfig::Aws(a) => a,
+            other => panic!("not aws: {other:?}"),
         }
     }
 
-    #[test]
-    fn bare_host_gets_https() {
-        assert_eq!(
-            normalize_endpoint("secretsmanager.us-east-2.amazonaws.com").unwrap(),
-            Some("https://secretsmanager.us-east-2.amazonaws.com".into())
-        );
-        assert_eq!(
-            normalize_endpoint("localhost:4566").unwrap(),
-            Some("https://localhost:4566".into())
-        );
+    fn aws_err(body: &str) -> String {
+        decode_err(&format!("keystore:\n  aws:\n    secretsmanager:\n{body}"))
     }
 
     #[test]
-    fn full_urls_are_kept() {
-        assert_eq!(
-            normalize_endpoint("http://127.0.0.1:4566/").unwrap(),
-            Some("http://127.0.0.1:4566".into())
+    fn endpoints_are_normalised() {
+        for (given, want) in [
+            (
+                "secretsmanager.us-east-2.amazonaws.com",
+                "https://secretsmanager.us-east-2.amazonaws.com",
+            ),
+            ("localhost:4566", "https://localhost:4566"),
+            ("http://127.0.0.1:4566/", "http://127.0.0.1:4566"),
+        ] {
+            assert_eq!(parse_endpoint(given).unwrap(), want);
+        }
+        let o = aws(
+            "      endpoint: secretsmanager.us-east-2.amazonaws.com\n      region: us-east-2\n",
         );
-        assert_eq!(
-            normalize_endpoint("https://vpce-1.secretsmanager.us-east-1.vpce.amazonaws.com")
-                .unwrap(),
-            Some("https://vpce-1.secretsmanager.us-east-1.vpce.amazonaws.com".into())
-        );
-        assert_eq!(normalize_endpoint("").unwrap(), None);
-        assert_eq!(normalize_endpoint("  ").unwrap(), None);
+        assert_eq!(o.endpoint, "https://secretsmanager.us-east-2.amazonaws.com");
     }
 
     #[test]
@@ -271,81 +209,33 @@ mod tests {
             "http://host#frag",
             "http://[::1",
         ] {
-            let err = normalize_endpoint(bad).unwrap_err();
-            let text = err.to_string();
+            let why = parse_endpoint(bad).unwrap_err();
             assert!(
-                err.kind() == ErrorKind::InvalidConfig && text.contains("malformed"),
-                "{bad:?}: {text}"
+                why.contains(&format!("'{bad}'")),
+                "{bad:?} not named in {why}"
             );
-            assert!(text.contains(bad.trim()), "{bad:?} not named in {text}");
         }
-    }
-
-    #[test]
-    fn region_checks() {
-        assert_eq!(opts("", "us-east-2").checked_region().unwrap(), "us-east-2");
-        assert_eq!(
-            opts(
-                "secretsmanager.us-gov-west-1.amazonaws.com",
-                "us-gov-west-1"
-            )
-            .checked_region()
-            .unwrap(),
-            "us-gov-west-1"
-        );
+        let e = aws_err("      endpoint: ftp://x\n      region: us-east-1\n");
         assert!(
-            opts("http://127.0.0.1:1", "eu-west-3")
-                .checked_region()
-                .is_ok()
-        );
-        let e = opts("", "").checked_region().unwrap_err().to_string();
-        assert!(e.contains("region is required"), "{e}");
-        let e = opts("", "US East")
-            .checked_region()
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not an AWS region"), "{e}");
-        let e = opts("secretsmanager.us-east-2.amazonaws.com", "us-west-1")
-            .checked_region()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("us-west-1") && e.contains("\"us-east-2\""),
+            e.starts_with("c.yml:4: keystore.aws.secretsmanager.endpoint: invalid aws keystore: invalid endpoint 'ftp://x'"),
             "{e}"
         );
     }
 
     #[test]
-    fn credential_source_rules() {
-        let mut o = opts("", "us-east-1");
-        assert_eq!(
-            o.credential_source().unwrap(),
-            CredentialSource::DefaultChain
+    fn credentials_are_all_or_nothing() {
+        let o = aws("      endpoint: http://h\n      region: us-east-1\n");
+        assert!(o.access_key.is_empty() && o.secret_key.is_empty());
+        let o = aws(
+            "      endpoint: http://h\n      region: us-east-1\n      credentials: {accesskey: AKID, secretkey: s3cr3t, token: tok}\n",
         );
-        o.access_key = "AKID".into();
-        assert!(
-            o.credential_source()
-                .unwrap_err()
-                .to_string()
-                .contains("secretkey is empty")
+        assert_eq!(o.access_key, "AKID");
+        assert_eq!(o.secret_key.as_str(), "s3cr3t");
+        assert_eq!(o.session_token.as_str(), "tok");
+        let e = aws_err(
+            "      endpoint: http://h\n      region: us-east-1\n      credentials: {accesskey: AKID}\n",
         );
-        o.secret_key = Zeroizing::new("s3cr3t".into());
-        assert_eq!(o.credential_source().unwrap(), CredentialSource::Static);
-        o.access_key.clear();
-        assert!(
-            o.credential_source()
-                .unwrap_err()
-                .to_string()
-                .contains("accesskey is empty")
-        );
-        o.secret_key = Zeroizing::new(String::new());
-        o.session_token = Zeroizing::new("tok".into());
-        assert!(
-            o.credential_source()
-                .unwrap_err()
-                .to_string()
-                .contains("token is set")
-        );
+        assert!(e.contains("no secretkey specified"), "{e}");
     }
 
     #[test]
@@ -354,18 +244,10 @@ mod tests {
             access_key: "AKIDVISIBLE".into(),
             secret_key: Zeroizing::new("TOPSECRETKEY".into()),
             session_token: Zeroizing::new("TOPSECRETTOKEN".into()),
-            ..opts("h", "us-east-1")
+            ..AwsOptions::default()
         };
         let d = format!("{o:?}");
         assert!(d.contains("AKIDVISIBLE") && d.contains("<redacted>"), "{d}");
         assert!(!d.contains("TOPSECRET"), "{d}");
-    }
-
-    #[test]
-    fn kms_key_empty_is_none() {
-        let mut o = opts("", "us-east-1");
-        assert_eq!(o.kms_key(), None);
-        o.kms_key = "alias/kes".into();
-        assert_eq!(o.kms_key(), Some("alias/kes"));
     }
 }

@@ -1,12 +1,13 @@
-//! The settings of the Entrust KeyControl key store ([`KeyControlOptions`])
-//! and their validation.
+//! The `keystore.entrust.keycontrol` block (keystores.md §8.1): the
+//! settings of the Entrust KeyControl store ([`KeyControlOptions`]) and the
+//! decoder that is the only place checking them, with file:line errors.
 
 use std::path::PathBuf;
 
+use kes_config::{ConfigError, Ctx, Fields};
 use zeroize::Zeroizing;
 
-use super::error::BACKEND;
-use crate::KeyStoreError;
+use crate::config::tls_ca;
 
 /// Connection settings of an Entrust KeyControl vault
 /// (`keystore.entrust.keycontrol` in the config file).
@@ -40,37 +41,69 @@ impl std::fmt::Debug for KeyControlOptions {
     }
 }
 
-impl KeyControlOptions {
-    /// Checks that every required field is present and usable.
-    pub(super) fn validate(&self) -> Result<(), KeyStoreError> {
-        let missing = |field: &str| {
-            KeyStoreError::invalid_config(BACKEND, format!("missing required field `{field}`"))
-        };
-        for (field, value) in [
-            ("endpoint", self.endpoint.as_str()),
-            ("vault_id", self.vault_id.as_str()),
-            ("box_id", self.box_id.as_str()),
-            ("credentials.username", self.username.as_str()),
-            ("credentials.password", self.password.as_str()),
-        ] {
-            if value.trim().is_empty() {
-                return Err(missing(field));
-            }
-        }
-        // The vault id goes into the login path.
-        if !self
-            .vault_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(KeyStoreError::invalid_config(
-                BACKEND,
-                format!(
-                    "vault_id {:?} is not a vault id (letters, digits, '-', '_', '.')",
-                    self.vault_id
-                ),
-            ));
-        }
-        Ok(())
+/// The start of every error message about this block.
+const E: &str = "invalid entrust keycontrol keystore";
+
+/// Decodes the `keycontrol` block `e`: the only validation of its fields.
+pub(crate) fn decode(
+    e: &mut Fields<'_>,
+    ctx: &mut Ctx<'_>,
+) -> Result<KeyControlOptions, ConfigError> {
+    e.expect_only(
+        ctx,
+        &["endpoint", "vault_id", "box_id", "credentials", "tls"],
+    )?;
+    let endpoint = e.required(ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
+    let vault_id_line = e.line_of("vault_id");
+    let vault_id = e.required(ctx, "vault_id", &format!("{E}: no vault ID specified"))?;
+    // The vault id goes into the login path.
+    if !vault_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ctx.invalid(
+            vault_id_line,
+            &e.child("vault_id"),
+            format!(
+                "{E}: vault_id {vault_id:?} is not a vault id (letters, digits, '-', '_', '.')"
+            ),
+        ));
+    }
+    let box_id = e.required(ctx, "box_id", &format!("{E}: no box ID specified"))?;
+    let Some(mut c) = e.take_map(ctx, "credentials")? else {
+        return Err(e.missing(
+            ctx,
+            "credentials",
+            &format!("{E}: no credentials (username, password) specified"),
+        ));
+    };
+    c.expect_only(ctx, &["username", "password"])?;
+    let username = c.required(ctx, "username", &format!("{E}: no username specified"))?;
+    let password = c.required_secret(ctx, "password", &format!("{E}: no password specified"))?;
+    c.finish(ctx)?;
+    let ca = tls_ca(e, ctx)?;
+    Ok(KeyControlOptions {
+        endpoint,
+        vault_id,
+        box_id,
+        username,
+        password: password.into_zeroizing(),
+        ca,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::decode_err;
+
+    #[test]
+    fn vault_id_must_fit_the_login_path() {
+        let e = decode_err(
+            "keystore:\n  entrust:\n    keycontrol:\n      endpoint: https://h\n      vault_id: a/b\n      box_id: b\n      credentials: {username: u, password: p}\n",
+        );
+        assert!(
+            e.starts_with("c.yml:5: keystore.entrust.keycontrol.vault_id: invalid entrust keycontrol keystore: vault_id \"a/b\""),
+            "{e}"
+        );
     }
 }

@@ -1,12 +1,14 @@
-//! The settings of the CipherTrust Manager / KeySecure key store
-//! ([`KeySecureOptions`]).
+//! The `keystore.gemalto.keysecure` block (keystores.md §7.1): the
+//! settings of the CipherTrust Manager / KeySecure store
+//! ([`KeySecureOptions`]) and the decoder that is the only place checking
+//! them, with file:line errors.
 
 use std::path::PathBuf;
 
+use kes_config::{ConfigError, Ctx, Fields};
 use zeroize::Zeroizing;
 
-use super::error::BACKEND;
-use crate::KeyStoreError;
+use crate::config::tls_ca;
 
 /// Connection settings of a CipherTrust Manager / KeySecure appliance
 /// (`keystore.gemalto.keysecure`, formerly `keys.gemalto.keysecure`).
@@ -33,21 +35,33 @@ impl std::fmt::Debug for KeySecureOptions {
     }
 }
 
-impl KeySecureOptions {
-    /// Checks that every required field is present.
-    pub(super) fn validate(&self) -> Result<(), KeyStoreError> {
-        if self.endpoint.trim().is_empty() {
-            return Err(KeyStoreError::invalid_config(
-                BACKEND,
-                "missing required field `endpoint`",
-            ));
-        }
-        if self.token.trim().is_empty() {
-            return Err(KeyStoreError::invalid_config(
-                BACKEND,
-                "missing required field `credentials.token` (the refresh token)",
-            ));
-        }
-        Ok(())
-    }
+/// The start of every error message about this block.
+const E: &str = "invalid gemalto keystore";
+
+/// Decodes the `keysecure` block `g`: the only validation of its fields.
+pub(crate) fn decode(
+    g: &mut Fields<'_>,
+    ctx: &mut Ctx<'_>,
+) -> Result<KeySecureOptions, ConfigError> {
+    g.expect_only(ctx, &["endpoint", "credentials", "tls"])?;
+    let endpoint = g.required(ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
+    let Some(mut c) = g.take_map(ctx, "credentials")? else {
+        return Err(g.missing(
+            ctx,
+            "credentials",
+            &format!("{E}: no credentials (token) specified"),
+        ));
+    };
+    c.expect_only(ctx, &["token", "domain", "retry"])?;
+    let token = c.required_secret(ctx, "token", &format!("{E}: no token specified"))?;
+    let domain = c.text(ctx, "domain")?;
+    c.retired(ctx, "retry", "KES uses a fixed login retry");
+    c.finish(ctx)?;
+    let ca = tls_ca(g, ctx)?;
+    Ok(KeySecureOptions {
+        endpoint,
+        token: token.into_zeroizing(),
+        domain,
+        ca,
+    })
 }

@@ -6,6 +6,10 @@
 //!
 //! - [`crate::entrust::fake::FakeKeyControl`]: Entrust KeyControl Secrets Vault.
 //! - [`crate::gemalto::fake::FakeCipherTrust`]: Thales CipherTrust Manager (KeySecure).
+//! - [`crate::azure::fake::FakeKeyVault`]: Azure Key Vault and its token endpoints.
+//! - [`crate::fortanix::fake::FakeFortanix`]: Fortanix DSM (SDKMS).
+//! - [`crate::gcp::fake::FakeGoogle`]: Google's OAuth token endpoint (the
+//!   Secret Manager API itself is tested against drongo).
 //!
 //! This module owns what they share: a throw-away PKI ([`FakePki`], an
 //! rcgen CA and a server certificate for `127.0.0.1`/`localhost`, with the CA
@@ -18,7 +22,13 @@
 //! this module unused; the build with every back end, which CI lints, keeps
 //! the dead-code check meaningful.
 #![cfg_attr(
-    not(all(feature = "entrust", feature = "gemalto")),
+    not(all(
+        feature = "entrust",
+        feature = "gemalto",
+        feature = "azure",
+        feature = "gcp",
+        feature = "fortanix"
+    )),
     allow(dead_code, unused_imports)
 )]
 
@@ -91,6 +101,32 @@ pub(crate) fn respond(
 /// A JSON answer.
 pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> FakeResponse {
     respond(status, "application/json", value.to_string())
+}
+
+/// A percent-encoded query value or form field decoded (`+` is a space,
+/// as in `application/x-www-form-urlencoded`); `None` if malformed.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// A random lowercase hex string of `bytes` random bytes.
@@ -188,18 +224,38 @@ impl Drop for FakePki {
     }
 }
 
-/// A running HTTPS server; stops (with all its connections) on drop.
+/// A running HTTPS (or plain HTTP) server; stops (with all its
+/// connections) on drop.
 pub(crate) struct FakeServer {
     addr: SocketAddr,
+    tls: bool,
     task: JoinHandle<()>,
 }
 
 impl FakeServer {
     /// Binds `127.0.0.1:0` and serves `handler` over TLS with `pki`.
     pub(crate) async fn start(pki: &FakePki, handler: Handler) -> std::io::Result<Self> {
+        Self::bind(
+            Some(tokio_rustls::TlsAcceptor::from(Arc::clone(&pki.server))),
+            handler,
+        )
+        .await
+    }
+
+    /// Binds `127.0.0.1:0` and serves `handler` over plain HTTP (for a
+    /// fake a store reaches by a URL of its own, such as GCP's token
+    /// endpoint, which no `ca` option covers).
+    pub(crate) async fn start_plain(handler: Handler) -> std::io::Result<Self> {
+        Self::bind(None, handler).await
+    }
+
+    async fn bind(
+        acceptor: Option<tokio_rustls::TlsAcceptor>,
+        handler: Handler,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&pki.server));
+        let tls = acceptor.is_some();
         let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
             loop {
@@ -214,46 +270,59 @@ impl FakeServer {
                 let acceptor = acceptor.clone();
                 let handler = Arc::clone(&handler);
                 conns.spawn(async move {
-                    // Handshake failures (untrusted CA tests) just close.
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let svc = service_fn(move |req: http::Request<Incoming>| {
-                        let handler = Arc::clone(&handler);
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|c| c.to_bytes());
-                            let resp = match body {
-                                Ok(body) => handler(FakeRequest {
-                                    method: parts.method,
-                                    path: parts.uri.path().to_owned(),
-                                    query: parts.uri.query().unwrap_or("").to_owned(),
-                                    headers: parts.headers,
-                                    body,
-                                }),
-                                Err(e) => respond(
-                                    StatusCode::BAD_REQUEST,
-                                    "text/plain",
-                                    format!("cannot read body: {e}"),
-                                ),
-                            };
-                            Ok::<_, Infallible>(resp)
+                    match acceptor {
+                        // Handshake failures (untrusted CA tests) just close.
+                        Some(acceptor) => {
+                            if let Ok(tls) = acceptor.accept(tcp).await {
+                                serve(TokioIo::new(tls), handler).await;
+                            }
                         }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), svc)
-                        .await;
+                        None => serve(TokioIo::new(tcp), handler).await,
+                    }
                 });
                 while conns.try_join_next().is_some() {}
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self { addr, tls, task })
     }
 
-    /// `https://127.0.0.1:<port>`.
+    /// `https://127.0.0.1:<port>` (`http://` for a plain server).
     pub(crate) fn endpoint(&self) -> String {
-        format!("https://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
+}
+
+/// Serves one connection with `handler`.
+async fn serve<I>(io: TokioIo<I>, handler: Handler)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req: http::Request<Incoming>| {
+        let handler = Arc::clone(&handler);
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.map(|c| c.to_bytes());
+            let resp = match body {
+                Ok(body) => handler(FakeRequest {
+                    method: parts.method,
+                    path: parts.uri.path().to_owned(),
+                    query: parts.uri.query().unwrap_or("").to_owned(),
+                    headers: parts.headers,
+                    body,
+                }),
+                Err(e) => respond(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("cannot read body: {e}"),
+                ),
+            };
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(io, svc)
+        .await;
 }
 
 impl Drop for FakeServer {
@@ -311,6 +380,13 @@ fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_encoding_is_decoded() {
+        assert_eq!(percent_decode("a%2Bb+c%3a").as_deref(), Some("a+b c:"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+    }
 
     #[test]
     fn query_params_are_found() {

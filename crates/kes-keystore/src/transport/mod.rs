@@ -1,72 +1,115 @@
-//! The HTTPS transport shared by the appliance key stores (Entrust
-//! KeyControl and Thales CipherTrust Manager), and the TLS helpers the Vault
-//! client borrows from it ([`root_store`], [`read_certs`], [`error_chain`]).
-//! The token session on top of it (login, background renewal, one re-login
-//! on 401) lives in [`session`].
+//! The one HTTP(S) transport of the remote key stores (Vault / OpenBao,
+//! Entrust KeyControl, Thales CipherTrust Manager, Azure Key Vault, GCP
+//! Secret Manager, Fortanix DSM, and the token endpoints of Azure and
+//! Google): a pooled client per
+//! store ([`Http`]) that sends a [`Call`] under the store's [`Policy`] and
+//! hands the answer ([`Response`]) back for the store to interpret. The TLS
+//! trust and client certificate are built in [`tls`]; the token session of
+//! the appliance stores, GCP and Fortanix (login, background renewal, one
+//! re-login on 401) lives in [`session`]. Vault keeps its own token lifecycle (`vault/auth.rs`,
+//! `vault/store.rs`) and builds its headers (`X-Vault-Token`,
+//! `X-Vault-Namespace`, `X-Vault-Request`) in `vault/client.rs`.
 //!
 //! # Rules
 //!
-//! - **Client**: one pooled hyper client per store (HTTP/1.1 and HTTP/2,
-//!   `TCP_NODELAY`, idle connections closed after [`POOL_IDLE_TIMEOUT`],
-//!   no cap on idle connections), rustls on aws-lc-rs, TLS 1.2+, no client
-//!   certificate.
-//! - **Trust**: the CA file or directory (`tls.ca`, at least one PEM
-//!   certificate) is added to the system roots or replaces them, as the
-//!   store's [`CaMode`] says; without a CA the system roots are used.
-//! - **Endpoint**: an `https://` or `http://` URL with a host, no query;
+//! Every remote back end follows these rules; the numbers are its
+//! [`Policy`] (table below), declared once as a constant in its `store.rs`.
+//!
+//! - **Client**: one pooled hyper client per store: HTTP/1.1 and HTTP/2
+//!   (ALPN), `TCP_NODELAY`, rustls on aws-lc-rs, TLS 1.2+. At most
+//!   `pool_max_idle` idle connections per host, each closed after
+//!   `pool_idle_timeout` unused.
+//! - **Endpoint**: an `https://` or `http://` URL with a host and no query;
 //!   a trailing slash is dropped (`InvalidConfig` otherwise).
-//! - **Timeouts**: [`CONNECT_TIMEOUT`] for the TCP connect and
-//!   [`REQUEST_TIMEOUT`] for one attempt (handshake, request and the whole
-//!   response body); both fixed, not configurable.
-//! - **Body limit**: [`BODY_LIMIT`] for ordinary answers and
-//!   [`LIST_BODY_LIMIT`] for listing pages, chosen per [`Call`]; a larger
-//!   body is a permanent `Backend` error.
-//! - **Retries** (Go KES's rule): up to [`RETRIES`] extra attempts after a
-//!   5xx answer or a temporary failure (dropped connection, timeout), never
-//!   after a 4xx, a refused connection or a TLS failure; between attempts
-//!   200 ms plus up to 800 ms of jitter. After the last attempt a 5xx answer
-//!   is returned to the caller; a temporary failure is `Unreachable`,
-//!   temporary, and says how many attempts were made.
-//! - **In flight**: no cap of its own (hyper opens connections as needed).
-//! - **Errors**: transport failures are `Unreachable` naming the endpoint and
-//!   the cause (refused, timeout, TLS with a hint for an untrusted
-//!   certificate); HTTP answers, also error statuses, go back to the store,
-//!   whose `error.rs` turns unexpected ones into errors through
-//!   [`unexpected`] (401/403 `Unauthorized`; else `Backend`, temporary for
-//!   5xx).
+//! - **TLS trust**: a CA file or directory (`tls.ca`, at least one PEM
+//!   certificate) is added to the system roots or replaces them, as the
+//!   policy's [`CaMode`] says; without a CA the system roots are trusted. A
+//!   client certificate (`tls.cert` with `tls.key`, PEM) is presented when
+//!   the store's config names one (only Vault's does). Azure has no CA
+//!   field: the file named by `SSL_CERT_FILE` is its CA. A bad file is
+//!   `InvalidConfig` naming the field and the path.
+//! - **Timeouts**: `connect_timeout` for the TCP connect; `request_timeout`
+//!   for one attempt as a whole: waiting for an in-flight slot, the TLS
+//!   handshake, the request and the whole response body. With retries a
+//!   call may take `(1 + retry.extra_attempts) × request_timeout` plus the
+//!   waits; the server's route deadline ends the request before that.
+//! - **In flight**: at most `max_in_flight` attempts of one store at a time
+//!   (no cap when `None`; hyper then opens connections as needed). Waiting
+//!   for a slot counts against the attempt's `request_timeout`.
+//! - **Body limit**: `body_limit` for ordinary answers, `list_body_limit` for
+//!   listing pages ([`Call::listing`]). A larger body is a `Backend` error,
+//!   not temporary: "`<path>`: response body larger than `<n>` bytes (HTTP
+//!   `<status>`)".
+//! - **Temporary failures**: a failed attempt is `Unreachable`, and
+//!   temporary (trying again later may succeed) unless it is a TLS failure:
+//!   - a failed connect (refused, DNS, connect timeout): "cannot connect to
+//!     `<endpoint>` (`<path>`): ...". Temporary: nothing listens *now*, the
+//!     store may be restarting or failing over;
+//!   - a dropped or reset connection, a failed body read ("`<endpoint>`
+//!     `<path>`: ..."), an attempt over `request_timeout` ("... no response
+//!     within ..."): temporary;
+//!   - a TLS failure ("TLS handshake with `<endpoint>` failed: ...", with a
+//!     hint when the certificate is not trusted): *not* temporary, a
+//!     certificate or trust problem stays until the config changes.
+//!
+//!   A request that cannot be built is `InvalidConfig`.
+//! - **Retries and backoff** (Go KES's `internal/http` rule): a 5xx answer
+//!   and a temporary failure of an established connection (dropped, reset,
+//!   timed out) are sent again, up to `retry.extra_attempts` times, after a
+//!   wait of `retry.wait` plus a random part of up to `retry.jitter` (so
+//!   that clients failing together do not retry together). Nothing else is
+//!   retried: not a 4xx, not an oversized body, not a TLS failure, and not a
+//!   failed connect: an outage then reaches the caller at once (a refused
+//!   connection in milliseconds), and the server's cache goes offline
+//!   without waiting out the backoff. After the last attempt a 5xx answer
+//!   goes back to the caller, and a failure says how many attempts were
+//!   made ("... (after 3 attempts)"). A store's own retries come on top:
+//!   the appliance session and Vault log in again, once, when a call is
+//!   refused for a dead token.
+//! - **Answers**: every HTTP answer, also an error status, goes back to the
+//!   store, whose `error.rs` decides what it means; [`unexpected`] is the
+//!   appliances' rule (401/403 `Unauthorized`, else `Backend`, temporary for
+//!   5xx), Vault's `parse_error` its own (429 and 5xx but 501 temporary,
+//!   503 "sealed" `Unreachable`).
 //!
 //! This module never logs or formats a header value or a request body, so
-//! credentials and key material cannot leak through it.
+//! credentials and key material cannot leak through it; header values given
+//! as secret ([`Call::secret_header`]) are also marked sensitive for HTTP/2
+//! header compression.
 //!
-//! # How the Vault client (`vault/client.rs`) differs
+//! # Policies
 //!
-//! Vault has its own transport for now; these are the differences a
-//! unification must keep or settle, per back end:
+//! | | Entrust KeyControl | CipherTrust Manager | Fortanix DSM | Vault / OpenBao | Azure Key Vault (vault and token endpoints) | GCP Secret Manager (API and token endpoint) |
+//! |---|---|---|---|---|---|---|
+//! | declared in | `entrust/store.rs` ([`APPLIANCE`]) | `gemalto/store.rs` ([`APPLIANCE`]) | `fortanix/store.rs` ([`APPLIANCE`]) | `vault/store.rs` | `azure/store.rs` ([`APPLIANCE`]) | `gcp/store.rs` ([`APPLIANCE`]) |
+//! | connect / request timeout | 10 s / 30 s | 10 s / 30 s | 10 s / 30 s | 5 s / 10 s, the defaults of `VaultOptions`, which may set others | 10 s / 30 s | 10 s / 30 s |
+//! | body limit / listings | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 2 MiB / 32 MiB | 1 MiB / 32 MiB | 2 MiB / 32 MiB | 2 MiB / 32 MiB |
+//! | retries | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms | none (Go KES's Vault client retries twice) | 2, after 200 ms + up to 800 ms | 2, after 200 ms + up to 800 ms |
+//! | in-flight cap | none | none | none | 64 | none | none |
+//! | idle pool | unbounded, 30 s | unbounded, 30 s | unbounded, 30 s | 32 per host, 60 s | unbounded, 30 s | unbounded, 30 s |
+//! | CA | `tls.ca` added to the system roots | `tls.ca` replaces the system roots | `tls.ca` replaces the system roots | `tls.ca` replaces the system roots | no `ca` field: the file named by `SSL_CERT_FILE` is added | no `ca` field |
+//! | client certificate | none | none | none | `tls.cert` + `tls.key` when set | none | none |
 //!
-//! | | here (appliances) | Vault |
-//! |---|---|---|
-//! | connect / request timeout | 10 s / 30 s per attempt, fixed | 5 s / 10 s per call (`VaultOptions` defaults; the config file does not set them) |
-//! | body limit | 2 MiB, listings 32 MiB | 1 MiB, listings 32 MiB |
-//! | retries | 2 extra attempts on 5xx and temporary failures, with jitter | none in the transport (the store retries once after a re-login on 401/403) |
-//! | in-flight cap | none | 64 requests (waiting for a slot counts against the timeout) |
-//! | idle pool | unbounded, 30 s | 32 per host, 60 s |
-//! | trust | CA added to or replacing the system roots | CA replaces the system roots |
-//! | client certificate | none | optional (`tls.cert`, `tls.key`) |
-//! | refused connection / TLS failure | `Unreachable`, not temporary | `Unreachable`, temporary |
-//! | temporary answers | 5xx | 429 and 5xx except 501; 503 "sealed" is `Unreachable` |
-//! | headers | per call (`Call::secret_header`), token marked sensitive | `X-Vault-Token` (sensitive), `X-Vault-Namespace`, `X-Vault-Request` |
-//! | endpoint | parsed as a URI: scheme, host, no query | `VaultOptions::validate`: scheme prefix and trailing slash only |
+//! "The system roots" are what rustls-native-certs finds; like OpenSSL it
+//! reads `SSL_CERT_FILE` / `SSL_CERT_DIR` *instead of* the platform store
+//! when they are set, so with `SSL_CERT_FILE` set the stores without a `ca`
+//! field trust that file alone.
 //!
 //! A build with some back ends compiled out (cargo features) leaves parts of
 //! this module unused; the build with every back end, which CI lints, keeps
 //! the dead-code check meaningful.
 #![cfg_attr(
-    not(all(feature = "vault", feature = "entrust", feature = "gemalto")),
+    not(all(
+        feature = "vault",
+        feature = "entrust",
+        feature = "gemalto",
+        feature = "azure",
+        feature = "gcp",
+        feature = "fortanix"
+    )),
     allow(dead_code, unused_imports)
 )]
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -76,53 +119,109 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use rustls::RootCertStore;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::Semaphore;
 
 use crate::KeyStoreError;
 
 mod session;
+mod tls;
 pub(crate) use session::{Login, Scheme, Session, SessionClient};
+pub(crate) use tls::{CaMode, TlsFiles};
 
-/// Largest response body accepted for ordinary calls (Go KES: 2 MiB).
-pub(crate) const BODY_LIMIT: usize = 2 << 20;
-/// Largest response body accepted for a listing page (Go KES: 32 MiB).
-pub(crate) const LIST_BODY_LIMIT: usize = 32 << 20;
-/// Time allowed for the TCP connect.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time allowed for one attempt: TLS handshake, request and whole response.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Extra attempts after a temporary failure (Go KES: 2).
-const RETRIES: u32 = 2;
-/// Idle pooled connections are closed after this long (Go KES: 30 s).
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How a configured CA relates to the system trust store.
+/// How the transport treats one back end's calls (see the module doc's
+/// rules and table). Each back end declares its policy once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CaMode {
-    /// The CA is trusted in addition to the system roots (Entrust).
-    AddToSystem,
-    /// The CA replaces the system roots (CipherTrust, Vault).
-    ReplaceSystem,
+pub(crate) struct Policy {
+    /// Time allowed for the TCP connect.
+    pub connect_timeout: Duration,
+    /// Time allowed for one attempt: the wait for an in-flight slot, the
+    /// TLS handshake, the request and the whole response body.
+    pub request_timeout: Duration,
+    /// Largest response body accepted for an ordinary call.
+    pub body_limit: usize,
+    /// Largest response body accepted for a listing page.
+    pub list_body_limit: usize,
+    /// Whether and how temporary failures and 5xx answers are retried.
+    pub retry: Retry,
+    /// Most attempts in flight at a time; `None`: no cap.
+    pub max_in_flight: Option<usize>,
+    /// Most idle pooled connections kept per host.
+    pub pool_max_idle: usize,
+    /// How long an idle pooled connection is kept.
+    pub pool_idle_timeout: Duration,
+    /// How a configured CA relates to the system roots.
+    pub ca: CaMode,
 }
 
-/// One HTTP request to the appliance.
+/// Go KES's HTTP rules (`internal/http`), the policy of the appliance
+/// stores; each sets its own [`Policy::ca`].
+pub(crate) const APPLIANCE: Policy = Policy {
+    connect_timeout: Duration::from_secs(10),
+    request_timeout: Duration::from_secs(30),
+    body_limit: 2 << 20,
+    list_body_limit: 32 << 20,
+    retry: Retry {
+        extra_attempts: 2,
+        wait: Duration::from_millis(200),
+        jitter: Duration::from_millis(800),
+    },
+    max_in_flight: None,
+    pool_max_idle: usize::MAX,
+    pool_idle_timeout: Duration::from_secs(30),
+    ca: CaMode::AddToSystem,
+};
+
+/// How a call is retried after a temporary failure or a 5xx answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Retry {
+    /// Attempts after the first one; 0: none.
+    pub extra_attempts: u32,
+    /// Fixed part of the wait before a retry.
+    pub wait: Duration,
+    /// Largest random part added to `wait`.
+    pub jitter: Duration,
+}
+
+impl Retry {
+    /// No retries: every call is sent once.
+    pub const NONE: Self = Self {
+        extra_attempts: 0,
+        wait: Duration::ZERO,
+        jitter: Duration::ZERO,
+    };
+
+    /// The wait before the next attempt: `wait` plus a random part of
+    /// `jitter`, so that clients failing together do not retry together.
+    pub(crate) fn delay(&self) -> Duration {
+        self.wait + self.jitter.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// Which of the policy's body limits an answer is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyLimit {
+    /// [`Policy::body_limit`].
+    Ordinary,
+    /// [`Policy::list_body_limit`].
+    Listing,
+}
+
+/// One HTTP request to a store.
 #[derive(Clone)]
 pub(crate) struct Call<'a> {
     /// HTTP method.
     pub method: Method,
     /// Path and query below the endpoint, starting with `/`.
     pub path: &'a str,
-    /// Extra headers; their values are marked sensitive.
+    /// Extra headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The body, if any.
     pub body: Option<Bytes>,
     /// Whether to send `Content-Type: application/json` with the body.
     pub json: bool,
-    /// Largest accepted response body.
-    pub limit: usize,
+    /// The body limit the answer is held to.
+    pub limit: BodyLimit,
 }
 
 impl<'a> Call<'a> {
@@ -134,7 +233,7 @@ impl<'a> Call<'a> {
             headers: Vec::new(),
             body: None,
             json: false,
-            limit: BODY_LIMIT,
+            limit: BodyLimit::Ordinary,
         }
     }
 
@@ -151,23 +250,28 @@ impl<'a> Call<'a> {
         self
     }
 
-    /// Adds a header whose value is secret (a token).
-    pub fn secret_header(mut self, name: HeaderName, value: &str) -> Result<Self, String> {
+    /// Adds a header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Adds a header whose value is secret (a token): marked sensitive.
+    pub fn secret_header(self, name: HeaderName, value: &str) -> Result<Self, String> {
         let mut v = HeaderValue::from_str(value)
             .map_err(|_| format!("the {name} value contains characters not allowed in a header"))?;
         v.set_sensitive(true);
-        self.headers.push((name, v));
-        Ok(self)
+        Ok(self.header(name, v))
     }
 
-    /// Sets the response body limit.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
+    /// Holds the answer to the policy's listing limit.
+    pub fn listing(mut self) -> Self {
+        self.limit = BodyLimit::Listing;
         self
     }
 }
 
-/// One answer of the appliance: status and (bounded) body.
+/// One answer of a store: status and (bounded) body.
 #[derive(Debug)]
 pub(crate) struct Response {
     /// The HTTP status.
@@ -228,12 +332,28 @@ pub(crate) fn excerpt(s: &str) -> String {
     }
 }
 
-/// The pooled HTTPS client of one store.
+/// `s` percent-encoded for a query value or a form field: everything but
+/// the RFC 3986 unreserved characters.
+pub(crate) fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The pooled HTTP(S) client of one store, sending under its [`Policy`].
 pub(crate) struct Http {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoint: String,
     backend: &'static str,
-    retry_base: Duration,
+    policy: Policy,
+    /// One permit per attempt in flight, when the policy caps them.
+    in_flight: Option<Semaphore>,
 }
 
 impl std::fmt::Debug for Http {
@@ -241,24 +361,25 @@ impl std::fmt::Debug for Http {
         f.debug_struct("Http")
             .field("backend", &self.backend)
             .field("endpoint", &self.endpoint)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
 impl Http {
-    /// Builds the client for `endpoint` (an `https://` or `http://` URL
-    /// without path), trusting `ca` as `mode` says.
+    /// Builds the client of `backend` for `endpoint` (an `https://` or
+    /// `http://` URL), with the TLS `files` of its config, under `policy`.
     pub fn new(
         backend: &'static str,
         endpoint: &str,
-        ca: Option<&Path>,
-        mode: CaMode,
+        files: TlsFiles<'_>,
+        policy: Policy,
     ) -> Result<Self, KeyStoreError> {
         let endpoint = normalize_endpoint(backend, endpoint)?;
-        let tls = tls_config(backend, ca, mode)?;
+        let tls = tls::client_config(backend, files, policy.ca)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_connect_timeout(Some(policy.connect_timeout));
         http.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
@@ -266,13 +387,17 @@ impl Http {
             .enable_all_versions()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(policy.pool_max_idle)
+            .pool_idle_timeout(policy.pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
             .build(connector);
         Ok(Self {
             client,
             endpoint,
             backend,
-            retry_base: Duration::from_millis(200),
+            policy,
+            in_flight: policy.max_in_flight.map(Semaphore::new),
         })
     }
 
@@ -281,36 +406,35 @@ impl Http {
         &self.endpoint
     }
 
-    /// Sends `call`, retrying [temporary](KeyStoreError::is_temporary)
-    /// failures and 5xx answers up to [`RETRIES`] times. Transport failures
-    /// end as `Unreachable`; HTTP
-    /// answers (also error statuses) are returned for the caller to interpret.
+    /// Sends `call`, retrying failures of an established connection
+    /// (dropped, reset, timed out) and 5xx answers as the policy's [`Retry`]
+    /// says. Transport failures end as `Unreachable`; HTTP answers (also
+    /// error statuses) are returned for the caller to interpret.
     pub async fn send(&self, call: &Call<'_>) -> Result<Response, KeyStoreError> {
+        let retry = self.policy.retry;
         let mut attempt = 0;
         loop {
-            let last = attempt >= RETRIES;
+            let last = attempt >= retry.extra_attempts;
             match self.send_once(call).await {
                 Ok(resp) if resp.status.is_server_error() && !last => {}
                 Ok(resp) => return Ok(resp),
-                Err(e) if e.is_temporary() && !last => {}
-                Err(e) if e.is_temporary() => {
+                Err(f) if f.retry && !last => {}
+                Err(f) if f.retry && attempt > 0 => {
                     let tries = attempt + 1;
-                    return Err(e.map_message(|m| format!("{m} (after {tries} attempts)")));
+                    return Err(f
+                        .error
+                        .map_message(|m| format!("{m} (after {tries} attempts)")));
                 }
-                Err(e) => return Err(e),
+                Err(f) => return Err(f.error),
             }
             attempt += 1;
-            // Go KES waits 200 ms plus up to 800 ms of jitter.
-            let jitter = rand::random_range(0..=self.retry_base.as_millis() * 4);
-            let jitter = Duration::from_millis(u64::try_from(jitter).unwrap_or(0));
-            tokio::time::sleep(self.retry_base + jitter).await;
+            tokio::time::sleep(retry.delay()).await;
         }
     }
 
-    /// One attempt of `call` under [`REQUEST_TIMEOUT`]. A failure worth
-    /// another try (dropped connection, timeout) is a temporary
-    /// `Unreachable` error.
-    async fn send_once(&self, call: &Call<'_>) -> Result<Response, KeyStoreError> {
+    /// One attempt of `call` under the policy's `request_timeout`, the wait
+    /// for an in-flight slot included.
+    async fn send_once(&self, call: &Call<'_>) -> Result<Response, Failed> {
         let path = strip_query(call.path);
         let uri = format!("{}{}", self.endpoint, call.path);
         let mut req = http::Request::builder()
@@ -324,13 +448,26 @@ impl Http {
         }
         let body = Full::new(call.body.clone().unwrap_or_default());
         let req = req.body(body).map_err(|e| {
-            KeyStoreError::invalid_config(
+            Failed::stop(KeyStoreError::invalid_config(
                 self.backend,
                 format!("cannot build a request for {}{path}: {e}", self.endpoint),
-            )
+            ))
         })?;
-        let limit = call.limit;
+        let limit = match call.limit {
+            BodyLimit::Ordinary => self.policy.body_limit,
+            BodyLimit::Listing => self.policy.list_body_limit,
+        };
         let fut = async {
+            let _permit = match &self.in_flight {
+                // The semaphore is never closed, so acquiring cannot fail.
+                Some(slots) => Some(slots.acquire().await.map_err(|_| {
+                    Failed::stop(KeyStoreError::backend(
+                        self.backend,
+                        "the HTTP client is shut down",
+                    ))
+                })?),
+                None => None,
+            };
             let resp = self
                 .client
                 .request(req)
@@ -342,25 +479,28 @@ impl Http {
                 .await
                 .map_err(|e| {
                     if e.is::<http_body_util::LengthLimitError>() {
-                        KeyStoreError::backend(
+                        Failed::stop(KeyStoreError::backend(
                             self.backend,
                             format!(
                                 "{path}: response body larger than {limit} bytes (HTTP {status})"
                             ),
-                        )
+                        ))
                     } else {
-                        self.temporary(
+                        Failed::retry(self.temporary(
                             path,
                             format!("reading the response failed: {}", error_chain(e.as_ref())),
-                        )
+                        ))
                     }
                 })?
                 .to_bytes();
             Ok(Response { status, body })
         };
-        match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
+        let timeout = self.policy.request_timeout;
+        match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
-            Err(_) => Err(self.temporary(path, format!("no response within {REQUEST_TIMEOUT:?}"))),
+            Err(_) => Err(Failed::retry(
+                self.temporary(path, format!("no response within {timeout:?}")),
+            )),
         }
     }
 
@@ -369,37 +509,60 @@ impl Http {
         KeyStoreError::unreachable(self.backend, format!("{} {path}: {detail}", self.endpoint))
     }
 
-    /// Classifies a failed request: TLS problems and refused connections are
-    /// unreachable but not temporary (Go KES does not retry them: nothing
-    /// listens, or the certificate is wrong), the rest (dropped connections)
-    /// temporary.
-    fn transport_failure(
-        &self,
-        path: &str,
-        e: &hyper_util::client::legacy::Error,
-    ) -> KeyStoreError {
-        let chain = error_chain(e);
+    /// Classifies a failed request: a TLS problem is unreachable, neither
+    /// temporary nor retried (the certificate or the trust is wrong, and
+    /// stays so); a failed connect (refused, DNS, connect timeout) is
+    /// temporary but not retried (nothing listens now: the caller learns at
+    /// once); anything else (a dropped or reset connection) is temporary and
+    /// retried.
+    fn transport_failure(&self, path: &str, e: &hyper_util::client::legacy::Error) -> Failed {
         if let Some(tls) = find_tls_error(e) {
             let hint = match tls {
                 rustls::Error::InvalidCertificate(_) => {
-                    " (the appliance's certificate is not trusted: set `tls.ca` to the CA certificate that issued it)"
+                    " (the server's certificate is not trusted: set `tls.ca` to the CA certificate that issued it)"
                 }
                 _ => "",
             };
-            return KeyStoreError::unreachable(
-                self.backend,
-                format!("TLS handshake with {} failed: {tls}{hint}", self.endpoint),
-            )
-            .with_temporary(false);
+            return Failed::stop(
+                KeyStoreError::unreachable(
+                    self.backend,
+                    format!("TLS handshake with {} failed: {tls}{hint}", self.endpoint),
+                )
+                .with_temporary(false),
+            );
         }
+        let chain = error_chain(e);
         if e.is_connect() {
-            return KeyStoreError::unreachable(
+            return Failed::stop(KeyStoreError::unreachable(
                 self.backend,
                 format!("cannot connect to {} ({path}): {chain}", self.endpoint),
-            )
-            .with_temporary(false);
+            ));
         }
-        self.temporary(path, chain)
+        Failed::retry(self.temporary(path, chain))
+    }
+}
+
+/// A failed attempt.
+struct Failed {
+    /// What went wrong.
+    error: KeyStoreError,
+    /// Whether the call may be sent again (see [`Http::send`]).
+    retry: bool,
+}
+
+impl Failed {
+    /// A failure worth another attempt.
+    fn retry(error: KeyStoreError) -> Self {
+        Self { error, retry: true }
+    }
+
+    /// A failure the next attempt would repeat, or that should reach the
+    /// caller at once.
+    fn stop(error: KeyStoreError) -> Self {
+        Self {
+            error,
+            retry: false,
+        }
     }
 }
 
@@ -457,7 +620,7 @@ fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a ru
 
 /// An error and its sources, e.g. "client error (Connect): tcp connect
 /// error: Connection refused (os error 111)".
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {
@@ -471,109 +634,14 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Builds the rustls client config from the CA file/directory and the
-/// system roots as `mode` says.
-fn tls_config(
-    backend: &'static str,
-    ca: Option<&Path>,
-    mode: CaMode,
-) -> Result<rustls::ClientConfig, KeyStoreError> {
-    let roots = root_store(backend, ca, mode)?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| KeyStoreError::invalid_config(backend, format!("tls: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-/// The trusted roots of a back-end's HTTPS client: the system roots when no
-/// CA is given or `mode` adds to them, plus every certificate of the CA file
-/// or directory (`tls.ca`), which must hold at least one. Shared with the
-/// Vault client.
-pub(crate) fn root_store(
-    backend: &'static str,
-    ca: Option<&Path>,
-    mode: CaMode,
-) -> Result<RootCertStore, KeyStoreError> {
-    let mut roots = RootCertStore::empty();
-    if ca.is_none() || mode == CaMode::AddToSystem {
-        for cert in rustls_native_certs::load_native_certs().certs {
-            // Skip system certificates rustls cannot parse, as Go does.
-            let _ = roots.add(cert);
-        }
-    }
-    if let Some(ca) = ca {
-        let mut added = 0usize;
-        for file in ca_files(backend, ca)? {
-            for cert in read_certs(backend, "tls.ca", &file)? {
-                roots.add(cert).map_err(|e| {
-                    KeyStoreError::invalid_config(
-                        backend,
-                        format!("tls.ca: invalid certificate in {}: {e}", file.display()),
-                    )
-                })?;
-                added += 1;
-            }
-        }
-        if added == 0 {
-            return Err(KeyStoreError::invalid_config(
-                backend,
-                format!("tls.ca: no PEM certificate found in {}", ca.display()),
-            ));
-        }
-    }
-    Ok(roots)
-}
-
-/// The CA file itself, or the regular files of a CA directory.
-fn ca_files(backend: &'static str, ca: &Path) -> Result<Vec<PathBuf>, KeyStoreError> {
-    let meta = std::fs::metadata(ca).map_err(|e| {
-        KeyStoreError::invalid_config(
-            backend,
-            format!("tls.ca: cannot read {}: {e}", ca.display()),
-        )
-    })?;
-    if !meta.is_dir() {
-        return Ok(vec![ca.to_path_buf()]);
-    }
-    let entries = std::fs::read_dir(ca).map_err(|e| {
-        KeyStoreError::invalid_config(
-            backend,
-            format!("tls.ca: cannot list {}: {e}", ca.display()),
-        )
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// All PEM certificates of one file, named in errors by its config `field`.
-pub(crate) fn read_certs(
-    backend: &'static str,
-    field: &str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, KeyStoreError> {
-    let iter = CertificateDer::pem_file_iter(path).map_err(|e| {
-        KeyStoreError::invalid_config(
-            backend,
-            format!("{field}: cannot read {}: {e}", path.display()),
-        )
-    })?;
-    iter.collect::<Result<Vec<_>, _>>().map_err(|e| {
-        KeyStoreError::invalid_config(
-            backend,
-            format!("{field}: invalid PEM in {}: {e}", path.display()),
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
     use crate::ErrorKind;
 
@@ -600,23 +668,6 @@ mod tests {
     }
 
     #[test]
-    fn ca_problems_are_config_errors() {
-        let e = tls_config(
-            "x",
-            Some(Path::new("/nonexistent/ca.pem")),
-            CaMode::ReplaceSystem,
-        )
-        .unwrap_err();
-        assert!(e.kind() == ErrorKind::InvalidConfig, "{e:?}");
-        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
-        let dir = std::env::temp_dir().join(format!("kes-vendor-http-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let e = tls_config("x", Some(&dir), CaMode::ReplaceSystem).unwrap_err();
-        assert!(e.to_string().contains("no PEM certificate"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
     fn unexpected_answers_are_temporary_only_for_5xx() {
         let e = unexpected("x", "get", &test_response(503, ""), "busy");
         assert!(e.kind() == ErrorKind::Backend && e.is_temporary(), "{e:?}");
@@ -634,17 +685,80 @@ mod tests {
         );
     }
 
-    /// A plain-HTTP client of `addr` that retries without waiting long.
-    fn quick_client(addr: std::net::SocketAddr) -> Http {
-        let mut http =
-            Http::new("x", &format!("http://{addr}"), None, CaMode::AddToSystem).unwrap();
-        http.retry_base = Duration::from_millis(1);
-        http
+    /// The appliance policy, retrying without waiting long.
+    const QUICK: Policy = Policy {
+        retry: Retry {
+            extra_attempts: 2,
+            wait: Duration::from_millis(1),
+            jitter: Duration::from_millis(1),
+        },
+        ..APPLIANCE
+    };
+
+    /// A plain-HTTP client of `addr` under `policy`.
+    fn client(addr: SocketAddr, policy: Policy) -> Http {
+        Http::new("x", &format!("http://{addr}"), TlsFiles::default(), policy).unwrap()
+    }
+
+    /// A plain HTTP/1.1 peer on 127.0.0.1 that answers every request with
+    /// `status` and `body` after `delay` and closes the connection.
+    struct Peer {
+        addr: SocketAddr,
+        /// Requests received.
+        requests: Arc<AtomicUsize>,
+        /// The most requests it handled at the same time.
+        most_at_once: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Peer {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    async fn peer(status: u16, body: &'static str, delay: Duration) -> Peer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let most_at_once = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let (r, m) = (Arc::clone(&requests), Arc::clone(&most_at_once));
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (r, m, open) = (Arc::clone(&r), Arc::clone(&m), Arc::clone(&open));
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let answer = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(answer.as_bytes()).await;
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Peer {
+            addr,
+            requests,
+            most_at_once,
+            task,
+        }
     }
 
     #[tokio::test]
     async fn dropped_connections_are_temporary_and_retried() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -655,11 +769,10 @@ mod tests {
                 drop(conn); // closed before any answer
             }
         });
-        let e = quick_client(addr)
+        let e = client(addr, QUICK)
             .send(&Call::new(Method::GET, "/p?q=1"))
             .await
             .unwrap_err();
-        server.abort();
         assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
         let text = e.to_string();
         assert!(
@@ -670,23 +783,160 @@ mod tests {
         );
         assert!(text.ends_with(" (after 3 attempts)"), "{text}");
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
+
+        // Without retries: one attempt, and no count in the text.
+        let e = client(
+            addr,
+            Policy {
+                retry: Retry::NONE,
+                ..QUICK
+            },
+        )
+        .send(&Call::new(Method::GET, "/p"))
+        .await
+        .unwrap_err();
+        server.abort();
+        assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
+        assert!(!e.to_string().contains("attempts"), "{e}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
-    async fn refused_connections_are_unreachable_but_not_retried() {
+    async fn refused_connections_are_temporary_but_not_retried() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let e = quick_client(addr)
-            .send(&Call::new(Method::GET, "/p"))
+        // A retry would wait a minute first.
+        let patient = Policy {
+            retry: Retry {
+                extra_attempts: 2,
+                wait: Duration::from_secs(60),
+                jitter: Duration::ZERO,
+            },
+            ..APPLIANCE
+        };
+        let http = client(addr, patient);
+        let call = Call::new(Method::GET, "/p");
+        let e = tokio::time::timeout(Duration::from_secs(10), http.send(&call))
             .await
+            .expect("a refused connection is not retried")
             .unwrap_err();
-        assert!(e.is_unreachable() && !e.is_temporary(), "{e:?}");
+        assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
         let text = e.to_string();
         assert!(
-            text.contains("cannot connect") && !text.contains("attempts"),
+            text.starts_with(&format!(
+                "key store is not reachable: x: cannot connect to http://{addr} (/p): "
+            )),
             "{text}"
         );
+        assert!(!text.contains("attempts"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_client_errors_are_not() {
+        let busy = peer(503, "busy", Duration::ZERO).await;
+        let resp = client(busy.addr, QUICK)
+            .send(&Call::new(Method::GET, "/p"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(&resp.body[..], b"busy");
+        assert_eq!(busy.requests.load(Ordering::SeqCst), 3);
+        let once = Policy {
+            retry: Retry::NONE,
+            ..QUICK
+        };
+        let resp = client(busy.addr, once)
+            .send(&Call::new(Method::GET, "/p"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.requests.load(Ordering::SeqCst), 4);
+
+        let missing = peer(404, "", Duration::ZERO).await;
+        let resp = client(missing.addr, QUICK)
+            .send(&Call::new(Method::GET, "/p"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, StatusCode::NOT_FOUND);
+        assert_eq!(missing.requests.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_permanent_errors() {
+        let big = peer(200, "0123456789abcdef", Duration::ZERO).await;
+        let small = Policy {
+            body_limit: 10,
+            list_body_limit: 100,
+            ..QUICK
+        };
+        let http = client(big.addr, small);
+        let e = http
+            .send(&Call::new(Method::GET, "/p?x=1"))
+            .await
+            .unwrap_err();
+        assert!(e.kind() == ErrorKind::Backend && !e.is_temporary(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "x: /p: response body larger than 10 bytes (HTTP 200 OK)"
+        );
+        assert_eq!(big.requests.load(Ordering::SeqCst), 1, "not retried");
+        let resp = http
+            .send(&Call::new(Method::GET, "/p").listing())
+            .await
+            .unwrap();
+        assert_eq!(resp.body.len(), 16);
+    }
+
+    #[tokio::test]
+    async fn the_in_flight_cap_holds_attempts_back_within_the_timeout() {
+        /// Sends two calls at once to a fresh slow peer under `policy`: the
+        /// results and the most requests the peer saw at the same time.
+        async fn send_two(policy: Policy) -> (Vec<Result<Response, KeyStoreError>>, usize) {
+            let slow = peer(200, "ok", Duration::from_millis(400)).await;
+            let http = client(slow.addr, policy);
+            let call = Call::new(Method::GET, "/p");
+            let (a, b) = tokio::join!(http.send(&call), http.send(&call));
+            (vec![a, b], slow.most_at_once.load(Ordering::SeqCst))
+        }
+        let capped = Policy {
+            max_in_flight: Some(1),
+            request_timeout: Duration::from_millis(700),
+            retry: Retry::NONE,
+            ..QUICK
+        };
+        // One is answered after 400 ms; the other waits 400 ms for the slot
+        // and cannot be answered within its 700 ms.
+        let (results, most) = send_two(capped).await;
+        assert_eq!(most, 1);
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        let e = results.into_iter().find_map(Result::err).unwrap();
+        assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
+        assert!(e.to_string().contains("no response within 700ms"), "{e}");
+
+        let uncapped = Policy {
+            max_in_flight: None,
+            ..capped
+        };
+        let (results, most) = send_two(uncapped).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(most, 2);
+    }
+
+    #[test]
+    fn retry_waits_are_the_wait_plus_some_jitter() {
+        assert_eq!(Retry::NONE.delay(), Duration::ZERO);
+        let r = APPLIANCE.retry;
+        for _ in 0..100 {
+            let d = r.delay();
+            assert!(d >= r.wait && d <= r.wait + r.jitter, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(query_escape("aZ09-_.~"), "aZ09-_.~");
+        assert_eq!(query_escape("a+b/c=:é"), "a%2Bb%2Fc%3D%3A%C3%A9");
     }
 
     #[test]

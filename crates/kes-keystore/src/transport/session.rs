@@ -1,4 +1,5 @@
-//! The token session shared by the appliance key stores: one access token
+//! The token session shared by the appliance key stores, Fortanix and GCP
+//! (whose login is the service account's token request): one access token
 //! held in an [`ArcSwap`], sent as a secret header on every call, renewed by
 //! a background task at half its lifetime (failed renewals retried every
 //! [`RENEW_RETRY`]) and replaced once, under a lock, when a call answers 401.

@@ -2,7 +2,7 @@
 //! `lookup-self` (used to tell an invalid token from a policy denial).
 //!
 //! Tokens live in [`Token`], whose value is zeroized on drop and never
-//! printed; the renewal schedule itself is in `mod.rs` (it needs the store).
+//! printed; the renewal schedule itself is in `store.rs` (it needs the store).
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -11,11 +11,43 @@ use http::Method;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::client::{Call, Http};
-use super::config::{VaultAuth, VaultOptions};
-use super::error::BACKEND;
-use super::error::is_temporary_status;
+use super::client;
+use super::config::{JwtSource, LoginNamespace, VaultAuth, VaultOptions};
+use super::error::{BACKEND, VaultResponse, is_temporary_status};
 use crate::KeyStoreError;
+use crate::transport::Http;
+
+impl LoginNamespace {
+    /// The namespace header to send for a login, given the store namespace.
+    pub(crate) fn resolve<'a>(&'a self, store: &'a str) -> Option<&'a str> {
+        match self {
+            Self::Inherit if store.is_empty() => None,
+            Self::Inherit => Some(store),
+            Self::Root => None,
+            Self::Named(ns) => Some(ns),
+        }
+    }
+}
+
+impl JwtSource {
+    /// Returns the token, reading the file if it is one (at every login, so
+    /// that a rotated service-account token is picked up).
+    pub(crate) fn load(&self) -> Result<Zeroizing<String>, KeyStoreError> {
+        match self {
+            Self::Value(v) => Ok(v.clone()),
+            Self::File(path) => {
+                let raw = std::fs::read_to_string(path).map_err(|e| {
+                    KeyStoreError::invalid_config(
+                        BACKEND,
+                        format!("cannot read kubernetes jwt file {}: {e}", path.display()),
+                    )
+                })?;
+                let raw = Zeroizing::new(raw);
+                Ok(Zeroizing::new(raw.trim().to_owned()))
+            }
+        }
+    }
+}
 
 /// A Vault token and what Vault said about it.
 pub(crate) struct Token {
@@ -86,10 +118,9 @@ pub(crate) async fn login(http: &Http, opts: &VaultOptions) -> Result<Lease, Key
             )
         }
     };
-    let mut call = Call::new(Method::PUT, &path);
-    call.namespace = namespace;
-    call.body = Some(body.as_bytes());
-    let resp = http.send(call).await.map_err(|e| {
+    let call =
+        client::call(Method::PUT, &path, None, namespace)?.json_body(body.as_bytes().to_vec());
+    let resp = http.send(&call).await.map_err(|e| {
         if e.is_unreachable() {
             e.map_message(|m| format!("{what}: {m}"))
         } else {
@@ -135,11 +166,14 @@ pub(crate) async fn renew_self(
     token: &str,
     namespace: Option<&str>,
 ) -> Result<Lease, KeyStoreError> {
-    let mut call = Call::new(Method::PUT, "/v1/auth/token/renew-self");
-    call.token = Some(token);
-    call.namespace = namespace;
-    call.body = Some(br#"{"increment":0}"#);
-    let resp = http.send(call).await?;
+    let call = client::call(
+        Method::PUT,
+        "/v1/auth/token/renew-self",
+        Some(token),
+        namespace,
+    )?
+    .json_body(br#"{"increment":0}"#.to_vec());
+    let resp = http.send(&call).await?;
     if !resp.status.is_success() {
         return Err(resp.parse_error("token renewal"));
     }
@@ -155,10 +189,13 @@ pub(crate) async fn token_is_valid(
     token: &str,
     namespace: Option<&str>,
 ) -> Result<bool, KeyStoreError> {
-    let mut call = Call::new(Method::GET, "/v1/auth/token/lookup-self");
-    call.token = Some(token);
-    call.namespace = namespace;
-    let resp = http.send(call).await?;
+    let call = client::call(
+        Method::GET,
+        "/v1/auth/token/lookup-self",
+        Some(token),
+        namespace,
+    )?;
+    let resp = http.send(&call).await?;
     Ok(resp.status.is_success())
 }
 
@@ -202,6 +239,17 @@ mod tests {
         assert!(l.renewable);
         assert!(parse_auth(&json!({"auth": null})).is_none());
         assert!(parse_auth(&json!({"data": {}})).is_none());
+    }
+
+    #[test]
+    fn login_namespace_resolves_as_go_does() {
+        assert_eq!(LoginNamespace::Inherit.resolve("ns1"), Some("ns1"));
+        assert_eq!(LoginNamespace::Inherit.resolve(""), None);
+        assert_eq!(LoginNamespace::Root.resolve("ns1"), None);
+        assert_eq!(
+            LoginNamespace::Named("other".into()).resolve("ns1"),
+            Some("other")
+        );
     }
 
     #[test]

@@ -1,19 +1,18 @@
-//! The options of the Vault / OpenBao key store: one plain struct per block
-//! of the `keystore.vault` YAML section (keystores.md §3.1), their defaults,
-//! validation, and `Debug` impls that never print credentials.
+//! The `keystore.vault` block (keystores.md §3.1; also the older
+//! `keys.vault`, which has the same fields): the options of the Vault /
+//! OpenBao key store, one plain struct per block, their defaults, the
+//! decoder that is the only place checking them (every error names the
+//! file, line and field), and `Debug` impls that never print credentials.
 //!
-//! YAML parsing is the server's job; it fills these structs (including the
-//! older `keys.vault` shape, which has the same fields) and calls
-//! [`VaultOptions::validate`] through [`super::VaultKeyStore::connect`].
+//! Options built in code (tests) are taken as given: start from
+//! [`VaultOptions::new`], which fills in every default.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kes_config::{ConfigError, Ctx, Fields};
 use zeroize::Zeroizing;
-
-use super::error::BACKEND;
-use crate::KeyStoreError;
 
 /// The default K/V mount path.
 pub const DEFAULT_ENGINE: &str = "kv";
@@ -24,7 +23,7 @@ pub const DEFAULT_APPROLE_ENGINE: &str = "approle";
 /// The default Kubernetes auth mount path.
 pub const DEFAULT_KUBERNETES_ENGINE: &str = "kubernetes";
 /// The default interval of the background health probe (`status.ping`).
-pub const DEFAULT_STATUS_PING: Duration = Duration::from_secs(10);
+pub const DEFAULT_STATUS_PING: Duration = Duration::from_secs(15);
 /// The default TCP connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default timeout of one HTTP request, response body included.
@@ -40,21 +39,6 @@ pub enum KvVersion {
     V2,
 }
 
-impl KvVersion {
-    /// Parses the YAML value: empty or `v1` → V1, `v2` → V2, anything else
-    /// is an error.
-    pub fn parse(s: &str) -> Result<Self, KeyStoreError> {
-        match s.trim() {
-            "" | "v1" => Ok(Self::V1),
-            "v2" => Ok(Self::V2),
-            other => Err(KeyStoreError::invalid_config(
-                BACKEND,
-                format!("version must be \"v1\" or \"v2\", got {other:?}"),
-            )),
-        }
-    }
-}
-
 /// Where a login request is sent, relative to the store's namespace.
 ///
 /// The YAML field is a string: empty = the store's namespace, `/` = the root
@@ -68,27 +52,6 @@ pub enum LoginNamespace {
     Root,
     /// Log in to this namespace.
     Named(String),
-}
-
-impl LoginNamespace {
-    /// Parses the YAML value (see the type docs).
-    pub fn parse(s: &str) -> Self {
-        match s.trim() {
-            "" => Self::Inherit,
-            "/" => Self::Root,
-            ns => Self::Named(ns.to_owned()),
-        }
-    }
-
-    /// The namespace header to send for a login, given the store namespace.
-    pub(crate) fn resolve<'a>(&'a self, store: &'a str) -> Option<&'a str> {
-        match self {
-            Self::Inherit if store.is_empty() => None,
-            Self::Inherit => Some(store),
-            Self::Root => None,
-            Self::Named(ns) => Some(ns),
-        }
-    }
 }
 
 /// The optional transit layer: values are encrypted by a Vault transit key
@@ -119,8 +82,9 @@ impl fmt::Debug for TransitOptions {
     }
 }
 
-/// AppRole credentials.
-#[derive(Clone, Default)]
+/// AppRole credentials. `Default` has the default mount path and empty
+/// credentials.
+#[derive(Clone)]
 pub struct AppRoleOptions {
     /// Auth mount path (default `approle`).
     pub engine: String,
@@ -130,6 +94,17 @@ pub struct AppRoleOptions {
     pub id: Zeroizing<String>,
     /// The secret id (required).
     pub secret: Zeroizing<String>,
+}
+
+impl Default for AppRoleOptions {
+    fn default() -> Self {
+        Self {
+            engine: DEFAULT_APPROLE_ENGINE.to_owned(),
+            namespace: LoginNamespace::default(),
+            id: Zeroizing::default(),
+            secret: Zeroizing::default(),
+        }
+    }
 }
 
 impl fmt::Debug for AppRoleOptions {
@@ -152,35 +127,6 @@ pub enum JwtSource {
     File(PathBuf),
 }
 
-impl JwtSource {
-    /// Applies the Go KES rule to the YAML value: a value containing `/` is
-    /// a file path, anything else is the token itself.
-    pub fn from_config(s: &str) -> Self {
-        if s.contains('/') {
-            Self::File(PathBuf::from(s))
-        } else {
-            Self::Value(Zeroizing::new(s.to_owned()))
-        }
-    }
-
-    /// Returns the token, reading the file if it is one.
-    pub(crate) fn load(&self) -> Result<Zeroizing<String>, KeyStoreError> {
-        match self {
-            Self::Value(v) => Ok(v.clone()),
-            Self::File(path) => {
-                let raw = std::fs::read_to_string(path).map_err(|e| {
-                    KeyStoreError::invalid_config(
-                        BACKEND,
-                        format!("cannot read kubernetes jwt file {}: {e}", path.display()),
-                    )
-                })?;
-                let raw = Zeroizing::new(raw);
-                Ok(Zeroizing::new(raw.trim().to_owned()))
-            }
-        }
-    }
-}
-
 impl Default for JwtSource {
     fn default() -> Self {
         Self::Value(Zeroizing::new(String::new()))
@@ -196,8 +142,9 @@ impl fmt::Debug for JwtSource {
     }
 }
 
-/// Kubernetes service-account credentials.
-#[derive(Clone, Default)]
+/// Kubernetes service-account credentials. `Default` has the default mount
+/// path and an empty token.
+#[derive(Clone)]
 pub struct KubernetesOptions {
     /// Auth mount path (default `kubernetes`).
     pub engine: String,
@@ -207,6 +154,17 @@ pub struct KubernetesOptions {
     pub role: String,
     /// The service-account token (required).
     pub jwt: JwtSource,
+}
+
+impl Default for KubernetesOptions {
+    fn default() -> Self {
+        Self {
+            engine: DEFAULT_KUBERNETES_ENGINE.to_owned(),
+            namespace: LoginNamespace::default(),
+            role: String::new(),
+            jwt: JwtSource::default(),
+        }
+    }
 }
 
 impl fmt::Debug for KubernetesOptions {
@@ -285,92 +243,262 @@ impl VaultOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
+}
 
-    /// Fills empty engine names with their defaults, trims slashes from
-    /// paths, and checks every rule of keystores.md §3.1.
-    pub fn validate(mut self) -> Result<Self, KeyStoreError> {
-        let invalid = |m: String| KeyStoreError::invalid_config(BACKEND, m);
-        self.endpoint = self.endpoint.trim().trim_end_matches('/').to_owned();
-        if self.endpoint.is_empty() {
-            return Err(invalid("endpoint is required".into()));
-        }
-        if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
-            return Err(invalid(format!(
-                "endpoint must start with http:// or https://, got {:?}",
-                self.endpoint
-            )));
-        }
-        self.engine = clean_path(&self.engine);
-        if self.engine.is_empty() {
-            self.engine = DEFAULT_ENGINE.to_owned();
-        }
-        self.prefix = clean_path(&self.prefix);
-        self.namespace = clean_path(&self.namespace);
-        if let Some(t) = &mut self.transit {
-            t.engine = clean_path(&t.engine);
-            if t.engine.is_empty() {
-                t.engine = DEFAULT_TRANSIT_ENGINE.to_owned();
-            }
-            if t.key.trim().is_empty() {
-                return Err(invalid("transit.key is required".into()));
-            }
-            if t.key.contains('/') {
-                return Err(invalid(format!(
-                    "transit.key must not contain '/', got {:?}",
-                    t.key
-                )));
-            }
-        }
-        match &mut self.auth {
-            VaultAuth::AppRole(a) => {
-                a.engine = clean_path(&a.engine);
-                if a.engine.is_empty() {
-                    a.engine = DEFAULT_APPROLE_ENGINE.to_owned();
+/// The start of every error message about this block.
+const E: &str = "invalid vault keystore";
+
+/// Decodes the `vault` block `v`: the only validation of its fields.
+/// Mount paths lose surrounding and doubled slashes; empty ones get their
+/// defaults.
+pub(crate) fn decode(v: &mut Fields<'_>, ctx: &mut Ctx<'_>) -> Result<VaultOptions, ConfigError> {
+    v.expect_only(
+        ctx,
+        &[
+            "endpoint",
+            "engine",
+            "version",
+            "namespace",
+            "prefix",
+            "transit",
+            "approle",
+            "kubernetes",
+            "tls",
+            "status",
+        ],
+    )?;
+    let endpoint_line = v.line_of("endpoint");
+    let endpoint = v.required(ctx, "endpoint", &format!("{E}: no endpoint specified"))?;
+    let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(ctx.invalid(
+            endpoint_line,
+            &v.child("endpoint"),
+            format!("{E}: endpoint must start with http:// or https://, got {endpoint:?}"),
+        ));
+    }
+    let engine = mount(v, ctx, "engine", DEFAULT_ENGINE)?;
+    let version = match v.take("version") {
+        None => KvVersion::V1,
+        Some(node) => {
+            let text = ctx.text(node, &v.child("version"))?;
+            match text.trim() {
+                "" | "v1" => KvVersion::V1,
+                "v2" => KvVersion::V2,
+                _ => {
+                    return Err(ctx.invalid(
+                        node.line,
+                        &v.child("version"),
+                        format!("{E}: invalid version '{text}' (want \"v1\" or \"v2\")"),
+                    ));
                 }
-                if a.id.trim().is_empty() {
-                    return Err(invalid("approle.id is required".into()));
-                }
-                if a.secret.trim().is_empty() {
-                    return Err(invalid("approle.secret is required".into()));
-                }
             }
-            VaultAuth::Kubernetes(k) => {
-                k.engine = clean_path(&k.engine);
-                if k.engine.is_empty() {
-                    k.engine = DEFAULT_KUBERNETES_ENGINE.to_owned();
-                }
-                match &k.jwt {
-                    JwtSource::Value(v) if v.trim().is_empty() => {
-                        return Err(invalid("kubernetes.jwt is required".into()));
-                    }
-                    JwtSource::Value(_) => {}
-                    JwtSource::File(path) => {
-                        // Go KES requires the file to be readable at load time.
-                        std::fs::metadata(path).map_err(|e| {
-                            invalid(format!(
-                                "cannot read kubernetes.jwt file {}: {e}",
+        }
+    };
+    let namespace = clean_path(&v.text(ctx, "namespace")?);
+    let prefix = clean_path(&v.text(ctx, "prefix")?);
+
+    let transit = match v.take_map(ctx, "transit")? {
+        None => None,
+        Some(mut t) => {
+            t.expect_only(ctx, &["engine", "key"])?;
+            let engine = mount(&mut t, ctx, "engine", DEFAULT_TRANSIT_ENGINE)?;
+            let key_line = t.line_of("key");
+            let key = t.required(ctx, "key", &format!("{E}: transit: no key specified"))?;
+            if key.contains('/') {
+                return Err(ctx.invalid(
+                    key_line,
+                    &t.child("key"),
+                    format!("{E}: transit: key must not contain '/', got {key:?}"),
+                ));
+            }
+            t.finish(ctx)?;
+            Some(TransitOptions { engine, key })
+        }
+    };
+
+    let approle = match v.take_map(ctx, "approle")? {
+        None => None,
+        Some(mut a) => {
+            a.expect_only(ctx, &["engine", "namespace", "id", "secret", "retry"])?;
+            let engine = mount(&mut a, ctx, "engine", DEFAULT_APPROLE_ENGINE)?;
+            let namespace = login_namespace(&a.text(ctx, "namespace")?);
+            let id = a.required(ctx, "id", &format!("{E}: approle: no id specified"))?;
+            let secret =
+                a.required_secret(ctx, "secret", &format!("{E}: approle: no secret specified"))?;
+            a.retired(
+                ctx,
+                "retry",
+                "KES no longer configures the AppRole login retry",
+            );
+            let line = a.line();
+            a.finish(ctx)?;
+            Some((
+                line,
+                AppRoleOptions {
+                    engine,
+                    namespace,
+                    id: Zeroizing::new(id),
+                    secret: secret.into_zeroizing(),
+                },
+            ))
+        }
+    };
+    let kubernetes = match v.take_map(ctx, "kubernetes")? {
+        None => None,
+        Some(mut k) => {
+            k.expect_only(ctx, &["engine", "namespace", "role", "jwt", "retry"])?;
+            let engine = mount(&mut k, ctx, "engine", DEFAULT_KUBERNETES_ENGINE)?;
+            let namespace = login_namespace(&k.text(ctx, "namespace")?);
+            let role = k.text(ctx, "role")?;
+            let jwt_line = k.line_of("jwt");
+            let jwt_field = k.child("jwt");
+            let jwt =
+                k.required_secret(ctx, "jwt", &format!("{E}: kubernetes: no jwt specified"))?;
+            let jwt = if jwt.expose().contains('/') {
+                // A path (Go KES's rule): it must exist now; the store
+                // re-reads it at every login.
+                let path = PathBuf::from(jwt.expose());
+                match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => JwtSource::File(path),
+                    Ok(_) => {
+                        return Err(ctx.invalid(
+                            jwt_line,
+                            &jwt_field,
+                            format!(
+                                "{E}: kubernetes: jwt file '{}' is not a file",
                                 path.display()
-                            ))
-                        })?;
+                            ),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(ctx.invalid(
+                            jwt_line,
+                            &jwt_field,
+                            format!(
+                                "{E}: kubernetes: cannot read jwt file '{}': {e}",
+                                path.display()
+                            ),
+                        ));
                     }
                 }
-            }
+            } else {
+                JwtSource::Value(jwt.into_zeroizing())
+            };
+            k.retired(
+                ctx,
+                "retry",
+                "KES no longer configures the Kubernetes login retry",
+            );
+            let line = k.line();
+            k.finish(ctx)?;
+            Some((
+                line,
+                KubernetesOptions {
+                    engine,
+                    namespace,
+                    role,
+                    jwt,
+                },
+            ))
         }
-        if self.tls.key.is_some() != self.tls.cert.is_some() {
-            return Err(invalid(
-                "tls.key and tls.cert must be given together".into(),
+    };
+    let auth = match (approle, kubernetes) {
+        (Some(_), Some((line, _))) => {
+            return Err(ctx.invalid(
+                line,
+                &v.child("kubernetes"),
+                format!(
+                    "{E}: more than one authentication method specified (approle and kubernetes)"
+                ),
             ));
         }
-        if self.status_ping.is_zero() {
-            self.status_ping = DEFAULT_STATUS_PING;
+        (Some((_, a)), None) => VaultAuth::AppRole(a),
+        (None, Some((_, k))) => VaultAuth::Kubernetes(k),
+        (None, None) => {
+            return Err(ctx.invalid(
+                v.line(),
+                v.path(),
+                format!("{E}: no authentication method specified (want approle or kubernetes)"),
+            ));
         }
-        if self.connect_timeout.is_zero() {
-            self.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+    };
+
+    let tls = match v.take_map(ctx, "tls")? {
+        None => VaultTlsOptions::default(),
+        Some(mut t) => {
+            t.expect_only(ctx, &["key", "cert", "ca"])?;
+            let key = t.path_opt(ctx, "key")?;
+            let cert = t.path_opt(ctx, "cert")?;
+            let ca = t.path_opt(ctx, "ca")?;
+            match (&key, &cert) {
+                (Some(_), None) => {
+                    return Err(t.missing(
+                        ctx,
+                        "cert",
+                        &format!("{E}: tls: a client key requires a client certificate (cert)"),
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(t.missing(
+                        ctx,
+                        "key",
+                        &format!("{E}: tls: a client certificate requires a client key (key)"),
+                    ));
+                }
+                _ => {}
+            }
+            t.finish(ctx)?;
+            VaultTlsOptions { key, cert, ca }
         }
-        if self.request_timeout.is_zero() {
-            self.request_timeout = DEFAULT_REQUEST_TIMEOUT;
+    };
+
+    let mut status_ping = DEFAULT_STATUS_PING;
+    if let Some(mut status) = v.take_map(ctx, "status")? {
+        if let Some(node) = status.take("ping") {
+            let d = ctx.duration(node, &status.child("ping"), |d| {
+                format!("{E}: invalid status ping interval '{d}'")
+            })?;
+            if !d.is_zero() {
+                status_ping = d;
+            }
         }
-        Ok(self)
+        status.finish(ctx)?;
+    }
+
+    let mut options = VaultOptions::new(endpoint, auth);
+    options.engine = engine;
+    options.version = version;
+    options.namespace = namespace;
+    options.prefix = prefix;
+    options.transit = transit;
+    options.tls = tls;
+    options.status_ping = status_ping;
+    Ok(options)
+}
+
+/// A mount path field: cleaned, `default` when absent or empty.
+fn mount(
+    fields: &mut Fields<'_>,
+    ctx: &Ctx<'_>,
+    name: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let path = clean_path(&fields.text(ctx, name)?);
+    Ok(if path.is_empty() {
+        default.to_owned()
+    } else {
+        path
+    })
+}
+
+/// A login `namespace` field: empty = the store's namespace, `/` = the
+/// root namespace, anything else = that namespace.
+fn login_namespace(text: &str) -> LoginNamespace {
+    match text.trim() {
+        "" => LoginNamespace::Inherit,
+        "/" => LoginNamespace::Root,
+        ns => LoginNamespace::Named(ns.to_owned()),
     }
 }
 
@@ -386,106 +514,73 @@ fn clean_path(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::decode_err;
+    use crate::config::{KeyStoreConfig, tests::decode_ok};
 
-    fn approle() -> VaultAuth {
-        VaultAuth::AppRole(AppRoleOptions {
-            id: Zeroizing::new("role-id-value".into()),
-            secret: Zeroizing::new("secret-id-value".into()),
-            ..Default::default()
-        })
+    fn vault(yaml: &str) -> VaultOptions {
+        match decode_ok(&format!("keystore:\n  vault:\n{yaml}")) {
+            KeyStoreConfig::Vault(v) => v,
+            other => panic!("not vault: {other:?}"),
+        }
     }
 
+    const APPROLE: &str = "    approle: {id: role-id-value, secret: secret-id-value}\n";
+
     #[test]
-    fn defaults_are_filled_in() {
-        let mut o = VaultOptions::new("http://127.0.0.1:8200/", approle());
-        o.engine = String::new();
-        o.prefix = "/kes/".into();
-        o.transit = Some(TransitOptions {
-            engine: String::new(),
-            key: "k".into(),
-        });
-        let o = o.validate().unwrap();
+    fn defaults_are_filled_in_and_paths_cleaned() {
+        let o = vault(&format!(
+            "    endpoint: http://127.0.0.1:8200/\n    engine: ''\n    prefix: /kes//x/\n    transit: {{key: k}}\n{APPROLE}"
+        ));
         assert_eq!(o.endpoint, "http://127.0.0.1:8200");
         assert_eq!(o.engine, "kv");
-        assert_eq!(o.prefix, "kes");
+        assert_eq!(o.prefix, "kes/x");
         assert_eq!(o.transit.unwrap().engine, "transit");
+        assert_eq!(o.status_ping, Duration::from_secs(15));
         match o.auth {
-            VaultAuth::AppRole(a) => assert_eq!(a.engine, "approle"),
+            VaultAuth::AppRole(a) => {
+                assert_eq!(a.engine, "approle");
+                assert_eq!(a.namespace, LoginNamespace::Inherit);
+            }
             VaultAuth::Kubernetes(_) => panic!("wrong auth"),
         }
     }
 
     #[test]
-    fn invalid_configs_are_rejected_precisely() {
-        let e = VaultOptions::new("", approle()).validate().unwrap_err();
-        assert!(e.to_string().contains("endpoint is required"), "{e}");
-        let e = VaultOptions::new("127.0.0.1:8200", approle())
-            .validate()
-            .unwrap_err();
-        assert!(e.to_string().contains("http://"), "{e}");
-        let mut o = VaultOptions::new("http://x", approle());
-        o.transit = Some(TransitOptions::default());
+    fn invalid_configs_name_the_line_and_field() {
+        let e = decode_err(&format!(
+            "keystore:\n  vault:\n    endpoint: 127.0.0.1:8200\n{APPROLE}"
+        ));
+        assert_eq!(
+            e,
+            "c.yml:3: keystore.vault.endpoint: invalid vault keystore: endpoint must start with \
+             http:// or https://, got \"127.0.0.1:8200\""
+        );
+        let e = decode_err(&format!(
+            "keystore:\n  vault:\n    endpoint: http://x\n    transit: {{key: a/b}}\n{APPROLE}"
+        ));
         assert!(
-            o.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("transit.key")
+            e.starts_with("c.yml:4: keystore.vault.transit.key: "),
+            "{e}"
         );
-        let o = VaultOptions::new(
-            "http://x",
-            VaultAuth::AppRole(AppRoleOptions {
-                id: Zeroizing::new("id".into()),
-                ..Default::default()
-            }),
-        );
-        assert!(
-            o.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("approle.secret")
-        );
-        let o = VaultOptions::new(
-            "http://x",
-            VaultAuth::Kubernetes(KubernetesOptions::default()),
-        );
-        assert!(
-            o.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("kubernetes.jwt")
-        );
-        let mut o = VaultOptions::new("http://x", approle());
-        o.tls.key = Some("k.pem".into());
-        assert!(o.validate().unwrap_err().to_string().contains("together"));
-        assert!(
-            KvVersion::parse("v3")
-                .unwrap_err()
-                .to_string()
-                .contains("v3")
-        );
-        assert_eq!(KvVersion::parse("").unwrap(), KvVersion::V1);
-        assert_eq!(KvVersion::parse("v2").unwrap(), KvVersion::V2);
+        let e = decode_err(&format!(
+            "keystore:\n  vault:\n    endpoint: http://x\n    version: v3\n{APPROLE}"
+        ));
+        assert!(e.contains("invalid version 'v3'"), "{e}");
     }
 
     #[test]
-    fn jwt_source_and_login_namespace_follow_go_rules() {
-        assert!(matches!(
-            JwtSource::from_config("/var/run/token"),
-            JwtSource::File(_)
-        ));
-        assert!(matches!(
-            JwtSource::from_config("eyJ.x.y"),
-            JwtSource::Value(_)
-        ));
-        assert_eq!(LoginNamespace::parse("").resolve("ns1"), Some("ns1"));
-        assert_eq!(LoginNamespace::parse("").resolve(""), None);
-        assert_eq!(LoginNamespace::parse("/").resolve("ns1"), None);
-        assert_eq!(LoginNamespace::parse("other").resolve("ns1"), Some("other"));
+    fn login_namespace_follows_go_rules() {
+        assert_eq!(login_namespace(""), LoginNamespace::Inherit);
+        assert_eq!(login_namespace("/"), LoginNamespace::Root);
+        assert_eq!(
+            login_namespace("other"),
+            LoginNamespace::Named("other".into())
+        );
     }
 
     #[test]
     fn debug_never_shows_credentials() {
-        let mut o = VaultOptions::new("http://x", approle());
+        let mut o = vault(&format!("    endpoint: http://x\n{APPROLE}"));
         let s = format!("{o:?}");
         assert!(
             !s.contains("role-id-value") && !s.contains("secret-id-value"),

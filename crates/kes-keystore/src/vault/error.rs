@@ -1,10 +1,11 @@
-//! How Vault's error answers (`{"errors": [...]}` with a status) become
-//! [`KeyStoreError`]s, and the name the back end carries in its errors.
+//! How Vault's answers are read ([`VaultResponse`]: JSON bodies, and error
+//! answers, `{"errors": [...]}` with a status, as [`KeyStoreError`]s), and
+//! the name the back end carries in its errors.
 
 use http::StatusCode;
 
-use super::client::Response;
 use crate::KeyStoreError;
+use crate::transport::Response;
 
 /// The back-end name in this store's errors.
 pub(crate) const BACKEND: &str = "vault";
@@ -17,9 +18,29 @@ pub(crate) fn is_temporary_status(status: StatusCode) -> bool {
         || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
 }
 
-impl Response {
+/// How a transport [`Response`] of Vault is read.
+pub(crate) trait VaultResponse {
+    /// Parses the body as JSON; `what` names the call in the error.
+    fn json(&self, what: &str) -> Result<serde_json::Value, KeyStoreError>;
     /// The messages of Vault's `{"errors": [...]}` body, joined with `; `.
-    pub fn error_messages(&self) -> String {
+    fn error_messages(&self) -> String;
+    /// Whether this is Vault's "nothing here" answer: 404 with an empty
+    /// error list (as opposed to "no handler for route", a missing mount).
+    fn is_plain_not_found(&self) -> bool;
+    /// Whether Vault said there is no mount for the path.
+    fn is_missing_mount(&self) -> bool;
+    /// The error for an unexpected status of operation `what`.
+    fn parse_error(self, what: &str) -> KeyStoreError;
+}
+
+impl VaultResponse for Response {
+    fn json(&self, what: &str) -> Result<serde_json::Value, KeyStoreError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            KeyStoreError::backend(BACKEND, format!("{what}: response is not valid JSON: {e}"))
+        })
+    }
+
+    fn error_messages(&self) -> String {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.body) else {
             return String::from_utf8_lossy(&self.body)
                 .trim()
@@ -38,20 +59,16 @@ impl Response {
         }
     }
 
-    /// Whether this is Vault's "nothing here" answer: 404 with an empty
-    /// error list (as opposed to "no handler for route", a missing mount).
-    pub fn is_plain_not_found(&self) -> bool {
+    fn is_plain_not_found(&self) -> bool {
         self.status == StatusCode::NOT_FOUND && self.error_messages().is_empty()
     }
 
-    /// Whether Vault said there is no mount for the path.
-    pub fn is_missing_mount(&self) -> bool {
+    fn is_missing_mount(&self) -> bool {
         self.status == StatusCode::NOT_FOUND
             && self.error_messages().contains("no handler for route")
     }
 
-    /// The error for an unexpected status of operation `what`.
-    pub fn parse_error(self, what: &str) -> KeyStoreError {
+    fn parse_error(self, what: &str) -> KeyStoreError {
         let status = self.status.as_u16();
         let msg = self.error_messages();
         let detail = if msg.is_empty() {
@@ -73,17 +90,9 @@ impl Response {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
     use crate::ErrorKind;
-
-    fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status: StatusCode::from_u16(status).unwrap(),
-            body: Bytes::from(body.to_owned()),
-        }
-    }
+    use crate::transport::test_response as resp;
 
     #[test]
     fn vault_error_bodies_are_classified() {

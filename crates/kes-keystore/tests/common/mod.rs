@@ -1,5 +1,6 @@
-//! Test helpers shared by the appliance store tests (`entrust.rs`,
-//! `gemalto.rs`): key names, bounded waiting, connect failures, the
+//! Test helpers shared by the stores tested against in-process fakes
+//! (`entrust.rs`, `gemalto.rs`, `fortanix.rs`, `azure.rs`; `gcp.rs` uses the
+//! generic ones): key names, bounded waiting, connect failures, the
 //! [`Appliance`] view of both vendor fakes and the checks both vendors'
 //! stores must pass in the same way (conformance, tokens expiring mid-test,
 //! one re-login for concurrent 401s, two retries of 5xx answers,
@@ -7,7 +8,9 @@
 
 use std::time::Duration;
 
+use kes_keystore::azure::fake::FakeKeyVault;
 use kes_keystore::entrust::fake::FakeKeyControl;
+use kes_keystore::fortanix::fake::FakeFortanix;
 use kes_keystore::gemalto::fake::FakeCipherTrust;
 use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::{ErrorKind, KeyStore, KeyStoreError};
@@ -17,7 +20,8 @@ use kes_types::KeyName;
 pub trait Appliance {
     /// The names of the stored secrets.
     fn names(&self) -> Vec<String>;
-    /// Successful logins (Entrust) or token exchanges (CipherTrust).
+    /// Successful logins (Entrust, Fortanix), token exchanges (CipherTrust)
+    /// or tokens issued (Azure).
     fn logins(&self) -> u64;
     /// Calls rejected for a missing, unknown or expired token.
     fn rejected_tokens(&self) -> u64;
@@ -53,6 +57,8 @@ macro_rules! appliance {
 
 appliance!(FakeKeyControl, logins);
 appliance!(FakeCipherTrust, exchanges);
+appliance!(FakeKeyVault, tokens);
+appliance!(FakeFortanix, logins);
 
 /// The conformance suite against a fresh store: it leaves no secret behind,
 /// needs one login, and the description names the `vendor`.

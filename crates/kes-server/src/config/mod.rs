@@ -4,7 +4,10 @@
 //! mapping the old spellings of §9.4 onto the current schema (each with one
 //! deprecation warning), and validation with the messages of §9.3. The
 //! result is a plain, validated [`ServerConfig`]; connecting the key store,
-//! loading TLS files and building policies is left to the server.
+//! loading TLS files and building policies is left to the server. The YAML
+//! tree, `${VAR}` references, durations and the field-by-field decoding
+//! discipline are `kes-config`'s; the `keystore:` section is handed to
+//! `kes-keystore`, where each back end decodes its own block.
 //!
 //! Every error names the file, the line and the field path, e.g.
 //! `config.yml:12: tls.auth: invalid tls config: invalid auth 'maybe' (want "on" or "off")`.
@@ -21,27 +24,18 @@
 //! Relative file paths (TLS files, `fs` directory, CA files, ...) are kept as
 //! written, i.e. relative to the process's working directory, as in Go KES.
 
-mod decode;
-mod duration;
-mod keystore;
 mod server;
-mod yaml;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use kes_config::{ConfigError, Secret};
+pub use kes_keystore::KeyStoreConfig;
 use zeroize::Zeroizing;
 
 use crate::level::Level;
-
-pub use keystore::{
-    AwsCredentials, AwsSecretsManagerConfig, AzureAuth, AzureConfig, FortanixConfig, GcpConfig,
-    GcpCredentials, KeyControlConfig, KeySecureConfig, KeyStoreConfig, VaultAppRole, VaultAuth,
-    VaultConfig, VaultJwt, VaultKubernetes, VaultTls, VaultTransit, VaultVersion,
-};
 
 /// A validated server configuration.
 #[derive(Debug, Clone)]
@@ -66,7 +60,7 @@ pub struct ServerConfig {
     pub policies: BTreeMap<String, PolicyConfig>,
     /// Keys to create at start-up when missing, in file order.
     pub keys: Vec<kes_types::KeyName>,
-    /// The key store back-end.
+    /// The key store back end (decoded by `kes-keystore`).
     pub keystore: KeyStoreConfig,
     /// Deprecation and "has no effect" warnings, each naming file and line.
     pub warnings: Vec<String>,
@@ -188,99 +182,6 @@ pub struct PolicyConfig {
     pub identities: Vec<String>,
 }
 
-/// A secret string from the config (password, token, secret key). Wiped
-/// from memory on drop; `Debug` never shows it.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: String) -> Self {
-        Secret(Zeroizing::new(value))
-    }
-
-    /// The secret text, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the secret is the empty string.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// Why a config file could not be loaded. The `Display` text is meant for
-/// the operator as is.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file '{}': {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not a single YAML mapping document.
-    #[error("{file}:{line}:{col}: invalid config format: {message}")]
-    Syntax {
-        /// File name as given.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        col: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// A `${VAR}` reference names a variable that is not set.
-    #[error("{file}:{line}: {field}: referenced env. variable '{name}' in line '{line}' not found")]
-    EnvNotFound {
-        /// File name as given.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// Field path, e.g. `keystore.vault.approle.secret`.
-        field: String,
-        /// The variable name.
-        name: String,
-    },
-    /// A field has an invalid value, is missing, unknown or contradicts
-    /// another one.
-    #[error("{file}:{line}: {field}: {message}")]
-    Invalid {
-        /// File name as given.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// Field path, e.g. `tls.auth`.
-        field: String,
-        /// What is wrong (contains the spec's message text).
-        message: String,
-    },
-}
-
-impl ConfigError {
-    /// The 1-based line the error refers to, if any.
-    pub fn line(&self) -> Option<usize> {
-        match self {
-            ConfigError::Read { .. } => None,
-            ConfigError::Syntax { line, .. }
-            | ConfigError::EnvNotFound { line, .. }
-            | ConfigError::Invalid { line, .. } => Some(*line),
-        }
-    }
-}
-
 /// Reads and validates the config file at `path`, resolving `${VAR}`
 /// references from the process environment.
 pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
@@ -302,34 +203,14 @@ pub fn parse(
     source: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ServerConfig, ConfigError> {
-    let root = yaml::parse(text).map_err(|e| ConfigError::Syntax {
-        file: source.to_owned(),
-        line: e.line,
-        col: e.col,
-        message: e.message,
-    })?;
-    let Some(root) = root else {
-        return Err(ConfigError::Syntax {
-            file: source.to_owned(),
-            line: 1,
-            col: 1,
-            message: "the file holds no YAML document".to_owned(),
-        });
-    };
-    let mut ctx = decode::Ctx::new(source, env);
+    let root = kes_config::document(text, source)?;
+    let mut ctx = kes_config::Ctx::new(source, env);
     server::decode(&root, &mut ctx)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_debug_is_redacted() {
-        let s = Secret::new("hunter2".to_owned());
-        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
-        assert_eq!(s.expose(), "hunter2");
-    }
 
     #[test]
     fn cache_defaults_are_the_documented_ones() {

@@ -1,6 +1,7 @@
 //! Decodes the top level of the config tree into a validated
 //! [`ServerConfig`]: address, admin, TLS, cache, API overrides, logs,
-//! policies and start-up keys (the key store is decoded by `keystore`).
+//! policies and start-up keys (the `keystore:` section is handed to the key-store crate, whose back
+//! ends decode their own blocks).
 //!
 //! The old spellings of spec §9.4 are migrated here, each with one warning.
 
@@ -10,11 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use kes_types::KeyName;
 use kes_types::name::validate_identity;
 
-use super::decode::{Ctx, Fields, index, join};
-use super::yaml::{NULL, Node, Value};
+use kes_config::yaml::{NULL, Node, Value};
+use kes_config::{Ctx, Fields, index, join};
+
 use super::{
     ApiConfig, CacheConfig, ConfigError, LogConfig, PolicyConfig, ServerConfig, TlsAuth, TlsConfig,
-    TlsLines, keystore,
+    TlsLines,
 };
 use crate::level::Level;
 
@@ -91,7 +93,7 @@ pub(crate) fn decode(root: &Node, ctx: &mut Ctx<'_>) -> Result<ServerConfig, Con
                  (both 'keystore:' and the old 'keys:' key store)",
             ));
         }
-        (Some(fields), None) | (None, Some(fields)) => keystore::decode(fields, ctx)?,
+        (Some(fields), None) | (None, Some(fields)) => kes_keystore::config::decode(fields, ctx)?,
         (None, None) => {
             return Err(ctx.invalid(top.line(), "keystore", "no keystore specified"));
         }

@@ -14,7 +14,7 @@ const MAX_SCALE: u128 = 1_000_000_000_000_000_000;
 
 /// Parses a Go duration into signed nanoseconds. The error text explains
 /// the problem without repeating the field name.
-pub(crate) fn parse(text: &str) -> Result<i128, String> {
+pub fn parse(text: &str) -> Result<i128, String> {
     let invalid = |why: &str| format!("invalid duration '{text}': {why}");
     let mut s = text;
     let mut negative = false;

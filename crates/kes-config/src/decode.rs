@@ -9,19 +9,23 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::yaml::{Node, Value};
-use super::{ConfigError, Secret, duration};
+use crate::yaml::{Node, Value};
+use crate::{ConfigError, Secret, duration};
 
 /// Decoding state: the file name for messages, the environment lookup and
 /// the warnings collected so far.
-pub(crate) struct Ctx<'a> {
+pub struct Ctx<'a> {
     file: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
-    pub(crate) warnings: Vec<String>,
+    /// Deprecation and "has no effect" warnings, each
+    /// `<file>:<line>: <field>: <message>`.
+    pub warnings: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(file: &'a str, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+    /// A context for the file named `file` (as given, for messages) whose
+    /// `${VAR}` references are resolved by `env` (`None` = not set).
+    pub fn new(file: &'a str, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
         Ctx {
             file,
             env,
@@ -30,17 +34,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// The file name as given.
-    pub(crate) fn file(&self) -> &'a str {
+    pub fn file(&self) -> &'a str {
         self.file
     }
 
     /// An error about `field` at `line`.
-    pub(crate) fn invalid(
-        &self,
-        line: usize,
-        field: &str,
-        message: impl Into<String>,
-    ) -> ConfigError {
+    pub fn invalid(&self, line: usize, field: &str, message: impl Into<String>) -> ConfigError {
         let field = if field.is_empty() {
             "(top level)"
         } else {
@@ -55,7 +54,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// A whole-document shape error.
-    pub(crate) fn syntax(&self, node: &Node, message: impl Into<String>) -> ConfigError {
+    pub fn syntax(&self, node: &Node, message: impl Into<String>) -> ConfigError {
         ConfigError::Syntax {
             file: self.file.to_owned(),
             line: node.line,
@@ -65,7 +64,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Records a warning about `field` at `line`.
-    pub(crate) fn warn(&mut self, line: usize, field: &str, message: impl AsRef<str>) {
+    pub fn warn(&mut self, line: usize, field: &str, message: impl AsRef<str>) {
         let message = message.as_ref();
         self.warnings
             .push(format!("{}:{line}: {field}: {message}", self.file));
@@ -73,7 +72,7 @@ impl<'a> Ctx<'a> {
 
     /// Opens `node` (found under `field`, introduced at `line`) as a
     /// mapping; a null node is an empty mapping.
-    pub(crate) fn map<'n>(
+    pub fn map<'n>(
         &self,
         node: &'n Node,
         field: &str,
@@ -126,7 +125,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The items of a list; a null node is an empty list.
-    pub(crate) fn list<'n>(&self, node: &'n Node, field: &str) -> Result<&'n [Node], ConfigError> {
+    pub fn list<'n>(&self, node: &'n Node, field: &str) -> Result<&'n [Node], ConfigError> {
         match &node.value {
             _ if node.is_null() => Ok(&[]),
             Value::Seq(items) => Ok(items),
@@ -139,7 +138,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// A scalar as written, without `${VAR}` substitution; null is "".
-    pub(crate) fn raw_text(&self, node: &Node, field: &str) -> Result<String, ConfigError> {
+    pub fn raw_text(&self, node: &Node, field: &str) -> Result<String, ConfigError> {
         match &node.value {
             _ if node.is_null() => Ok(String::new()),
             Value::Scalar { text, .. } => Ok(text.clone()),
@@ -154,7 +153,7 @@ impl<'a> Ctx<'a> {
     /// A scalar with `${VAR}` substitution (§9.2): when the whole trimmed
     /// scalar is `${NAME}` (spaces allowed inside), it is replaced by the
     /// variable's value; the variable must exist.
-    pub(crate) fn text(&self, node: &Node, field: &str) -> Result<String, ConfigError> {
+    pub fn text(&self, node: &Node, field: &str) -> Result<String, ConfigError> {
         let raw = self.raw_text(node, field)?;
         let Some(name) = env_reference(&raw) else {
             return Ok(raw);
@@ -168,19 +167,19 @@ impl<'a> Ctx<'a> {
     }
 
     /// A secret string (env-capable). The value never appears in errors.
-    pub(crate) fn secret(&self, node: &Node, field: &str) -> Result<Secret, ConfigError> {
+    pub fn secret(&self, node: &Node, field: &str) -> Result<Secret, ConfigError> {
         self.text(node, field).map(Secret::new)
     }
 
     /// An optional file path (env-capable); empty → `None`.
-    pub(crate) fn path(&self, node: &Node, field: &str) -> Result<Option<PathBuf>, ConfigError> {
+    pub fn path(&self, node: &Node, field: &str) -> Result<Option<PathBuf>, ConfigError> {
         let text = self.text(node, field)?;
         Ok((!text.is_empty()).then(|| PathBuf::from(text)))
     }
 
     /// A boolean (env-capable): Go's `strconv.ParseBool` spellings plus
     /// `yes`/`no`/`on`/`off`; null is false.
-    pub(crate) fn boolean(&self, node: &Node, field: &str) -> Result<bool, ConfigError> {
+    pub fn boolean(&self, node: &Node, field: &str) -> Result<bool, ConfigError> {
         let text = self.text(node, field)?;
         match text.trim().to_ascii_lowercase().as_str() {
             "" | "0" | "f" | "false" | "no" | "off" => Ok(false),
@@ -194,11 +193,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// A Go duration (env-capable) in signed nanoseconds; null is zero.
-    pub(crate) fn signed_duration(
-        &self,
-        node: &Node,
-        field: &str,
-    ) -> Result<(i128, String), ConfigError> {
+    pub fn signed_duration(&self, node: &Node, field: &str) -> Result<(i128, String), ConfigError> {
         let text = self.text(node, field)?;
         let trimmed = text.trim();
         if trimmed.is_empty() {
@@ -210,7 +205,7 @@ impl<'a> Ctx<'a> {
 
     /// A non-negative Go duration; a negative one yields `negative(text)`
     /// as the error message.
-    pub(crate) fn duration(
+    pub fn duration(
         &self,
         node: &Node,
         field: &str,
@@ -236,7 +231,7 @@ fn env_reference(raw: &str) -> Option<&str> {
 }
 
 /// `parent.child`, or `child` at the top level.
-pub(crate) fn join(parent: &str, child: &str) -> String {
+pub fn join(parent: &str, child: &str) -> String {
     if parent.is_empty() {
         child.to_owned()
     } else {
@@ -245,7 +240,7 @@ pub(crate) fn join(parent: &str, child: &str) -> String {
 }
 
 /// `field[index]`.
-pub(crate) fn index(field: &str, i: usize) -> String {
+pub fn index(field: &str, i: usize) -> String {
     format!("{field}[{i}]")
 }
 
@@ -258,7 +253,7 @@ struct Entry<'n> {
 
 /// The fields of one mapping. Every field must be taken by the decoder;
 /// [`Fields::finish`] reports the first one that was not as unknown.
-pub(crate) struct Fields<'n> {
+pub struct Fields<'n> {
     field: String,
     line: usize,
     entries: Vec<Entry<'n>>,
@@ -267,22 +262,22 @@ pub(crate) struct Fields<'n> {
 
 impl<'n> Fields<'n> {
     /// The path of this mapping.
-    pub(crate) fn path(&self) -> &str {
+    pub fn path(&self) -> &str {
         &self.field
     }
 
     /// The line that introduced this mapping (for "missing field" errors).
-    pub(crate) fn line(&self) -> usize {
+    pub fn line(&self) -> usize {
         self.line
     }
 
     /// The path of a child field.
-    pub(crate) fn child(&self, name: &str) -> String {
+    pub fn child(&self, name: &str) -> String {
         join(&self.field, name)
     }
 
     /// Takes field `name`: its key node (for the line) and value node.
-    pub(crate) fn take_entry(&mut self, name: &'static str) -> Option<(&'n Node, &'n Node)> {
+    pub fn take_entry(&mut self, name: &'static str) -> Option<(&'n Node, &'n Node)> {
         self.asked.push(name);
         let entry = self.entries.iter_mut().find(|e| e.name == name)?;
         entry.used = true;
@@ -290,12 +285,12 @@ impl<'n> Fields<'n> {
     }
 
     /// Takes field `name`'s value node.
-    pub(crate) fn take(&mut self, name: &'static str) -> Option<&'n Node> {
+    pub fn take(&mut self, name: &'static str) -> Option<&'n Node> {
         self.take_entry(name).map(|(_, v)| v)
     }
 
     /// Takes field `name` as a nested mapping (absent or null → `None`).
-    pub(crate) fn take_map(
+    pub fn take_map(
         &mut self,
         ctx: &Ctx<'_>,
         name: &'static str,
@@ -307,11 +302,7 @@ impl<'n> Fields<'n> {
     }
 
     /// Takes field `name` as env-capable text ("" when absent).
-    pub(crate) fn text(
-        &mut self,
-        ctx: &Ctx<'_>,
-        name: &'static str,
-    ) -> Result<String, ConfigError> {
+    pub fn text(&mut self, ctx: &Ctx<'_>, name: &'static str) -> Result<String, ConfigError> {
         match self.take(name) {
             None => Ok(String::new()),
             Some(node) => ctx.text(node, &self.child(name)),
@@ -319,7 +310,7 @@ impl<'n> Fields<'n> {
     }
 
     /// Takes field `name` as a secret (`None` when absent or empty).
-    pub(crate) fn secret(
+    pub fn secret(
         &mut self,
         ctx: &Ctx<'_>,
         name: &'static str,
@@ -334,7 +325,7 @@ impl<'n> Fields<'n> {
     }
 
     /// Takes field `name` as an optional path.
-    pub(crate) fn path_opt(
+    pub fn path_opt(
         &mut self,
         ctx: &Ctx<'_>,
         name: &'static str,
@@ -345,13 +336,76 @@ impl<'n> Fields<'n> {
         }
     }
 
+    /// Takes field `name` as env-capable text that must not be empty;
+    /// `message` is the error when it is absent or empty.
+    pub fn required(
+        &mut self,
+        ctx: &Ctx<'_>,
+        name: &'static str,
+        message: &str,
+    ) -> Result<String, ConfigError> {
+        let value = self.text(ctx, name)?;
+        if value.is_empty() {
+            return Err(self.missing(ctx, name, message));
+        }
+        Ok(value)
+    }
+
+    /// Takes field `name` as a secret that must not be empty; `message` is
+    /// the error when it is absent or empty.
+    pub fn required_secret(
+        &mut self,
+        ctx: &Ctx<'_>,
+        name: &'static str,
+        message: &str,
+    ) -> Result<Secret, ConfigError> {
+        match self.secret(ctx, name)? {
+            Some(secret) => Ok(secret),
+            None => Err(self.missing(ctx, name, message)),
+        }
+    }
+
+    /// Takes field `name` as env-capable text, `default` when absent or
+    /// empty.
+    pub fn text_or(
+        &mut self,
+        ctx: &Ctx<'_>,
+        name: &'static str,
+        default: &str,
+    ) -> Result<String, ConfigError> {
+        let value = self.text(ctx, name)?;
+        Ok(if value.is_empty() {
+            default.to_owned()
+        } else {
+            value
+        })
+    }
+
+    /// Takes a retired field, if present, with a warning saying `why` it
+    /// has no effect.
+    pub fn retired(&mut self, ctx: &mut Ctx<'_>, name: &'static str, why: &str) {
+        if let Some((key, _)) = self.take_entry(name) {
+            ctx.warn(
+                key.line,
+                &self.child(name),
+                format!("retired field, ignored: {why}"),
+            );
+        }
+    }
+
+    /// The error for a required field `name` that is absent or empty: at
+    /// the field's line if present, else at this mapping's.
+    pub fn missing(&self, ctx: &Ctx<'_>, name: &str, message: &str) -> ConfigError {
+        ctx.invalid(self.line_of(name), &self.child(name), message)
+    }
+
     /// Whether field `name` is present (taken or not).
-    pub(crate) fn has(&self, name: &str) -> bool {
+    pub fn has(&self, name: &str) -> bool {
         self.entries.iter().any(|e| e.name == name)
     }
 
     /// The line of field `name` if present, else of this mapping.
-    pub(crate) fn line_of(&self, name: &str) -> usize {
+    pub fn line_of(&self, name: &str) -> usize {
         self.entries
             .iter()
             .find(|e| e.name == name)
@@ -360,7 +414,7 @@ impl<'n> Fields<'n> {
 
     /// Takes every remaining field (for mappings keyed by user names, such
     /// as `policy:` and `api:`), in document order.
-    pub(crate) fn take_all(&mut self) -> Vec<(&'n str, &'n Node, &'n Node)> {
+    pub fn take_all(&mut self) -> Vec<(&'n str, &'n Node, &'n Node)> {
         self.entries
             .iter_mut()
             .filter(|e| !e.used)
@@ -374,7 +428,7 @@ impl<'n> Fields<'n> {
     /// Fails on the first field not in `known`. Called before decoding a
     /// mapping with required fields, so that a misspelt field is reported
     /// as unknown rather than as a missing required one.
-    pub(crate) fn expect_only(&self, ctx: &Ctx<'_>, known: &[&str]) -> Result<(), ConfigError> {
+    pub fn expect_only(&self, ctx: &Ctx<'_>, known: &[&str]) -> Result<(), ConfigError> {
         match self.entries.iter().find(|e| !known.contains(&e.name)) {
             None => Ok(()),
             Some(unknown) => Err(self.unknown(ctx, unknown, known)),
@@ -382,7 +436,7 @@ impl<'n> Fields<'n> {
     }
 
     /// Fails on the first field that was not taken.
-    pub(crate) fn finish(&self, ctx: &Ctx<'_>) -> Result<(), ConfigError> {
+    pub fn finish(&self, ctx: &Ctx<'_>) -> Result<(), ConfigError> {
         match self.entries.iter().find(|e| !e.used) {
             None => Ok(()),
             Some(unknown) => Err(self.unknown(ctx, unknown, &self.asked)),
@@ -409,7 +463,7 @@ impl<'n> Fields<'n> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
+    use crate::yaml;
 
     fn doc(text: &str) -> Node {
         yaml::parse(text).unwrap().unwrap()

@@ -20,14 +20,17 @@ const MAX_NODES: usize = 100_000;
 
 /// One YAML node with its position (1-based line and column).
 #[derive(Debug, Clone)]
-pub(crate) struct Node {
-    pub(crate) value: Value,
-    pub(crate) line: usize,
-    pub(crate) col: usize,
+pub struct Node {
+    /// What the node holds.
+    pub value: Value,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
 }
 
 /// A null node, for sections that are absent altogether.
-pub(crate) static NULL: Node = Node {
+pub static NULL: Node = Node {
     value: Value::Scalar {
         text: String::new(),
         plain: true,
@@ -38,10 +41,15 @@ pub(crate) static NULL: Node = Node {
 
 /// The content of a node.
 #[derive(Debug, Clone)]
-pub(crate) enum Value {
+pub enum Value {
     /// A scalar, as written (after YAML unescaping); `plain` is false for
     /// quoted and block scalars.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        /// The text.
+        text: String,
+        /// Whether it was written unquoted.
+        plain: bool,
+    },
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping: (key, value) pairs in document order.
@@ -50,13 +58,13 @@ pub(crate) enum Value {
 
 impl Node {
     /// Whether this is a YAML null (`~`, `null`, or nothing at all).
-    pub(crate) fn is_null(&self) -> bool {
+    pub fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, plain: true }
             if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
 
     /// A short description of the node's kind, for error messages.
-    pub(crate) fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match &self.value {
             Value::Scalar { .. } if self.is_null() => "nothing",
             Value::Scalar { .. } => "a scalar",
@@ -77,10 +85,13 @@ impl Drop for Node {
 
 /// A syntax or shape problem found while building the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SyntaxError {
-    pub(crate) line: usize,
-    pub(crate) col: usize,
-    pub(crate) message: String,
+pub struct SyntaxError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// What is wrong.
+    pub message: String,
 }
 
 impl SyntaxError {
@@ -110,7 +121,7 @@ enum Frame {
 
 /// Parses `text` as exactly one YAML document. Returns `Ok(None)` when the
 /// stream holds no document at all (empty file or only comments).
-pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
+pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
