@@ -328,12 +328,42 @@ pub(crate) struct Call<'a> {
     pub(crate) accept: Option<&'a str>,
 }
 
+impl Call<'_> {
+    /// Whether sending the call twice has the effect of sending it once, so
+    /// that it may go to another node after a failure that may have reached
+    /// the first: reads (GET) and the key operations that change nothing
+    /// (generate, encrypt, decrypt, bulk decrypt, HMAC). Creating, importing
+    /// and deleting keys and changing policies or identities are not: a
+    /// second create after a lost answer says "key already exists".
+    pub(crate) fn idempotent(&self) -> bool {
+        const PURE: [&str; 5] = [
+            "/v1/key/generate/",
+            "/v1/key/encrypt/",
+            "/v1/key/decrypt/",
+            "/v1/key/bulk/decrypt/",
+            "/v1/key/hmac/",
+        ];
+        self.method == Method::GET
+            || self.method == Method::HEAD
+            || PURE.iter().any(|p| self.path.starts_with(p))
+    }
+
+    /// Whether the answer is an endless stream (`/v1/log/...`), whose body
+    /// the caller reads as it comes; every other body is read before
+    /// [`Client::send`] returns.
+    pub(crate) fn streams(&self) -> bool {
+        self.path.starts_with("/v1/log/")
+    }
+}
+
 /// A successful (2xx) response whose body is still to be read.
 pub(crate) struct Reply {
     pub(crate) endpoint: String,
     pub(crate) path: String,
     pub(crate) content_type: String,
     pub(crate) body: Incoming,
+    /// The whole body, when [`Client::send`] read it already.
+    pub(crate) buffered: Option<Zeroizing<Vec<u8>>>,
     pub(crate) timeout: Option<Duration>,
 }
 
@@ -360,42 +390,64 @@ impl Client {
     }
 
     /// Sends `call` with failover across endpoints and returns the 2xx
-    /// response, or the error the last endpoint produced.
+    /// response, or the error the last endpoint tried produced.
+    ///
+    /// A node that answered with anything but a 5xx (except 501) ends the
+    /// request: its 4xx is the answer. After a failure the request moves on
+    /// to the next endpoint when that cannot apply it twice: always when it
+    /// was never sent (no connection) or the node said 503; otherwise only
+    /// when it is idempotent ([`Call::idempotent`]), since the failed node
+    /// may have applied it.
     pub(crate) async fn send(&self, call: &Call<'_>) -> Result<Reply, Error> {
         let eps = &self.inner.endpoints;
-        let mut last: Option<(usize, Attempt)> = None;
+        let idempotent = call.idempotent();
+        let mut last = None;
         for i in eps.order() {
             let endpoint = eps.get(i);
-            let attempt = self.send_with_retry(endpoint, call).await;
-            let failed = match &attempt {
-                Attempt::Failed(_) => true,
-                Attempt::Response(r, _) => {
-                    r.status().is_server_error() && r.status() != StatusCode::NOT_IMPLEMENTED
+            let (failed, next, result) = match self
+                .send_with_retry(endpoint, call, idempotent)
+                .await
+            {
+                Attempt::Failed(e) => (
+                    true,
+                    idempotent || e.kind == TransportKind::Connect,
+                    Err(e.into()),
+                ),
+                Attempt::Response(resp, path) => {
+                    let status = resp.status();
+                    let failed = status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED;
+                    let next = failed && (idempotent || status == StatusCode::SERVICE_UNAVAILABLE);
+                    let buffer = !call.streams();
+                    match self.to_reply(endpoint.to_owned(), path, resp, buffer).await {
+                        // The body was lost midway: like a lost answer.
+                        Err(Error::Transport(e)) => (true, idempotent, Err(e.into())),
+                        reply => (failed, next, reply),
+                    }
                 }
             };
             if failed {
                 eps.mark_failed(i);
-                last = Some((i, attempt));
-                continue;
+            } else {
+                eps.mark_healthy(i);
             }
-            eps.mark_healthy(i);
-            last = Some((i, attempt));
-            break;
-        }
-        match last {
-            Some((i, Attempt::Response(resp, path))) => {
-                self.to_reply(eps.get(i).to_owned(), path, resp).await
+            if !next {
+                return result;
             }
-            Some((_, Attempt::Failed(e))) => Err(e.into()),
-            None => Err(ConfigError::NoEndpoints.into()),
+            last = Some(result);
         }
+        last.unwrap_or_else(|| Err(ConfigError::NoEndpoints.into()))
     }
 
+    /// The reply to a response: for a 2xx its body unread, or read into
+    /// memory when `buffer` (so that a body lost midway is the request's
+    /// failure, handled with failover); for anything else the error it
+    /// carries.
     async fn to_reply(
         &self,
         endpoint: String,
         path: String,
         resp: hyper::Response<Incoming>,
+        buffer: bool,
     ) -> Result<Reply, Error> {
         let status = resp.status();
         let content_type = resp
@@ -409,9 +461,13 @@ impl Client {
             path,
             content_type,
             body: resp.into_body(),
+            buffered: None,
             timeout: self.inner.request_timeout,
         };
         if status.is_success() {
+            if buffer {
+                reply.buffered = Some(reply.read_limited(MAX_RESPONSE_BODY, false).await?);
+            }
             return Ok(reply);
         }
         let body = reply.read_limited(MAX_ERROR_BODY, true).await?;
@@ -421,14 +477,21 @@ impl Client {
         Err(reply.invalid(format!("unexpected status {status}"), None))
     }
 
-    async fn send_with_retry(&self, endpoint: &str, call: &Call<'_>) -> Attempt {
+    /// Sends `call` to one endpoint, again after a random delay (at most
+    /// `extra_attempts` times) on a 503, a connection failure, or — when
+    /// `idempotent` — any other network error.
+    async fn send_with_retry(&self, endpoint: &str, call: &Call<'_>, idempotent: bool) -> Attempt {
         let retry = self.inner.retry;
         let mut attempt = 0;
         loop {
             let result = self.send_following_redirects(endpoint, call).await;
             let again = attempt < retry.extra_attempts
                 && match &result {
-                    Attempt::Failed(e) => e.kind != TransportKind::TooManyRedirects,
+                    Attempt::Failed(e) => match e.kind {
+                        TransportKind::Connect => true,
+                        TransportKind::TooManyRedirects => false,
+                        _ => idempotent,
+                    },
                     Attempt::Response(r, _) => r.status() == StatusCode::SERVICE_UNAVAILABLE,
                 };
             if !again {
@@ -502,7 +565,14 @@ impl Client {
                 .map_err(|_| transport(TransportKind::Timeout, None))?,
             None => fut.await,
         };
-        resp.map_err(|e| transport(TransportKind::Connect, Some(Box::new(e))))
+        resp.map_err(|e| {
+            let kind = if e.is_connect() {
+                TransportKind::Connect
+            } else {
+                TransportKind::Exchange
+            };
+            transport(kind, Some(Box::new(e)))
+        })
     }
 }
 
@@ -579,6 +649,9 @@ impl Reply {
     /// that is wiped on drop; the capacity is reserved up front from the
     /// declared length so that growth leaves fewer stray copies behind.
     pub(crate) async fn read(&mut self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        if let Some(body) = self.buffered.take() {
+            return Ok(body);
+        }
         self.read_limited(MAX_RESPONSE_BODY, false).await
     }
 

@@ -1,8 +1,12 @@
 //! The server endpoints of a client and the failover policy over them
 //! (spec §10.2 for their spelling, §11.2 for the selection rules): local
-//! endpoints first, the others from a random start index, and an endpoint
-//! that failed at transport level or answered 5xx (except 501) moved to the
-//! back of the line for 30 seconds.
+//! endpoints first, then the others, each group in a rotating order (a
+//! random start index per request, so that requests spread over the
+//! nodes); an endpoint that failed at transport level or answered 5xx
+//! (except 501) is set aside — tried only after all others — for 30
+//! seconds, then probed by a single request (tried first by one request
+//! while the others keep setting it aside) and back in line once it
+//! answers.
 //!
 //! It owns no I/O; the client asks it for an order and reports outcomes.
 
@@ -101,30 +105,45 @@ impl Endpoints {
     }
 
     /// The order in which to try endpoints for one request: local ones,
-    /// then the rest from a random start; quarantined ones at the end.
+    /// then the rest, each group from a random start; endpoints set aside
+    /// at the end; an endpoint whose 30 seconds are over first, claimed for
+    /// this one request (see the module doc).
     pub(crate) fn order(&self) -> Vec<usize> {
-        let n = self.list.len();
-        let remote = n - self.local;
-        let start = if remote > 1 {
-            rand::random_range(0..remote)
-        } else {
-            0
+        let rotate = |from: usize, len: usize| {
+            let start = if len > 1 {
+                rand::random_range(0..len)
+            } else {
+                0
+            };
+            (0..len).map(move |i| from + (start + i) % len)
         };
         let candidates =
-            (0..self.local).chain((0..remote).map(|i| self.local + (start + i) % remote));
+            rotate(0, self.local).chain(rotate(self.local, self.list.len() - self.local));
         let now = Instant::now();
-        let failed = self.failed_at.lock().map(|g| g.clone()).unwrap_or_default();
-        let quarantined = |i: usize| {
-            failed
-                .get(i)
-                .copied()
-                .flatten()
-                .is_some_and(|t| now.duration_since(t) < QUARANTINE)
+        let Ok(mut failed) = self.failed_at.lock() else {
+            return candidates.collect();
         };
-        let (mut healthy, sick): (Vec<usize>, Vec<usize>) =
-            candidates.partition(|&i| !quarantined(i));
-        healthy.extend(sick);
-        healthy
+        let mut probe = None;
+        let (mut order, aside): (Vec<usize>, Vec<usize>) =
+            candidates.partition(|&i| match failed.get(i).copied().flatten() {
+                None => true,
+                Some(t) if now.duration_since(t) < QUARANTINE => false,
+                Some(_) if probe.is_none() => {
+                    probe = Some(i);
+                    true
+                }
+                Some(_) => false,
+            });
+        if let Some(i) = probe {
+            // Until the probe's outcome is known, other requests set it aside.
+            if let Some(slot) = failed.get_mut(i) {
+                *slot = Some(now);
+            }
+            order.retain(|&j| j != i);
+            order.insert(0, i);
+        }
+        order.extend(aside);
+        order
     }
 
     /// The endpoint at `i`.
@@ -186,19 +205,25 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(eps.all().len(), 5);
-        for _ in 0..20 {
+        let mut first = std::collections::BTreeSet::new();
+        for _ in 0..100 {
             let order = eps.order();
             let names: Vec<&str> = order.iter().map(|&i| eps.get(i)).collect();
+            let mut local = names[..3].to_vec();
+            first.insert(local[0]);
+            local.sort_unstable();
             assert_eq!(
-                &names[..3],
+                local,
                 [
-                    "https://localhost:1",
+                    "https://127.0.0.1:1",
                     "https://[::1]:1",
-                    "https://127.0.0.1:1"
+                    "https://localhost:1"
                 ]
             );
             assert_eq!(names.len(), 5);
         }
+        // The local ones rotate too: several nodes on one host share the load.
+        assert_eq!(first.len(), 3, "{first:?}");
     }
 
     #[test]
@@ -222,11 +247,39 @@ mod tests {
             "https://localhost:2".into(),
         ])
         .unwrap();
-        assert_eq!(eps.order(), vec![0, 1]);
         eps.mark_failed(0);
-        assert_eq!(eps.order(), vec![1, 0]);
+        for _ in 0..20 {
+            assert_eq!(eps.order(), vec![1, 0]);
+        }
         eps.mark_healthy(0);
-        assert_eq!(eps.order(), vec![0, 1]);
+        let mut first = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            first.insert(eps.order()[0]);
+        }
+        assert_eq!(first.len(), 2, "both lead in turn again");
+    }
+
+    #[test]
+    fn after_the_quarantine_one_request_probes() {
+        let eps = Endpoints::new(vec![
+            "https://a.example:1".into(),
+            "https://b.example:1".into(),
+            "https://c.example:1".into(),
+        ])
+        .unwrap();
+        eps.mark_failed(1);
+        // The 30 s are over.
+        if let Ok(mut g) = eps.failed_at.lock() {
+            g[1] = Instant::now().checked_sub(QUARANTINE + Duration::from_secs(1));
+        }
+        // One request tries it first; concurrent ones keep it last ...
+        assert_eq!(eps.order()[0], 1);
+        for _ in 0..20 {
+            assert_eq!(eps.order()[2], 1);
+        }
+        // ... until it answers.
+        eps.mark_healthy(1);
+        assert!((0..50).any(|_| eps.order()[0] == 1));
     }
 
     #[test]

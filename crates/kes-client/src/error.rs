@@ -137,8 +137,11 @@ impl Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransportKind {
-    /// Connecting, the TLS handshake or the HTTP exchange failed.
+    /// Connecting or the TLS handshake failed: the request was not sent.
     Connect,
+    /// The connection failed during the HTTP exchange: the request may have
+    /// reached the server.
+    Exchange,
     /// Reading the response body failed midway.
     Body,
     /// The configured request timeout elapsed.
@@ -162,7 +165,8 @@ pub struct TransportError {
 
 fn describe(kind: TransportKind) -> &'static str {
     match kind {
-        TransportKind::Connect => "request failed",
+        TransportKind::Connect => "cannot connect",
+        TransportKind::Exchange => "request failed",
         TransportKind::Body => "reading the response body failed",
         TransportKind::Timeout => "request timed out",
         TransportKind::TooManyRedirects => "too many redirects",

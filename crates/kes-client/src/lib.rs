@@ -5,8 +5,12 @@
 //! or a certificate and private key file. It offers one typed async method
 //! per API call, maps the canonical KES errors to [`Error`] variants, and
 //! fails over between endpoints like the Go client: local endpoints first,
-//! failing endpoints set aside for 30 seconds, network errors and 503
-//! retried twice with a random 200 ms – 1 s back-off, 4xx returned at once.
+//! each group in a rotating order, failing endpoints set aside for 30
+//! seconds and then probed by one request, network errors and 503 retried
+//! twice with a random 200 ms – 1 s back-off, 4xx returned at once. Unlike
+//! the Go client, a request that may have reached a failed node (a lost
+//! answer, a 5xx) goes to another node only when it is idempotent (reads,
+//! generate, encrypt, decrypt, HMAC), so that a create is never applied twice.
 //!
 //! ```no_run
 //! use kes_client::Client;

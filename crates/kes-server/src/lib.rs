@@ -23,4 +23,9 @@ pub mod state;
 pub mod tls;
 pub mod versions;
 
+/// The build script's commit lookup, tested in `api::system`.
+#[cfg(test)]
+#[path = "../build/commit.rs"]
+mod build_commit;
+
 pub use run::{ServeOptions, ServerError, run};

@@ -339,11 +339,7 @@ fn print_banner(
     let mut lines: Vec<(String, String)> = vec![
         (
             "Version".into(),
-            format!(
-                "{} commit={}",
-                crate::api::VERSION,
-                option_env!("KES_COMMIT").unwrap_or("<unknown>")
-            ),
+            format!("{} commit={}", crate::api::VERSION, crate::api::COMMIT),
         ),
         (
             "Runtime".into(),

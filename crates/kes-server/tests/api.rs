@@ -465,8 +465,13 @@ async fn system_endpoint_shapes() {
     let srv = TestServer::start(settings(&pki, store.clone())).await;
     let c = Client::new(srv.addr, &pki.admin);
 
+    // The build's version and commit (`build.rs`), as Go KES reports them.
     let v = c.get("/version").await.json();
-    assert!(v["version"].is_string());
+    assert_eq!(
+        v,
+        json!({"version": kes_server::api::VERSION, "commit": kes_server::api::COMMIT})
+    );
+    assert_eq!(kes_server::api::VERSION, env!("CARGO_PKG_VERSION"));
 
     let r = c.get("/v1/status").await;
     assert_eq!(r.content_type(), "application/json");
@@ -483,6 +488,7 @@ async fn system_endpoint_shapes() {
     }
     assert!(s["keystore_latency"].as_u64().unwrap() >= 1);
     assert_eq!(s["os"], std::env::consts::OS);
+    assert_eq!(s["version"], kes_server::api::VERSION);
     assert!(s.get("keystore_unreachable").is_none());
     assert!(s.get("keystore_unavailable").is_none());
 

@@ -4,8 +4,9 @@
 //! guard drops (also when a test panics), readiness polling, and a small
 //! JSON-over-HTTP client for configuring peers.
 //!
-//! Nothing in this file is specific to one peer; [`openbao`], [`moto`] and
-//! [`drongo`] build on it, and [`proxy`] puts a switchable TCP fault (outage, black
+//! Nothing in this file is specific to one peer; [`openbao`] (and its
+//! three-node Raft cluster, [`raft`]), [`moto`] and [`drongo`] build on it,
+//! and [`proxy`] puts a switchable TCP fault (outage, black
 //! hole) between a client and any peer. Used by the integration tests of `kes-keystore` (the stores
 //! against their peers) and `kes` (the server binary end to end). A peer that cannot be installed makes the test FAIL
 //! with a message saying why; it never passes silently.
@@ -16,6 +17,7 @@ pub mod drongo;
 pub mod moto;
 pub mod openbao;
 pub mod proxy;
+pub mod raft;
 
 use std::fs::{self, File};
 use std::future::Future;

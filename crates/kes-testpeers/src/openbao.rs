@@ -229,26 +229,16 @@ impl OpenBao {
         ttl: &str,
         max_ttl: &str,
     ) {
-        let base = format!("/v1/auth/approle/role/{role}");
-        self.admin(
-            ns,
-            "POST",
-            &base,
-            json!({"token_policies": ["kes"], "token_ttl": ttl, "token_max_ttl": max_ttl}),
-        )
-        .await;
-        self.admin(
-            ns,
-            "POST",
-            &format!("{base}/role-id"),
-            json!({"role_id": role_id}),
-        )
-        .await;
-        self.admin(
-            ns,
-            "POST",
-            &format!("{base}/custom-secret-id"),
-            json!({"secret_id": secret_id}),
+        let mut headers = vec![("X-Vault-Token", ROOT_TOKEN)];
+        if let Some(ns) = ns {
+            headers.push(("X-Vault-Namespace", ns));
+        }
+        add_approle_role(
+            &self.http,
+            &headers,
+            role,
+            (role_id, secret_id),
+            (ttl, max_ttl),
         )
         .await;
     }
@@ -288,5 +278,32 @@ impl OpenBao {
             }
         }
         revoked
+    }
+}
+
+/// Creates AppRole role `role` (policy `kes`) with the fixed `(role id,
+/// secret id)` and token `(ttl, max ttl)`, sending `headers` (the token, a
+/// namespace) with every call; panics unless each answers 2xx.
+pub(crate) async fn add_approle_role(
+    http: &JsonHttp,
+    headers: &[(&str, &str)],
+    role: &str,
+    (role_id, secret_id): (&str, &str),
+    (ttl, max_ttl): (&str, &str),
+) {
+    let base = format!("/v1/auth/approle/role/{role}");
+    let calls = [
+        (
+            base.clone(),
+            json!({"token_policies": ["kes"], "token_ttl": ttl, "token_max_ttl": max_ttl}),
+        ),
+        (format!("{base}/role-id"), json!({"role_id": role_id})),
+        (
+            format!("{base}/custom-secret-id"),
+            json!({"secret_id": secret_id}),
+        ),
+    ];
+    for (path, body) in calls {
+        http.call("POST", &path, headers, Some(body)).await;
     }
 }

@@ -1,6 +1,7 @@
 //! Help and usage of every command (snapshot-like checks of key lines),
 //! usage errors (exit 2), unknown commands, `kes --version`, and the
-//! credential errors of spec §10.2 (no server needed).
+//! credential errors of spec §10.2, shell completion and man pages (no
+//! server needed).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -12,7 +13,9 @@ const HELP: &[(&[&str], &[&str])] = &[
     (
         &[],
         &[
-            "Usage: kes [COMMAND]",
+            "Usage: kes [OPTIONS] [COMMAND]",
+            "--auto-completion",
+            "completion",
             "identity",
             "key",
             "policy",
@@ -183,14 +186,108 @@ fn unknown_command_is_go_shaped() {
     );
 }
 
+/// The completion scripts come from the clap definition; bash's is valid
+/// shell and completes a command name.
 #[test]
-fn auto_completion_is_refused_precisely() {
+fn completion_scripts() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["--auto-completion"]);
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = run(dir.path(), &["completion", shell]);
+        assert!(out.ok().contains("migrate"), "{shell}: {out:?}");
+    }
+    let out = run(dir.path(), &["completion", "tcsh"]);
+    assert!(out.fails(2).contains("invalid value 'tcsh'"), "{out:?}");
+
+    let script = dir.path().join("kes.bash");
+    std::fs::write(&script, run(dir.path(), &["completion", "bash"]).ok()).unwrap();
+    let completed = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#"source "$1" && COMP_WORDS=(kes mig) COMP_CWORD=1 && _kes kes mig kes && echo "${COMPREPLY[@]}""#)
+        .arg("bash")
+        .arg(&script)
+        .output();
+    match completed {
+        Ok(o) => assert_eq!(String::from_utf8_lossy(&o.stdout), "migrate\n", "{o:?}"),
+        Err(_) => eprintln!("bash not found: the completion script is not run"),
+    }
+}
+
+/// `--auto-completion` (Go's spelling) writes the script where the shell of
+/// `$SHELL` loads it from, and names the file.
+#[test]
+fn auto_completion_installs_for_the_login_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let home_s = home.to_str().unwrap();
+    let out = run_env(
+        dir.path(),
+        &[
+            ("HOME", home_s),
+            ("SHELL", "/bin/bash"),
+            ("XDG_DATA_HOME", ""),
+        ],
+        &["--auto-completion"],
+    );
+    let bash = home.join(".local/share/bash-completion/completions/kes");
+    assert!(out.ok().contains(bash.to_str().unwrap()), "{out:?}");
+    assert!(std::fs::read_to_string(&bash).unwrap().contains("_kes()"));
+
+    let xdg = dir.path().join("config");
+    let out = run_env(
+        dir.path(),
+        &[
+            ("HOME", home_s),
+            ("SHELL", "/usr/bin/fish"),
+            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
+        ],
+        &["--auto-completion"],
+    );
+    out.ok();
+    assert!(xdg.join("fish/completions/kes.fish").is_file());
+
+    let out = run_env(
+        dir.path(),
+        &[
+            ("HOME", home_s),
+            ("SHELL", "/bin/zsh"),
+            ("XDG_DATA_HOME", ""),
+        ],
+        &["--auto-completion"],
+    );
+    assert!(out.ok().contains("fpath=("), "{out:?}");
+    assert!(home.join(".local/share/zsh/site-functions/_kes").is_file());
+
+    let out = run_env(
+        dir.path(),
+        &[("SHELL", "/bin/tcsh")],
+        &["--auto-completion"],
+    );
     assert!(
-        out.fails(1).contains("--auto-completion is not supported"),
+        out.fails(1)
+            .contains("--auto-completion supports bash, zsh and fish, not the shell '/bin/tcsh'"),
         "{out:?}"
     );
+}
+
+/// `kes man` writes a page per visible command, none for hidden ones.
+#[test]
+fn man_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let man = dir.path().join("man/man1");
+    run(dir.path(), &["man", man.to_str().unwrap()]).ok();
+    for page in [
+        "kes",
+        "kes-server",
+        "kes-key-create",
+        "kes-migrate",
+        "kes-policy-show",
+    ] {
+        let text = std::fs::read_to_string(man.join(format!("{page}.1"))).unwrap();
+        assert!(text.contains(&format!(".TH {page} 1")), "{page}: {text}");
+    }
+    let text = std::fs::read_to_string(man.join("kes-key-create.1")).unwrap();
+    assert!(text.contains("Create one or more keys"), "{text}");
+    assert!(!man.join("kes-tool.1").exists());
 }
 
 #[test]
@@ -200,7 +297,11 @@ fn journey_version() {
         let out = run(dir.path(), &[flag]);
         let text = out.ok();
         assert!(
-            text.starts_with(&format!("Version    {}\n", env!("CARGO_PKG_VERSION"))),
+            text.starts_with(&format!(
+                "Version    {} commit={}\n",
+                kes_server::api::VERSION,
+                kes_server::api::COMMIT
+            )),
             "{text}"
         );
         assert!(text.contains("\nRuntime    rust "));

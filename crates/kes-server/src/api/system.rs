@@ -11,10 +11,12 @@ use super::error::Error;
 use super::{Body, Ctx, empty_ok, json};
 use crate::sys::SysStats;
 
-/// The version reported by `/version` and `/v1/status`.
+/// The version reported by `/version` and `/v1/status`: the crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The VCS commit, when the build provides `KES_COMMIT`.
-pub const COMMIT: Option<&str> = option_env!("KES_COMMIT");
+/// The git commit of the build, reported by `/version` and the banner: set
+/// by `build.rs` from `KES_COMMIT` or `git rev-parse HEAD`, else
+/// `<unknown>` (a source tarball without `KES_COMMIT`).
+pub const COMMIT: &str = env!("KES_BUILD_COMMIT");
 
 /// Go's spelling of the CPU architecture.
 pub fn go_arch() -> &'static str {
@@ -32,7 +34,7 @@ pub fn go_arch() -> &'static str {
 pub(super) fn version() -> Result<Response<Body>, Error> {
     json(&VersionResponse {
         version: VERSION.to_owned(),
-        commit: COMMIT.unwrap_or_default().to_owned(),
+        commit: COMMIT.to_owned(),
     })
 }
 
@@ -105,4 +107,53 @@ pub(super) fn api(ctx: &Ctx<'_>) -> Result<Response<Body>, Error> {
         })
         .collect();
     json(&routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::COMMIT;
+
+    use crate::build_commit as commit;
+
+    fn git(dir: &Path, args: &[&str]) -> bool {
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    #[test]
+    fn commit_is_an_object_id_or_unknown() {
+        assert!(
+            commit::is_object_id(COMMIT) || COMMIT == commit::UNKNOWN,
+            "{COMMIT}"
+        );
+        // Built from this checkout (and no KES_COMMIT override): its HEAD.
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        if option_env!("KES_COMMIT").is_none()
+            && let Some((head, watched)) = commit::from_git(&workspace)
+        {
+            assert_eq!(COMMIT, head);
+            assert!(watched.iter().all(|p| p.exists()), "{watched:?}");
+        }
+    }
+
+    /// A source tarball: no git work tree, or one unpacked inside another
+    /// repository, yields no commit (the build falls back to `<unknown>`).
+    #[test]
+    fn tarball_has_no_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(commit::from_git(dir.path()).is_none());
+        if !git(dir.path(), &["init", "-q"]) {
+            return; // no git here: the case above is all there is
+        }
+        let nested = dir.path().join("kes-0.1.0");
+        std::fs::create_dir(&nested).unwrap();
+        assert!(commit::from_git(&nested).is_none());
+    }
 }

@@ -26,6 +26,7 @@ use crate::env::Overrides;
 pub use crate::error::CliError;
 use crate::output::{self, ColorChoice, Out};
 
+pub mod completion;
 pub mod identity;
 pub mod key;
 pub mod log;
@@ -50,8 +51,8 @@ pub struct Cli {
     /// Print version information.
     #[arg(short = 'v', long = "version")]
     pub version: bool,
-    /// Install shell completion (Go KES; not supported here).
-    #[arg(long = "auto-completion", hide = true)]
+    /// Install shell completion for the shell of $SHELL (bash, zsh, fish).
+    #[arg(long = "auto-completion")]
     pub auto_completion: bool,
     /// The command to run.
     #[command(subcommand)]
@@ -79,6 +80,10 @@ pub enum Command {
     Metric(metric::MetricArgs),
     /// Copy keys from one key store to another.
     Migrate(migrate::MigrateArgs),
+    /// Print a shell completion script.
+    Completion(completion::CompletionArgs),
+    /// Write man pages for kes and its commands.
+    Man(completion::ManArgs),
     /// Older command spellings (kes tool identity ...).
     #[command(hide = true)]
     Tool(tool::ToolArgs),
@@ -129,10 +134,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         return output::print(&version_text());
     }
     if cli.auto_completion {
-        return Err(CliError::Unsupported(
-            "--auto-completion is not supported by this kes: it installs no shell completion"
-                .into(),
-        ));
+        return completion::install();
     }
     match cli.command {
         None => Err(CliError::Usage("no command given. See 'kes --help'".into())),
@@ -145,6 +147,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Status(a)) => status::run(a),
         Some(Command::Metric(a)) => metric::run(a),
         Some(Command::Migrate(a)) => migrate::run(a),
+        Some(Command::Completion(a)) => completion::run(&a),
+        Some(Command::Man(a)) => completion::man(&a),
         Some(Command::Tool(a)) => tool::run(a),
     }
 }
@@ -184,7 +188,14 @@ pub(crate) fn created_fields(
 /// The `kes --version` text: version, runtime, license, copyright.
 pub fn version_text() -> String {
     let label = |l: &str, v: &str| format!("{l:<11}{v}\n");
-    let mut s = label("Version", env!("CARGO_PKG_VERSION"));
+    let mut s = label(
+        "Version",
+        &format!(
+            "{} commit={}",
+            kes_server::api::VERSION,
+            kes_server::api::COMMIT
+        ),
+    );
     s.push_str(&label(
         "Runtime",
         &format!("rust {}/{}", go_os(), go_arch()),
