@@ -5,13 +5,12 @@
 //!
 //! Pure functions without I/O, so that every mapping is unit-tested.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::transport::Response;
+use crate::transport::{Response, query_escape};
 
 /// The REST API version every call names.
 pub(crate) const API_VERSION: &str = "7.5";
@@ -20,24 +19,12 @@ pub(crate) const SCOPE: &str = "https://vault.azure.net/.default";
 /// The resource of a Key Vault token (managed identity endpoints).
 pub(crate) const RESOURCE: &str = "https://vault.azure.net";
 
-/// What a query parameter or form value may keep unescaped.
-const FORM: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// `value` escaped for a query string or a form body.
-pub(crate) fn escape(value: &str) -> String {
-    utf8_percent_encode(value, FORM).to_string()
-}
-
 /// An `application/x-www-form-urlencoded` body of `pairs`.
 pub(crate) fn form(pairs: &[(&str, &str)]) -> Zeroizing<Vec<u8>> {
     let text = Zeroizing::new(
         pairs
             .iter()
-            .map(|(k, v)| format!("{k}={}", escape(v)))
+            .map(|(k, v)| format!("{k}={}", query_escape(v)))
             .collect::<Vec<_>>()
             .join("&"),
     );
@@ -84,18 +71,6 @@ pub(crate) fn set_body(value: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyStoreError
     serde_json::to_vec(&body)
         .map(Zeroizing::new)
         .map_err(|e| KeyStoreError::backend(BACKEND, format!("cannot encode a request: {e}")))
-}
-
-fn parse_json(resp: &Response, what: &str) -> Result<Value, KeyStoreError> {
-    serde_json::from_slice(&resp.body).map_err(|e| {
-        KeyStoreError::backend(
-            BACKEND,
-            format!(
-                "{what}: answer (HTTP {}) is not valid JSON: {e}",
-                resp.status.as_u16()
-            ),
-        )
-    })
 }
 
 fn malformed(what: &str, why: &str) -> KeyStoreError {
@@ -162,7 +137,7 @@ fn last_segment(id: &str) -> &str {
 
 /// Parses a secret bundle `{"value","id","attributes"}`.
 pub(crate) fn parse_secret(resp: &Response, what: &str) -> Result<SecretBundle, KeyStoreError> {
-    let v = parse_json(resp, what)?;
+    let v = resp.json(BACKEND, what)?;
     let value = v
         .get("value")
         .and_then(Value::as_str)
@@ -196,7 +171,7 @@ fn parse_page<T>(
     what: &str,
     item: impl Fn(&Value) -> Option<T>,
 ) -> Result<Page<T>, KeyStoreError> {
-    let v = parse_json(resp, what)?;
+    let v = resp.json(BACKEND, what)?;
     let items = match v.get("value") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.iter().filter_map(item).collect(),
@@ -261,7 +236,7 @@ pub(crate) struct Token {
 /// without `expires_in`, `"expires_on"` (Unix seconds) given Unix time
 /// `now`.
 pub(crate) fn parse_token(resp: &Response, what: &str, now: u64) -> Result<Token, KeyStoreError> {
-    let v = parse_json(resp, what)?;
+    let v = resp.json(BACKEND, what)?;
     let token = v
         .get("access_token")
         .and_then(Value::as_str)

@@ -37,7 +37,7 @@ use super::client::{self, RESOURCE, SCOPE};
 use super::config::AzureAuth;
 use super::error::{BACKEND, parse_error};
 use crate::KeyStoreError;
-use crate::transport::{Call, Http, Login, Policy, Scheme, Session, TlsFiles};
+use crate::transport::{Call, Http, Login, Policy, Scheme, Session, TlsFiles, query_escape};
 
 /// The identity platform's host when `AZURE_AUTHORITY_HOST` is not set.
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -239,10 +239,10 @@ impl Credential {
             Self::Imds { http, client_id } => {
                 let mut path = format!(
                     "/metadata/identity/oauth2/token?api-version=2018-02-01&resource={}",
-                    client::escape(RESOURCE)
+                    query_escape(RESOURCE)
                 );
                 if let Some(id) = client_id {
-                    path.push_str(&format!("&client_id={}", client::escape(id)));
+                    path.push_str(&format!("&client_id={}", query_escape(id)));
                 }
                 let call = Call::new(Method::GET, &path).header(
                     HeaderName::from_static("metadata"),
@@ -259,10 +259,10 @@ impl Credential {
                 let sep = if path.contains('?') { '&' } else { '?' };
                 let mut path = format!(
                     "{path}{sep}api-version=2019-08-01&resource={}",
-                    client::escape(RESOURCE)
+                    query_escape(RESOURCE)
                 );
                 if let Some(id) = client_id {
-                    path.push_str(&format!("&client_id={}", client::escape(id)));
+                    path.push_str(&format!("&client_id={}", query_escape(id)));
                 }
                 let call = Call::new(Method::GET, &path)
                     .secret_header(HeaderName::from_static("x-identity-header"), header)
@@ -286,7 +286,7 @@ async fn post_form(
     tenant: &str,
     body: Zeroizing<Vec<u8>>,
 ) -> Result<crate::transport::Response, KeyStoreError> {
-    let path = format!("/{}/oauth2/v2.0/token", client::escape(tenant));
+    let path = format!("/{}/oauth2/v2.0/token", query_escape(tenant));
     let call = Call::new(Method::POST, &path)
         .raw_body(body.to_vec())
         .header(

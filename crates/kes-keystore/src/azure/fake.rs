@@ -291,12 +291,7 @@ fn form(body: &[u8]) -> HashMap<String, String> {
     let text = String::from_utf8_lossy(body);
     text.split('&')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| {
-            let v = percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned();
-            (k.to_owned(), v)
-        })
+        .map(|(k, v)| (k.to_owned(), fake::percent_decode(v).unwrap_or_default()))
         .collect()
 }
 
@@ -392,13 +387,7 @@ fn managed_token(st: &mut State, req: &FakeRequest) -> FakeResponse {
             .get("x-identity-header")
             .is_some_and(|v| v.as_bytes() == st.cfg.identity_header.as_bytes())
     };
-    let param = |k: &str| {
-        req.query_param(k).map(|v| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    };
+    let param = |k: &str| req.query_param(k).and_then(fake::percent_decode);
     let resource_ok = param("resource").as_deref() == Some("https://vault.azure.net");
     let client_ok = param("client_id").is_none_or(|id| id == st.cfg.client_id);
     if !allowed || !resource_ok || !client_ok {

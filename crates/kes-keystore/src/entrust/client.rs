@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::transport::Response;
+use crate::transport::{Response, to_json};
 
 /// The calls of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,11 +79,6 @@ pub struct SecretPage {
     pub next_token: Option<String>,
 }
 
-fn to_json(v: &impl Serialize) -> Result<Vec<u8>, KeyStoreError> {
-    serde_json::to_vec(v)
-        .map_err(|e| KeyStoreError::backend(BACKEND, format!("cannot encode a request: {e}")))
-}
-
 /// `{"username": .., "password": ..}` (zeroized after sending is not
 /// possible with the HTTP stack; the buffer is dropped right away).
 pub fn login_body(username: &str, password: &str) -> Result<Vec<u8>, KeyStoreError> {
@@ -92,7 +87,7 @@ pub fn login_body(username: &str, password: &str) -> Result<Vec<u8>, KeyStoreErr
         username: &'a str,
         password: &'a str,
     }
-    to_json(&Body { username, password })
+    to_json(BACKEND, &Body { username, password })
 }
 
 /// `{"box_id": B}` (GetBox).
@@ -101,7 +96,7 @@ pub fn box_body(box_id: &str) -> Result<Vec<u8>, KeyStoreError> {
     struct Body<'a> {
         box_id: &'a str,
     }
-    to_json(&Body { box_id })
+    to_json(BACKEND, &Body { box_id })
 }
 
 /// `{"box_id": B, "name": N, "secret_data": base64(V)}` (CreateSecret).
@@ -113,11 +108,14 @@ pub fn create_body(box_id: &str, name: &str, value: &[u8]) -> Result<Vec<u8>, Ke
         secret_data: &'a str,
     }
     let data = Zeroizing::new(STANDARD.encode(value));
-    to_json(&Body {
-        box_id,
-        name,
-        secret_data: &data,
-    })
+    to_json(
+        BACKEND,
+        &Body {
+            box_id,
+            name,
+            secret_data: &data,
+        },
+    )
 }
 
 /// `{"box_id": B, "secret_id": N}` (CheckoutSecret, DeleteSecret).
@@ -127,10 +125,13 @@ pub fn secret_body(box_id: &str, name: &str) -> Result<Vec<u8>, KeyStoreError> {
         box_id: &'a str,
         secret_id: &'a str,
     }
-    to_json(&Body {
-        box_id,
-        secret_id: name,
-    })
+    to_json(
+        BACKEND,
+        &Body {
+            box_id,
+            secret_id: name,
+        },
+    )
 }
 
 /// The `next_token` that makes KeyControl list from `name` on:
@@ -144,10 +145,13 @@ pub fn start_token(box_id: &str, name: &str) -> Result<String, KeyStoreError> {
     if name.is_empty() {
         return Ok(String::new());
     }
-    Ok(STANDARD.encode(to_json(&Ctx {
-        box_id,
-        next_ctx: name,
-    })?))
+    Ok(STANDARD.encode(to_json(
+        BACKEND,
+        &Ctx {
+            box_id,
+            next_ctx: name,
+        },
+    )?))
 }
 
 /// `{"box_id": B, "max_items": n, "next_token": T}` (T omitted when empty).
@@ -159,29 +163,19 @@ pub fn list_body(box_id: &str, max_items: usize, token: &str) -> Result<Vec<u8>,
         #[serde(skip_serializing_if = "str::is_empty")]
         next_token: &'a str,
     }
-    to_json(&Body {
-        box_id,
-        max_items,
-        next_token: token,
-    })
-}
-
-fn parse_json(resp: &Response, op: Op) -> Result<Value, KeyStoreError> {
-    serde_json::from_slice(&resp.body).map_err(|e| {
-        KeyStoreError::backend(
-            BACKEND,
-            format!(
-                "{}: answer (HTTP {}) is not valid JSON: {e}",
-                op.name(),
-                resp.status.as_u16()
-            ),
-        )
-    })
+    to_json(
+        BACKEND,
+        &Body {
+            box_id,
+            max_items,
+            next_token: token,
+        },
+    )
 }
 
 /// Parses `{"access_token": .., "expires_at": "<RFC 3339>"}`.
 pub fn parse_token(resp: &Response, op: Op) -> Result<TokenGrant, KeyStoreError> {
-    let v = parse_json(resp, op)?;
+    let v = resp.json(BACKEND, op.name())?;
     let token = match v.get("access_token").and_then(Value::as_str) {
         Some(t) if !t.is_empty() => Zeroizing::new(t.to_owned()),
         _ => {

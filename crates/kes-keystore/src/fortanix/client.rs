@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::transport::{Response, Session, query_escape};
+use crate::transport::{Response, Session, query_escape, to_json};
 
 /// The calls of the API: paths and the names used in errors.
 pub mod call {
@@ -35,12 +35,6 @@ pub mod call {
 
 /// Session lifetime assumed when the answer has no `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
-
-fn to_json(v: &impl Serialize) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-    serde_json::to_vec(v)
-        .map(Zeroizing::new)
-        .map_err(|e| KeyStoreError::backend(BACKEND, format!("cannot encode a request: {e}")))
-}
 
 /// The import body: `{"obj_type": "OPAQUE", "name": N, "group_id": G
 /// (omitted when none), "key_ops": ["EXPORT", "APPMANAGEABLE"],
@@ -61,14 +55,18 @@ pub fn import_body(
         enabled: bool,
     }
     let data = Zeroizing::new(STANDARD.encode(value));
-    to_json(&Body {
-        obj_type: "OPAQUE",
-        name,
-        group_id,
-        key_ops: ["EXPORT", "APPMANAGEABLE"],
-        value: &data,
-        enabled: true,
-    })
+    to_json(
+        BACKEND,
+        &Body {
+            obj_type: "OPAQUE",
+            name,
+            group_id,
+            key_ops: ["EXPORT", "APPMANAGEABLE"],
+            value: &data,
+            enabled: true,
+        },
+    )
+    .map(Zeroizing::new)
 }
 
 /// `{"name": N}` (export, info).
@@ -77,7 +75,7 @@ pub fn name_body(name: &str) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
     struct Body<'a> {
         name: &'a str,
     }
-    to_json(&Body { name })
+    to_json(BACKEND, &Body { name }).map(Zeroizing::new)
 }
 
 /// The path of security object `kid`; the id must be a UUID-like token.
@@ -102,22 +100,10 @@ pub fn list_path(limit: usize, start: &str) -> String {
     path
 }
 
-fn parse_json(resp: &Response, what: &str) -> Result<Value, KeyStoreError> {
-    serde_json::from_slice(&resp.body).map_err(|e| {
-        KeyStoreError::backend(
-            BACKEND,
-            format!(
-                "{what}: answer (HTTP {}) is not valid JSON: {e}",
-                resp.status.as_u16()
-            ),
-        )
-    })
-}
-
 /// The session of an auth answer
 /// `{"token_type": "Bearer", "expires_in": <s>, "access_token": .., "entity_id": ..}`.
 pub fn parse_auth(resp: &Response) -> Result<Session, KeyStoreError> {
-    let v = parse_json(resp, call::AUTH)?;
+    let v = resp.json(BACKEND, call::AUTH)?;
     let Some(token) = v
         .get("access_token")
         .and_then(Value::as_str)
@@ -142,7 +128,7 @@ pub fn parse_auth(resp: &Response) -> Result<Session, KeyStoreError> {
 /// The stored value of an export answer: `value` base64-decoded; a
 /// disabled object is an error.
 pub fn parse_export(resp: &Response, name: &str) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-    let v = parse_json(resp, call::EXPORT)?;
+    let v = resp.json(BACKEND, call::EXPORT)?;
     if v.get("enabled").and_then(Value::as_bool) == Some(false) {
         return Err(KeyStoreError::backend(
             BACKEND,
@@ -165,7 +151,7 @@ pub fn parse_export(resp: &Response, name: &str) -> Result<Zeroizing<Vec<u8>>, K
 
 /// The key id (`kid`) of an info answer.
 pub fn parse_kid(resp: &Response) -> Result<String, KeyStoreError> {
-    let v = parse_json(resp, call::INFO)?;
+    let v = resp.json(BACKEND, call::INFO)?;
     v.get("kid")
         .and_then(Value::as_str)
         .map(str::to_owned)
@@ -177,7 +163,7 @@ pub fn parse_kid(resp: &Response) -> Result<String, KeyStoreError> {
 /// The names of one listing page (a JSON array of security objects), in
 /// answer order; objects without a name are skipped.
 pub fn parse_list(resp: &Response) -> Result<Vec<String>, KeyStoreError> {
-    let v = parse_json(resp, call::KEYS)?;
+    let v = resp.json(BACKEND, call::KEYS)?;
     let Some(items) = v.as_array() else {
         return Err(KeyStoreError::backend(
             BACKEND,

@@ -86,22 +86,10 @@ pub fn add_version_body(value: &[u8]) -> Zeroizing<Vec<u8>> {
     body
 }
 
-fn parse_json(resp: &Response, call: &str) -> Result<Value, KeyStoreError> {
-    serde_json::from_slice(&resp.body).map_err(|e| {
-        KeyStoreError::backend(
-            BACKEND,
-            format!(
-                "{call}: answer (HTTP {}) is not valid JSON: {e}",
-                resp.status.as_u16()
-            ),
-        )
-    })
-}
-
 /// The stored value of an AccessSecretVersion answer
 /// (`{"payload": {"data": "<base64>"}}`).
 pub fn parse_access(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-    let v = parse_json(resp, op::ACCESS)?;
+    let v = resp.json(BACKEND, op::ACCESS)?;
     let Some(data) = v.pointer("/payload/data").and_then(Value::as_str) else {
         return Err(KeyStoreError::backend(
             BACKEND,
@@ -129,7 +117,7 @@ pub struct SecretPage {
 /// Parses `{"secrets": [{"name": ..}], "nextPageToken": ..}` (both may be
 /// missing: an empty project answers `{}`).
 pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
-    let v = parse_json(resp, op::LIST)?;
+    let v = resp.json(BACKEND, op::LIST)?;
     let mut page = SecretPage::default();
     match v.get("secrets") {
         None | Some(Value::Null) => {}

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::error::BACKEND;
 use crate::KeyStoreError;
-use crate::transport::Response;
+use crate::transport::{Response, to_json};
 
 /// The token exchange path.
 pub const TOKENS_PATH: &str = "/api/v1/auth/tokens";
@@ -40,23 +40,6 @@ pub struct SecretPage {
     pub count: usize,
 }
 
-fn to_json(v: &impl Serialize) -> Result<Vec<u8>, KeyStoreError> {
-    serde_json::to_vec(v)
-        .map_err(|e| KeyStoreError::backend(BACKEND, format!("cannot encode a request: {e}")))
-}
-
-fn parse_json(resp: &Response, what: &str) -> Result<Value, KeyStoreError> {
-    serde_json::from_slice(&resp.body).map_err(|e| {
-        KeyStoreError::backend(
-            BACKEND,
-            format!(
-                "{what}: answer (HTTP {}) is not valid JSON: {e}",
-                resp.status.as_u16()
-            ),
-        )
-    })
-}
-
 /// `{"grant_type":"refresh_token","refresh_token":T,"domain":D}` (the
 /// domain is always sent, possibly empty).
 pub fn token_body(refresh_token: &str, domain: &str) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
@@ -66,17 +49,20 @@ pub fn token_body(refresh_token: &str, domain: &str) -> Result<Zeroizing<Vec<u8>
         refresh_token: &'a str,
         domain: &'a str,
     }
-    to_json(&Body {
-        grant_type: "refresh_token",
-        refresh_token,
-        domain,
-    })
+    to_json(
+        BACKEND,
+        &Body {
+            grant_type: "refresh_token",
+            refresh_token,
+            domain,
+        },
+    )
     .map(Zeroizing::new)
 }
 
 /// Parses `{"token_type":"Bearer","jwt":..,"duration":<seconds>}`.
 pub fn parse_jwt(resp: &Response) -> Result<Jwt, KeyStoreError> {
-    let v = parse_json(resp, "token exchange")?;
+    let v = resp.json(BACKEND, "token exchange")?;
     let jwt = match v.get("jwt").and_then(Value::as_str) {
         Some(j) if !j.is_empty() => j,
         _ => {
@@ -125,11 +111,14 @@ pub fn create_body(name: &str, value: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeySt
             ),
         )
     })?;
-    to_json(&Body {
-        data_type: "seed",
-        material,
-        name,
-    })
+    to_json(
+        BACKEND,
+        &Body {
+            data_type: "seed",
+            material,
+            name,
+        },
+    )
     .map(Zeroizing::new)
 }
 
@@ -150,7 +139,7 @@ pub fn list_path(skip: u64) -> String {
 
 /// Parses `{"material": ".."}` of an export.
 pub fn parse_material(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-    let v = parse_json(resp, "export")?;
+    let v = resp.json(BACKEND, "export")?;
     match v.get("material").and_then(Value::as_str) {
         Some(m) => Ok(Zeroizing::new(m.as_bytes().to_vec())),
         None => Err(KeyStoreError::backend(
@@ -162,7 +151,7 @@ pub fn parse_material(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreErr
 
 /// Parses `{"skip":k,"total":T,"resources":[{"name":..}]}`.
 pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
-    let v = parse_json(resp, "list secrets")?;
+    let v = resp.json(BACKEND, "list secrets")?;
     let number = |field: &str| {
         v.get(field).and_then(Value::as_u64).ok_or_else(|| {
             KeyStoreError::backend(

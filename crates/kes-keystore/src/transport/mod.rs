@@ -332,6 +332,35 @@ pub(crate) fn excerpt(s: &str) -> String {
     }
 }
 
+impl Response {
+    /// The body as JSON; the error names the back end, the call (`what`)
+    /// and the status.
+    pub fn json(
+        &self,
+        backend: &'static str,
+        what: &str,
+    ) -> Result<serde_json::Value, KeyStoreError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            KeyStoreError::backend(
+                backend,
+                format!(
+                    "{what}: answer (HTTP {}) is not valid JSON: {e}",
+                    self.status.as_u16()
+                ),
+            )
+        })
+    }
+}
+
+/// `v` as a JSON request body.
+pub(crate) fn to_json(
+    backend: &'static str,
+    v: &impl serde::Serialize,
+) -> Result<Vec<u8>, KeyStoreError> {
+    serde_json::to_vec(v)
+        .map_err(|e| KeyStoreError::backend(backend, format!("cannot encode a request: {e}")))
+}
+
 /// `s` percent-encoded for a query value or a form field: everything but
 /// the RFC 3986 unreserved characters.
 pub(crate) fn query_escape(s: &str) -> String {
