@@ -205,7 +205,7 @@ pub fn parse_token(resp: &Response, op: Op) -> Result<TokenGrant, KeyStoreError>
 
 /// Parses `{"secret_data": "<base64>"}` into the stored value.
 pub fn parse_secret(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-    let v = parse_json(resp, Op::Checkout)?;
+    let v = resp.json(BACKEND, Op::Checkout.name())?;
     let Some(data) = v.get("secret_data").and_then(Value::as_str) else {
         return Err(KeyStoreError::backend(
             BACKEND,
@@ -224,7 +224,7 @@ pub fn parse_secret(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreError
 /// the `secrets` key is matched case-insensitively (as Go's decoder does),
 /// expired secrets and empty names are skipped.
 pub fn parse_list(resp: &Response) -> Result<SecretPage, KeyStoreError> {
-    let v = parse_json(resp, Op::List)?;
+    let v = resp.json(BACKEND, Op::List.name())?;
     let Some(obj) = v.as_object() else {
         return Err(KeyStoreError::backend(
             BACKEND,

@@ -144,7 +144,7 @@ pub(crate) async fn login(http: &Http, opts: &VaultOptions) -> Result<Lease, Key
             KeyStoreError::backend(BACKEND, detail).with_temporary(is_temporary_status(resp.status))
         });
     }
-    let v = resp.json(&what)?;
+    let v = resp.json(BACKEND, &what)?;
     let lease = parse_auth(&v).ok_or_else(|| {
         KeyStoreError::backend(
             BACKEND,
@@ -177,7 +177,7 @@ pub(crate) async fn renew_self(
     if !resp.status.is_success() {
         return Err(resp.parse_error("token renewal"));
     }
-    let v = resp.json("token renewal")?;
+    let v = resp.json(BACKEND, "token renewal")?;
     parse_auth(&v)
         .ok_or_else(|| KeyStoreError::backend(BACKEND, "token renewal: response has no auth data"))
 }

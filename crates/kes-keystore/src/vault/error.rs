@@ -20,8 +20,6 @@ pub(crate) fn is_temporary_status(status: StatusCode) -> bool {
 
 /// How a transport [`Response`] of Vault is read.
 pub(crate) trait VaultResponse {
-    /// Parses the body as JSON; `what` names the call in the error.
-    fn json(&self, what: &str) -> Result<serde_json::Value, KeyStoreError>;
     /// The messages of Vault's `{"errors": [...]}` body, joined with `; `.
     fn error_messages(&self) -> String;
     /// Whether this is Vault's "nothing here" answer: 404 with an empty
@@ -34,12 +32,6 @@ pub(crate) trait VaultResponse {
 }
 
 impl VaultResponse for Response {
-    fn json(&self, what: &str) -> Result<serde_json::Value, KeyStoreError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            KeyStoreError::backend(BACKEND, format!("{what}: response is not valid JSON: {e}"))
-        })
-    }
-
     fn error_messages(&self) -> String {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.body) else {
             return String::from_utf8_lossy(&self.body)

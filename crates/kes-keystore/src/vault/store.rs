@@ -348,7 +348,7 @@ impl Inner {
         if !resp.status.is_success() {
             return Ok(());
         }
-        let Ok(v) = resp.json("mount lookup") else {
+        let Ok(v) = resp.json(BACKEND, "mount lookup") else {
             return Ok(());
         };
         let data = &v["data"];
@@ -427,7 +427,7 @@ impl Inner {
                 unreachable(&format!("health check answered HTTP {status}{sep}{msg}")),
             );
         }
-        let v = match resp.json("health check") {
+        let v = match resp.json(BACKEND, "health check") {
             Ok(v) => v,
             Err(e) => return (HEALTH_UNREACHABLE, Err(e)),
         };
@@ -459,7 +459,7 @@ impl Inner {
         if !resp.status.is_success() {
             return Err(resp.parse_error(&what));
         }
-        let v = resp.json(&what)?;
+        let v = resp.json(BACKEND, &what)?;
         let ct = v["data"]["ciphertext"].as_str().unwrap_or_default();
         if !is_transit_ciphertext(ct) {
             return Err(KeyStoreError::backend(
@@ -495,7 +495,7 @@ impl Inner {
         if !resp.status.is_success() {
             return Err(resp.parse_error(&what));
         }
-        let v = resp.json(&what)?;
+        let v = resp.json(BACKEND, &what)?;
         let Some(pt) = v["data"]["plaintext"].as_str() else {
             return Err(KeyStoreError::backend(
                 BACKEND,
@@ -526,7 +526,7 @@ impl Inner {
         if !resp.status.is_success() {
             return Err(resp.parse_error(&what));
         }
-        let v = resp.json(&what)?;
+        let v = resp.json(BACKEND, &what)?;
         let data = match self.opts.version {
             KvVersion::V1 => &v["data"],
             KvVersion::V2 => &v["data"]["data"],
@@ -779,7 +779,7 @@ impl KeyStore for VaultKeyStore {
         if !resp.status.is_success() {
             return Err(resp.parse_error(&what));
         }
-        let v = resp.json(&what)?;
+        let v = resp.json(BACKEND, &what)?;
         let keys = match v["data"]["keys"].as_array() {
             Some(keys) => keys,
             None if v["data"]["keys"].is_null() => return Ok(ListPage::default()),
