@@ -127,7 +127,7 @@ use crate::KeyStoreError;
 mod session;
 mod tls;
 pub(crate) use session::{Login, Scheme, Session, SessionClient};
-pub(crate) use tls::{CaMode, TlsFiles};
+pub(crate) use tls::{CaMode, TlsFiles, client_config};
 
 /// How the transport treats one back end's calls (see the module doc's
 /// rules and table). Each back end declares its policy once.

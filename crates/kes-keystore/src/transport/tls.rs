@@ -33,7 +33,7 @@ pub(crate) struct TlsFiles<'a> {
 
 /// Builds the rustls client config: TLS 1.2+ on aws-lc-rs, the roots of
 /// [`root_store`] and the client certificate, if any.
-pub(super) fn client_config(
+pub(crate) fn client_config(
     backend: &'static str,
     files: TlsFiles<'_>,
     mode: CaMode,

@@ -1,0 +1,148 @@
+//! The KMIP store against a real PyKMIP 0.11 server
+//! (`kes_testpeers::pykmip`): the shared conformance suite, version
+//! negotiation, prefixes, failover, start-up errors naming the bad field or
+//! endpoint, and the create/get latency (printed; run with
+//! `--nocapture` to see it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use kes_keystore::kmip::{KmipKeyStore, KmipOptions};
+use kes_keystore::testkit::{run_all, unique_prefix};
+use kes_keystore::{ErrorKind, KeyStore};
+use kes_testpeers::pykmip::PyKmip;
+use kes_types::KeyName;
+
+fn options(server: &PyKmip) -> KmipOptions {
+    let files = server.client();
+    KmipOptions {
+        endpoints: vec![server.endpoint()],
+        key: files.key.clone(),
+        cert: files.cert.clone(),
+        ca: Some(files.ca.clone()),
+        version: None,
+        prefix: "kes-".to_owned(),
+    }
+}
+
+fn key(s: &str) -> KeyName {
+    KeyName::new(s).unwrap()
+}
+
+/// An endpoint nothing listens on.
+fn dead_endpoint() -> String {
+    format!("127.0.0.1:{}", kes_testpeers::free_port())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conforms_against_pykmip() {
+    let server = PyKmip::start();
+    let store = KmipKeyStore::connect(options(&server)).await.unwrap();
+    // PyKMIP 0.11 picks the newest version offered.
+    assert_eq!(
+        store.description(),
+        format!("KMIP 1.4: {}", server.endpoint())
+    );
+    run_all(&store, &unique_prefix("kmip")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_version_prefixes_and_failover() {
+    let server = PyKmip::start();
+    let mut opts = options(&server);
+    opts.version = Some((1, 2));
+    // The first endpoint is down: the second one serves.
+    opts.endpoints = vec![dead_endpoint(), server.endpoint()];
+    let a = KmipKeyStore::connect(opts.clone()).await.unwrap();
+    assert!(
+        a.description().starts_with("KMIP 1.2: "),
+        "{}",
+        a.description()
+    );
+    opts.prefix = "other-".to_owned();
+    let b = KmipKeyStore::connect(opts).await.unwrap();
+
+    a.create(&key("k1"), b"value of a").await.unwrap();
+    b.create(&key("k1"), b"value of b").await.unwrap();
+    b.create(&key("k2"), b"only b").await.unwrap();
+    assert_eq!(a.get(&key("k1")).await.unwrap().as_slice(), b"value of a");
+    assert_eq!(b.get(&key("k1")).await.unwrap().as_slice(), b"value of b");
+    assert_eq!(a.list("", "", 0).await.unwrap().names, ["k1"]);
+    assert_eq!(b.list("", "", 0).await.unwrap().names, ["k1", "k2"]);
+    let e = a.get(&key("k2")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let e = a.delete(&key("k2")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    a.delete(&key("k1")).await.unwrap();
+    assert_eq!(b.get(&key("k1")).await.unwrap().as_slice(), b"value of b");
+    // A 32 KiB value with every byte value round-trips.
+    let big: Vec<u8> = (0..32 * 1024).map(|i| (i % 251) as u8).collect();
+    a.create(&key("big"), &big).await.unwrap();
+    assert_eq!(a.get(&key("big")).await.unwrap().as_slice(), big.as_slice());
+    a.delete(&key("big")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_errors_name_the_problem() {
+    let server = PyKmip::start();
+    let connect_err = |opts: KmipOptions| async move {
+        KmipKeyStore::connect(opts)
+            .await
+            .expect_err("connect must fail")
+    };
+
+    let mut opts = options(&server);
+    opts.cert = PathBuf::from("/nonexistent/client.pem");
+    let e = connect_err(opts).await;
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+    assert!(
+        e.to_string()
+            .contains("kmip: tls.cert: cannot read /nonexistent/client.pem"),
+        "{e}"
+    );
+
+    let mut opts = options(&server);
+    opts.ca = Some(server.dir().join("client.pem"));
+    let e = connect_err(opts).await;
+    assert_eq!(e.kind(), ErrorKind::Unreachable, "{e}");
+    assert!(
+        e.to_string().contains(&server.endpoint()) && e.to_string().contains("TLS handshake"),
+        "{e}"
+    );
+
+    let dead = dead_endpoint();
+    let mut opts = options(&server);
+    opts.endpoints = vec![dead.clone()];
+    let e = connect_err(opts).await;
+    assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("key store is not reachable: kmip: discover versions: cannot connect: {dead}: TCP connect:")),
+        "{e}"
+    );
+}
+
+/// Create and get latency against PyKMIP on loopback (sqlite in a temp
+/// directory): the mean of 50 of each, printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_and_get_latency() {
+    let server = PyKmip::start();
+    let store = KmipKeyStore::connect(options(&server)).await.unwrap();
+    const N: u32 = 50;
+    let names: Vec<KeyName> = (0..N).map(|i| key(&format!("lat-{i}"))).collect();
+    let started = Instant::now();
+    for n in &names {
+        store.create(n, b"latency test value").await.unwrap();
+    }
+    let create = started.elapsed() / N;
+    let started = Instant::now();
+    for n in &names {
+        store.get(n).await.unwrap();
+    }
+    let get = started.elapsed() / N;
+    println!(
+        "KMIP (PyKMIP 0.11, loopback): create {create:?}/key (Locate + Register), get {get:?}/key (Locate + Get), mean of {N}"
+    );
+    assert!(create < Duration::from_secs(5) && get < Duration::from_secs(5));
+}
