@@ -286,7 +286,7 @@ fn decode_at(bytes: &[u8], at: usize, depth: usize) -> Result<(Ttlv, usize), Dec
         }
         0x02 => Value::Integer(i32::from_be_bytes(fixed4()?)),
         0x03 => Value::LongInteger(i64::from_be_bytes(fixed8()?)),
-        0x04 if len % 8 == 0 => Value::BigInteger(value.to_vec()),
+        0x04 if len.is_multiple_of(8) => Value::BigInteger(value.to_vec()),
         0x05 => Value::Enumeration(u32::from_be_bytes(fixed4()?)),
         0x06 => match u64::from_be_bytes(fixed8()?) {
             0 => Value::Boolean(false),
