@@ -1,6 +1,7 @@
 //! The KMIP store against a real PyKMIP 0.11 server
 //! (`kes_testpeers::pykmip`): the shared conformance suite, version
-//! negotiation, prefixes, failover, start-up errors naming the bad field or
+//! negotiation, prefixes, failover, outages and pooled connections,
+//! start-up errors naming the bad field or
 //! endpoint, and the create/get latency (printed; run with
 //! `--nocapture` to see it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use kes_keystore::kmip::{KmipKeyStore, KmipOptions};
 use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::{ErrorKind, KeyStore};
+use kes_testpeers::proxy::{FaultProxy, Mode};
 use kes_testpeers::pykmip::PyKmip;
 use kes_types::KeyName;
 
@@ -121,6 +123,63 @@ async fn start_up_errors_name_the_problem() {
             .starts_with(&format!("key store is not reachable: kmip: discover versions: cannot connect: {dead}: TCP connect:")),
         "{e}"
     );
+}
+
+/// An outage is an unreachable, temporary error naming the endpoint; a
+/// pooled connection the outage cut is replaced on the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outages_are_unreachable_and_dead_connections_are_replaced() {
+    let server = PyKmip::start();
+    let proxy = FaultProxy::start(server.endpoint().parse().unwrap()).await;
+    let mut opts = options(&server);
+    opts.endpoints = vec![proxy.addr().to_string()];
+    let store = KmipKeyStore::connect(opts).await.unwrap();
+    store.create(&key("k"), b"v").await.unwrap();
+
+    proxy.set(Mode::Outage);
+    let e = store.get(&key("k")).await.unwrap_err();
+    assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
+    assert!(
+        e.to_string().contains(&format!(
+            "get 'k': cannot connect: {}: TCP connect",
+            proxy.addr()
+        )),
+        "{e}"
+    );
+    let e = store.status().await.unwrap_err();
+    assert!(e.is_unreachable(), "{e:?}");
+    proxy.set(Mode::Pass);
+    listening(&proxy, true).await;
+    assert_eq!(store.get(&key("k")).await.unwrap().as_slice(), b"v");
+
+    // Cut the pooled connection while idle: the next call reconnects.
+    proxy.set(Mode::Outage);
+    listening(&proxy, false).await;
+    proxy.set(Mode::Pass);
+    listening(&proxy, true).await;
+    let before = proxy.accepted();
+    assert_eq!(store.get(&key("k")).await.unwrap().as_slice(), b"v");
+    assert_eq!(proxy.accepted(), before + 1);
+    // ...and keeps using the new one.
+    store.status().await.unwrap();
+    store.delete(&key("k")).await.unwrap();
+    assert_eq!(proxy.accepted(), before + 1);
+}
+
+/// Waits until the proxy accepts connections (`true`) or refuses them.
+async fn listening(proxy: &FaultProxy, want: bool) {
+    for _ in 0..200 {
+        let seen = proxy.accepted();
+        if tokio::net::TcpStream::connect(proxy.addr()).await.is_ok() == want {
+            // Let the proxy count this probe before the caller counts.
+            while want && proxy.accepted() == seen {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the proxy does not switch to listening: {want}");
 }
 
 /// Create and get latency against PyKMIP on loopback (sqlite in a temp
