@@ -108,8 +108,32 @@ async fn start_up_errors_name_the_problem() {
     opts.ca = Some(server.dir().join("client.pem"));
     let e = connect_err(opts).await;
     assert_eq!(e.kind(), ErrorKind::Unreachable, "{e}");
+    assert!(!e.is_temporary(), "{e:?}");
     assert!(
-        e.to_string().contains(&server.endpoint()) && e.to_string().contains("TLS handshake"),
+        e.to_string().contains(&format!(
+            "discover versions: cannot connect: {}: TLS handshake: ",
+            server.endpoint()
+        )) && e.to_string().contains("not trusted: set `tls.ca`"),
+        "{e}"
+    );
+
+    // A client certificate of a CA the server does not trust.
+    let stranger = rcgen::generate_simple_self_signed(vec!["stranger".to_owned()]).unwrap();
+    let dir = server.dir();
+    std::fs::write(dir.join("stranger.pem"), stranger.cert.pem()).unwrap();
+    std::fs::write(
+        dir.join("stranger.key"),
+        stranger.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let mut opts = options(&server);
+    opts.cert = dir.join("stranger.pem");
+    opts.key = dir.join("stranger.key");
+    let e = connect_err(opts).await;
+    assert!(e.is_unreachable() && !e.is_temporary(), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("the server refused the client certificate `tls.cert`"),
         "{e}"
     );
 

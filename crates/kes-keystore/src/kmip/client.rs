@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use super::error::{self, BACKEND};
 use super::ttlv::{self, Ttlv, Value, op, tag};
 use crate::KeyStoreError;
+use crate::transport::handshake_hint;
 
 /// Bound on TCP connect plus TLS handshake, per endpoint.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -170,9 +171,12 @@ impl Client {
     }
 
     /// A new connection to the first endpoint that accepts one; the error
-    /// names every endpoint's failure.
+    /// names every endpoint's failure. Temporary unless every endpoint
+    /// failed the TLS handshake (a trust or certificate problem stays until
+    /// the config changes).
     async fn connect(&self, what: &str) -> Result<Conn, KeyStoreError> {
         let mut failures = Vec::new();
+        let mut temporary = false;
         for (i, endpoint) in self.endpoints.iter().enumerate() {
             match tokio::time::timeout(CONNECT_TIMEOUT, self.connect_one(endpoint)).await {
                 Ok(Ok(stream)) => {
@@ -181,34 +185,46 @@ impl Client {
                         endpoint: i,
                     });
                 }
-                Ok(Err(e)) => failures.push(format!("{endpoint}: {e}")),
-                Err(_) => failures.push(format!(
-                    "{endpoint}: no connection within {CONNECT_TIMEOUT:?}"
-                )),
+                Ok(Err((message, tls))) => {
+                    temporary |= !tls;
+                    failures.push(format!("{endpoint}: {message}"));
+                }
+                Err(_) => {
+                    temporary = true;
+                    failures.push(format!(
+                        "{endpoint}: no connection within {CONNECT_TIMEOUT:?}"
+                    ));
+                }
             }
         }
         Err(KeyStoreError::unreachable(
             BACKEND,
             format!("{what}: cannot connect: {}", failures.join("; ")),
-        ))
+        )
+        .with_temporary(temporary))
     }
 
-    async fn connect_one(&self, endpoint: &str) -> Result<TlsStream<TcpStream>, String> {
+    /// A TLS connection to `endpoint`, or why not and whether the TLS
+    /// handshake was what failed.
+    async fn connect_one(&self, endpoint: &str) -> Result<TlsStream<TcpStream>, (String, bool)> {
         let host = endpoint
             .rsplit_once(':')
             .map_or(endpoint, |(h, _)| h)
             .trim_start_matches('[')
             .trim_end_matches(']');
         let name = ServerName::try_from(host.to_owned())
-            .map_err(|e| format!("invalid server name {host:?}: {e}"))?;
+            .map_err(|e| (format!("invalid server name {host:?}: {e}"), false))?;
         let tcp = TcpStream::connect(endpoint)
             .await
-            .map_err(|e| format!("TCP connect: {e}"))?;
+            .map_err(|e| (format!("TCP connect: {e}"), false))?;
         let _ = tcp.set_nodelay(true);
-        self.tls
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS handshake: {e}"))
+        self.tls.connect(name, tcp).await.map_err(|e| {
+            let hint = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .map_or("", handshake_hint);
+            (format!("TLS handshake: {e}{hint}"), true)
+        })
     }
 
     /// The request message: header (version, batch count) and one batch

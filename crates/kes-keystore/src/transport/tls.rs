@@ -66,6 +66,26 @@ pub(crate) fn client_config(
         .map_err(|e| invalid(format!("tls.cert/tls.key: {e}")))
 }
 
+/// What to add to the message of a failed TLS handshake: a hint when the
+/// server's certificate is not trusted or the server refused ours.
+pub(crate) fn handshake_hint(e: &rustls::Error) -> &'static str {
+    use rustls::AlertDescription as A;
+    match e {
+        rustls::Error::InvalidCertificate(_) => {
+            " (the server's certificate is not trusted: set `tls.ca` to the CA certificate that issued it)"
+        }
+        rustls::Error::AlertReceived(
+            A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateRequired
+            | A::CertificateUnknown
+            | A::UnsupportedCertificate
+            | A::AccessDenied,
+        ) => " (the server refused the client certificate `tls.cert`)",
+        _ => "",
+    }
+}
+
 /// The trusted roots: the system roots when no CA is given or `mode` adds
 /// to them, plus every certificate of the CA file or directory (`tls.ca`),
 /// which must hold at least one.
