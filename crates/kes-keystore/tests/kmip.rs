@@ -149,6 +149,26 @@ async fn start_up_errors_name_the_problem() {
     );
 }
 
+/// A listing reads the names of more objects than one Get Attributes batch
+/// (64) holds, and pages them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_span_several_batches() {
+    let server = PyKmip::start();
+    let store = KmipKeyStore::connect(options(&server)).await.unwrap();
+    let mut want: Vec<String> = (0..100).map(|i| format!("many-{i:03}")).collect();
+    for n in want.iter().rev() {
+        store.create(&key(n), b"v").await.unwrap();
+    }
+    want.sort();
+    assert_eq!(store.list("many-", "", 0).await.unwrap().names, want);
+    let page = store.list("many-", "many-050", 30).await.unwrap();
+    assert_eq!(page.names, want[50..80]);
+    assert_eq!(page.next.as_deref(), Some("many-080"));
+    let page = store.list("many-0", "many-090", 0).await.unwrap();
+    assert_eq!(page.names, want[90..100]);
+    assert_eq!(page.next, None);
+}
+
 /// An outage is an unreachable, temporary error naming the endpoint; a
 /// pooled connection the outage cut is replaced on the next call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
