@@ -410,10 +410,18 @@ pub fn ttlv(data: &[u8]) {
     let Ok(item) = ttlv::decode(data) else {
         return;
     };
-    assert_eq!(item.to_bytes(), data, "TTLV does not re-encode to its input");
+    assert_eq!(
+        item.to_bytes(),
+        data,
+        "TTLV does not re-encode to its input"
+    );
     let header: [u8; 8] = match data.get(..8).map(<[u8; 8]>::try_from) {
         Some(Ok(h)) => h,
         _ => panic!("a decoded TTLV item is shorter than its header"),
     };
-    assert_eq!(ttlv::message_len(&header), data.len(), "framing length differs");
+    assert_eq!(
+        ttlv::message_len(&header),
+        data.len(),
+        "framing length differs"
+    );
 }

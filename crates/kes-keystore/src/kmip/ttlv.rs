@@ -607,6 +607,37 @@ mod tests {
         assert_eq!(decode(&item.to_bytes()), Err(DecodeError::TooDeep));
     }
 
+    /// Every truncation and every single-byte change of a real message
+    /// either fails to decode or decodes to an item that re-encodes to the
+    /// same bytes (the fuzz target's invariant, exhaustively for one input).
+    #[test]
+    fn mutations_never_panic_and_stay_canonical() {
+        let msg = Ttlv::structure(
+            tag::REQUEST_MESSAGE,
+            vec![
+                Ttlv::text(tag::NAME_VALUE, "Key1"),
+                Ttlv::bytes(tag::KEY_MATERIAL, b"abc"),
+                Ttlv::structure(tag::BATCH_ITEM, vec![Ttlv::enumeration(tag::OPERATION, 8)]),
+            ],
+        )
+        .to_bytes();
+        let check = |data: &[u8]| {
+            if let Ok(item) = decode(data) {
+                assert_eq!(item.to_bytes(), data);
+            }
+        };
+        for len in 0..msg.len() {
+            assert!(decode(&msg[..len]).is_err(), "truncated to {len}");
+        }
+        for i in 0..msg.len() {
+            for v in [0x00, 0x01, 0x07, 0x08, 0x80, 0xFF] {
+                let mut m = msg.clone();
+                m[i] = v;
+                check(&m);
+            }
+        }
+    }
+
     #[test]
     fn debug_never_prints_bytes() {
         let item = Ttlv::bytes(tag::KEY_MATERIAL, b"secret value");
