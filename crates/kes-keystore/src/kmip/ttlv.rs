@@ -493,7 +493,9 @@ mod tests {
 
     /// A Locate-by-name request for the object named "Key1" as the KMIP 1.0
     /// test-cases document shapes it (protocol 1.0, one batch item, the Name
-    /// attribute), every length worked out by hand from the spec.
+    /// attribute), every length worked out by hand from the spec; the same
+    /// bytes PyKMIP 0.11's own encoder writes for this message
+    /// (`RequestMessage.write`, checked once by hand).
     #[test]
     fn locate_request_test_vector() {
         let msg = Ttlv::structure(
