@@ -48,6 +48,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("legacy_pem", legacy_pem),
     ("certificate", certificate),
     ("tls_pem", tls_pem),
+    ("ttlv", ttlv),
 ];
 
 /// Splits `data` at its first newline: (before, after). Targets that take
@@ -398,4 +399,29 @@ pub fn tls_pem(data: &[u8]) {
     let _ = kes_server::tls::server_config::read_private_key(path, Some("secret"));
     let _ = kes_server::tls::server_config::read_private_key(path, None);
     let _ = std::fs::remove_file(path);
+}
+
+/// The KMIP store's TTLV decoder (a KMIP server's answers): what decodes
+/// re-encodes to the same bytes (the decoder refuses every non-canonical
+/// form: bad lengths, non-zero padding, trailing bytes), and the framing
+/// length read from the header is the message's.
+pub fn ttlv(data: &[u8]) {
+    use kes_keystore::kmip::ttlv;
+    let Ok(item) = ttlv::decode(data) else {
+        return;
+    };
+    assert_eq!(
+        item.to_bytes(),
+        data,
+        "TTLV does not re-encode to its input"
+    );
+    let header: [u8; 8] = match data.get(..8).map(<[u8; 8]>::try_from) {
+        Some(Ok(h)) => h,
+        _ => panic!("a decoded TTLV item is shorter than its header"),
+    };
+    assert_eq!(
+        ttlv::message_len(&header),
+        data.len(),
+        "framing length differs"
+    );
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use kes_config::{ConfigError, Ctx, Fields};
 
 use crate::{KeyStore, KeyStoreError};
-use crate::{aws, azure, entrust, fortanix, gcp, gemalto, vault};
+use crate::{aws, azure, entrust, fortanix, gcp, gemalto, kmip, vault};
 
 /// The configured key store back end, decoded and validated.
 #[derive(Debug, Clone)]
@@ -46,6 +46,8 @@ pub enum KeyStoreConfig {
     Gcp(gcp::GcpOptions),
     /// Azure Key Vault (`keystore.azure.keyvault`).
     Azure(azure::AzureOptions),
+    /// A KMIP server (`keystore.kmip`).
+    Kmip(kmip::KmipOptions),
 }
 
 /// One back end in the registry.
@@ -102,6 +104,11 @@ const BACKENDS: &[Backend] = &[
         field: "azure",
         service: Some("keyvault"),
         decode: |b, ctx| azure::decode(b, ctx).map(KeyStoreConfig::Azure),
+    },
+    Backend {
+        field: "kmip",
+        service: None,
+        decode: |b, ctx| kmip::decode(b, ctx).map(KeyStoreConfig::Kmip),
     },
 ];
 
@@ -320,6 +327,10 @@ impl KeyStoreConfig {
             )),
             #[cfg(not(feature = "azure"))]
             KeyStoreConfig::Azure(_) => compiled_out("Azure KeyVault", "azure"),
+            #[cfg(feature = "kmip")]
+            KeyStoreConfig::Kmip(c) => Ok(Arc::new(kmip::KmipKeyStore::connect(c.clone()).await?)),
+            #[cfg(not(feature = "kmip"))]
+            KeyStoreConfig::Kmip(_) => compiled_out("KMIP", "kmip"),
         }
     }
 }
@@ -332,7 +343,8 @@ impl KeyStoreConfig {
     feature = "gemalto",
     feature = "azure",
     feature = "gcp",
-    feature = "fortanix"
+    feature = "fortanix",
+    feature = "kmip"
 )))]
 fn compiled_out(name: &str, feature: &str) -> Result<Arc<dyn KeyStore>, KeyStoreError> {
     Err(KeyStoreError::new(

@@ -9,7 +9,8 @@
 //! The `keystore:` section of the config file is decoded here too
 //! ([`config`]): each back end's folder owns its block. `fs` and `mem` are
 //! always built; each remote back end is a cargo feature of the same name
-//! (`vault`, `aws`, `entrust`, `gemalto`, `azure`, `gcp`, `fortanix`), off by
+//! (`vault`, `aws`, `entrust`, `gemalto`, `azure`, `gcp`, `fortanix`,
+//! `kmip`), off by
 //! default; its config is
 //! built either way.
 #![forbid(unsafe_code)]
@@ -29,10 +30,11 @@ pub mod fortanix;
 pub mod fs;
 pub mod gcp;
 pub mod gemalto;
+pub mod kmip;
 mod list;
 pub mod mem;
 pub mod migrate;
-#[cfg(any(feature = "vault", feature = "azure"))]
+#[cfg(any(feature = "vault", feature = "azure", feature = "kmip"))]
 mod name_locks;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
@@ -42,7 +44,8 @@ pub mod testkit;
     feature = "gemalto",
     feature = "azure",
     feature = "gcp",
-    feature = "fortanix"
+    feature = "fortanix",
+    feature = "kmip"
 ))]
 mod transport;
 pub mod vault;

@@ -5,7 +5,8 @@
 //! JSON-over-HTTP client for configuring peers.
 //!
 //! Nothing in this file is specific to one peer; [`openbao`] (and its
-//! three-node Raft cluster, [`raft`]), [`moto`] and [`drongo`] build on it,
+//! three-node Raft cluster, [`raft`]), [`moto`], [`drongo`] and [`pykmip`]
+//! build on it,
 //! and [`proxy`] puts a switchable TCP fault (outage, black
 //! hole) between a client and any peer. Used by the integration tests of `kes-keystore` (the stores
 //! against their peers) and `kes` (the server binary end to end). A peer that cannot be installed makes the test FAIL
@@ -17,6 +18,7 @@ pub mod drongo;
 pub mod moto;
 pub mod openbao;
 pub mod proxy;
+pub mod pykmip;
 pub mod raft;
 
 use std::fs::{self, File};

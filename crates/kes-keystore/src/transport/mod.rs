@@ -127,7 +127,7 @@ use crate::KeyStoreError;
 mod session;
 mod tls;
 pub(crate) use session::{Login, Scheme, Session, SessionClient};
-pub(crate) use tls::{CaMode, TlsFiles};
+pub(crate) use tls::{CaMode, TlsFiles, client_config, handshake_hint};
 
 /// How the transport treats one back end's calls (see the module doc's
 /// rules and table). Each back end declares its policy once.
@@ -546,12 +546,7 @@ impl Http {
     /// retried.
     fn transport_failure(&self, path: &str, e: &hyper_util::client::legacy::Error) -> Failed {
         if let Some(tls) = find_tls_error(e) {
-            let hint = match tls {
-                rustls::Error::InvalidCertificate(_) => {
-                    " (the server's certificate is not trusted: set `tls.ca` to the CA certificate that issued it)"
-                }
-                _ => "",
-            };
+            let hint = tls::handshake_hint(tls);
             return Failed::stop(
                 KeyStoreError::unreachable(
                     self.backend,

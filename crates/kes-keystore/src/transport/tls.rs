@@ -33,7 +33,7 @@ pub(crate) struct TlsFiles<'a> {
 
 /// Builds the rustls client config: TLS 1.2+ on aws-lc-rs, the roots of
 /// [`root_store`] and the client certificate, if any.
-pub(super) fn client_config(
+pub(crate) fn client_config(
     backend: &'static str,
     files: TlsFiles<'_>,
     mode: CaMode,
@@ -64,6 +64,26 @@ pub(super) fn client_config(
     builder
         .with_client_auth_cert(chain, key)
         .map_err(|e| invalid(format!("tls.cert/tls.key: {e}")))
+}
+
+/// What to add to the message of a failed TLS handshake: a hint when the
+/// server's certificate is not trusted or the server refused ours.
+pub(crate) fn handshake_hint(e: &rustls::Error) -> &'static str {
+    use rustls::AlertDescription as A;
+    match e {
+        rustls::Error::InvalidCertificate(_) => {
+            " (the server's certificate is not trusted: set `tls.ca` to the CA certificate that issued it)"
+        }
+        rustls::Error::AlertReceived(
+            A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateRequired
+            | A::CertificateUnknown
+            | A::UnsupportedCertificate
+            | A::AccessDenied,
+        ) => " (the server refused the client certificate `tls.cert`)",
+        _ => "",
+    }
 }
 
 /// The trusted roots: the system roots when no CA is given or `mode` adds
