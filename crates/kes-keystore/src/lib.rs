@@ -11,7 +11,8 @@
 //! always built; each remote back end is a cargo feature of the same name
 //! (`vault`, `aws`, `entrust`, `gemalto`, `azure`, `gcp`, `fortanix`), off by
 //! default; its config is
-//! built either way.
+//! built either way. The HSM seal ([`seal`], `hsm:` in the config file)
+//! wraps any of them; it needs the cargo feature `hsm`.
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub mod mem;
 pub mod migrate;
 #[cfg(any(feature = "vault", feature = "azure"))]
 mod name_locks;
+pub mod seal;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 #[cfg(any(
