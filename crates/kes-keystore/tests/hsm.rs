@@ -5,17 +5,13 @@
 //! (or generated with `create`), a wrong PIN, many parallel calls, a lost
 //! login, and the cost of one seal and one unseal.
 //!
-//! SoftHSM reads its config (`SOFTHSM2_CONF`) once per process, and a test
-//! cannot set its own environment (`set_var` is unsafe), so every test runs
-//! itself again in a child process with a private config and token
-//! directory in a temp dir, holding one token `kes` made by
-//! `softhsm2-util --init-token`. When SoftHSM2 is not installed
+//! Every test runs in a child process with a private SoftHSM2 token
+//! (`kes_testpeers::softhsm`); when SoftHSM2 is not installed
 //! (`apt-get install softhsm2`; `.ci/run` installs it) the tests skip with a
 //! message saying so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,102 +23,15 @@ use kes_keystore::testkit::{run_all, unique_prefix};
 use kes_keystore::vault::{AppRoleOptions, KvVersion, VaultAuth, VaultKeyStore, VaultOptions};
 use kes_keystore::{ErrorKind, KeyStore};
 use kes_testpeers::openbao::{OpenBao, ROLE_ID, SECRET_ID};
+use kes_testpeers::softhsm::{PIN, TOKEN, in_private_token};
 use kes_types::KeyName;
 use zeroize::Zeroizing;
-
-/// The user PIN of the test token.
-const PIN: &str = "kes-test-pin-4711";
-/// Set in the child: the token directory's parent.
-const CHILD_MARK: &str = "KES_TEST_SOFTHSM_DIR";
-
-/// Where Debian and others install the SoftHSM2 module.
-const MODULES: &[&str] = &[
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/local/lib/softhsm/libsofthsm2.so",
-];
-
-fn module() -> Option<PathBuf> {
-    MODULES.iter().map(PathBuf::from).find(|p| p.exists())
-}
-
-/// In the parent: runs test `name` in a child with a fresh SoftHSM token
-/// and returns `None`; in the child: returns the module path. Skips (in the
-/// parent, with a message) when SoftHSM2 is not installed.
-fn softhsm(name: &str) -> Option<PathBuf> {
-    let module = module();
-    if std::env::var_os(CHILD_MARK).is_some() {
-        return module;
-    }
-    let Some(_) = module else {
-        eprintln!(
-            "SKIPPED {name}: SoftHSM2 is not installed (no {}); apt-get install softhsm2",
-            MODULES[0]
-        );
-        return None;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let tokens = tmp.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = tmp.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let init = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "kes",
-            "--pin",
-            PIN,
-            "--so-pin",
-            "kes-so-pin",
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .expect("softhsm2-util (package softhsm2)");
-    assert!(
-        init.status.success(),
-        "softhsm2-util --init-token failed: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env(CHILD_MARK, tmp.path())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "child {name} failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "child {name} ran no test:\n{text}"
-    );
-    // Show the child's figures (the bench) in the parent's output.
-    for line in text.lines() {
-        if let Some(at) = line.find("HSM seal ") {
-            println!("{}", &line[at..]);
-        }
-    }
-    None
-}
 
 /// The seal config for the test token, key `label`.
 fn config(module: &Path, label: &str, create: bool) -> HsmConfig {
     HsmConfig {
         module: module.to_owned(),
-        token: TokenSelector::Label("kes".into()),
+        token: TokenSelector::Label(TOKEN.into()),
         pin: Secret::new(PIN.into()),
         key: label.into(),
         create,
@@ -155,7 +64,8 @@ async fn assert_sealed_at_rest(inner: &dyn KeyStore, name: &str, plain: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_through_the_seal_conforms_and_is_sealed_at_rest() {
-    let Some(module) = softhsm("fs_through_the_seal_conforms_and_is_sealed_at_rest") else {
+    let Some(module) = in_private_token("fs_through_the_seal_conforms_and_is_sealed_at_rest")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -181,7 +91,8 @@ async fn fs_through_the_seal_conforms_and_is_sealed_at_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openbao_through_the_seal_conforms_and_is_sealed_at_rest() {
-    let Some(module) = softhsm("openbao_through_the_seal_conforms_and_is_sealed_at_rest") else {
+    let Some(module) = in_private_token("openbao_through_the_seal_conforms_and_is_sealed_at_rest")
+    else {
         return;
     };
     let bao = OpenBao::start().await;
@@ -208,7 +119,7 @@ async fn openbao_through_the_seal_conforms_and_is_sealed_at_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_swapped_between_names_do_not_unseal() {
-    let Some(module) = softhsm("values_swapped_between_names_do_not_unseal") else {
+    let Some(module) = in_private_token("values_swapped_between_names_do_not_unseal") else {
         return;
     };
     let inner: Arc<dyn KeyStore> = Arc::new(MemKeyStore::new());
@@ -259,7 +170,7 @@ async fn values_swapped_between_names_do_not_unseal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsealed_values_are_refused_unless_allowed() {
-    let Some(module) = softhsm("unsealed_values_are_refused_unless_allowed") else {
+    let Some(module) = in_private_token("unsealed_values_are_refused_unless_allowed") else {
         return;
     };
     let inner: Arc<dyn KeyStore> = Arc::new(MemKeyStore::new());
@@ -293,7 +204,7 @@ async fn unsealed_values_are_refused_unless_allowed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_seal_key_is_refused_unless_created() {
-    let Some(module) = softhsm("a_missing_seal_key_is_refused_unless_created") else {
+    let Some(module) = in_private_token("a_missing_seal_key_is_refused_unless_created") else {
         return;
     };
     let inner: Arc<dyn KeyStore> = Arc::new(MemKeyStore::new());
@@ -343,7 +254,7 @@ async fn a_missing_seal_key_is_refused_unless_created() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_pin_is_denied_without_showing_it() {
-    let Some(module) = softhsm("a_wrong_pin_is_denied_without_showing_it") else {
+    let Some(module) = in_private_token("a_wrong_pin_is_denied_without_showing_it") else {
         return;
     };
     let mut c = config(&module, "kes-seal", true);
@@ -364,7 +275,7 @@ async fn a_wrong_pin_is_denied_without_showing_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_calls_and_a_lost_login() {
-    let Some(module) = softhsm("parallel_calls_and_a_lost_login") else {
+    let Some(module) = in_private_token("parallel_calls_and_a_lost_login") else {
         return;
     };
     let store = Arc::new(sealed(&module, Arc::new(MemKeyStore::new())).await);
@@ -397,7 +308,7 @@ async fn parallel_calls_and_a_lost_login() {
 /// ~160-byte stored key on SoftHSM, plus the `spawn_blocking` hop).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seal_and_unseal_cost() {
-    let Some(module) = softhsm("seal_and_unseal_cost") else {
+    let Some(module) = in_private_token("seal_and_unseal_cost") else {
         return;
     };
     let store = sealed(&module, Arc::new(MemKeyStore::new())).await;
