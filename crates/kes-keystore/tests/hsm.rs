@@ -331,7 +331,7 @@ async fn seal_and_unseal_cost() {
     }
     let unseal = start.elapsed() / N;
     println!(
-        "HSM seal {:.1} µs/call, unseal {:.1} µs/call (SoftHSM2, 160-byte value, {N} calls each)",
+        "figure: HSM seal {:.1} µs/call, unseal {:.1} µs/call (SoftHSM2, 160-byte value, {N} calls each)",
         seal.as_secs_f64() * 1e6,
         unseal.as_secs_f64() * 1e6
     );

@@ -35,7 +35,7 @@ pub fn module() -> Option<PathBuf> {
 
 /// Call first in test `name` (its exact name in this test binary). In the
 /// test process: runs `name` in a child with a fresh token, asserts that it
-/// passed, prints the child's lines containing `HSM ` (figures), and
+/// passed, prints the child's figures (what follows `figure: ` on a line), and
 /// returns `None`, so the test returns. In the child: returns the module's
 /// path, so the test goes on. Returns `None` with a message when SoftHSM2
 /// is not installed.
@@ -91,8 +91,8 @@ pub fn in_private_token(name: &str) -> Option<PathBuf> {
         "child {name} ran no test:\n{text}"
     );
     for line in text.lines() {
-        if let Some(at) = line.find("HSM ") {
-            println!("{}", &line[at..]);
+        if let Some(at) = line.find("figure: ") {
+            println!("{}", &line[at + "figure: ".len()..]);
         }
     }
     None

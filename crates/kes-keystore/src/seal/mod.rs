@@ -20,8 +20,9 @@
 //!   sensitive and never extractable, for encrypt/decrypt only.
 //! * **Sessions.** One PKCS#11 context per module per process; a pool of
 //!   logged-in sessions behind a mutex, each used by one blocking thread at
-//!   a time (every call runs in `spawn_blocking`); a lost session or login
-//!   is replaced and the call retried once (`pkcs11`).
+//!   a time (every call runs in `spawn_blocking`, at most 16 at once, so at
+//!   most 16 sessions are open); a lost session or login is replaced and
+//!   the call retried once (`pkcs11`).
 //! * **Secrets.** The PIN is kept in a zeroizing type and never appears in
 //!   a log or an error; unsealed values are returned in `Zeroizing`.
 //! * **Hot path.** The server's key cache sits above the store, so a key is

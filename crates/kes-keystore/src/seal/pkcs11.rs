@@ -4,10 +4,10 @@
 //! (`C_Encrypt` / `C_Decrypt`, `CKM_AES_GCM`, 96-bit IV, 128-bit tag).
 //!
 //! Every function here blocks (the module is a C library); the store calls
-//! them in `spawn_blocking`. A `Session` may be used by one thread at a
-//! time (it is `Send`, not `Sync`), so idle sessions wait in a
-//! `Mutex<Vec<_>>`: a call takes one (or opens one when none is idle), uses
-//! it alone and puts it back. A call that fails because the session or the
+//! them in `spawn_blocking`, at most [`MAX_SESSIONS`] at a time. A
+//! `Session` may be used by one thread at a time (it is `Send`, not
+//! `Sync`), so idle sessions wait in a `Mutex<Vec<_>>`: a call takes one
+//! (or opens one when none is idle), uses it alone and puts it back. A call that fails because the session or the
 //! login was lost (handle invalid, session closed, not logged in, device
 //! removed) drops that session, opens and logs in a new one, finds the key
 //! again and tries once more.
@@ -41,8 +41,10 @@ pub(crate) const IV_LEN: usize = 12;
 /// Length of the GCM tag appended to the ciphertext (128 bits).
 pub(crate) const TAG_LEN: usize = 16;
 
-/// Most idle sessions kept open; a burst beyond it closes the surplus.
-const MAX_IDLE: usize = 16;
+/// Most sessions open at once: the store runs at most this many HSM calls
+/// at a time (HSMs limit sessions per application), so the pool never
+/// holds more.
+pub(crate) const MAX_SESSIONS: usize = 16;
 
 /// One logged-in session and the seal key's handle in it.
 struct Pooled {
@@ -277,18 +279,19 @@ impl Hsm {
         Ok(Pooled { session, key })
     }
 
+    /// Returns a session to the pool.
     fn put_back(&self, pooled: Pooled) {
         let mut idle = self
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < MAX_IDLE {
+        if idle.len() < MAX_SESSIONS {
             idle.push(pooled);
         }
     }
 
     /// Runs `op` on a pooled session; on a lost session, once more on a
-    /// new one. `Err(Ok(e))` is a PKCS#11 failure of `op` itself.
+    /// new one. `Ok(Err(e))` is a PKCS#11 failure of `op` itself.
     fn with_session<T>(
         &self,
         op: impl Fn(&Session, ObjectHandle) -> Result<T, Error>,

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kes_types::KeyName;
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::config::HsmConfig;
-use super::pkcs11::{BACKEND, Hsm, IV_LEN, TAG_LEN};
+use super::pkcs11::{BACKEND, Hsm, IV_LEN, MAX_SESSIONS, TAG_LEN};
 use crate::{KeyStore, KeyStoreError, ListPage, Status};
 
 /// The header of every sealed value; the version names the format
@@ -23,6 +24,8 @@ pub const SEALED_PREFIX: &str = "kes-sealed:v1:";
 pub struct SealedKeyStore {
     inner: Arc<dyn KeyStore>,
     hsm: Arc<Hsm>,
+    /// One permit per HSM call in flight (bounds the open sessions).
+    permits: Arc<Semaphore>,
     allow_unsealed: bool,
 }
 
@@ -42,19 +45,30 @@ impl SealedKeyStore {
         Ok(SealedKeyStore {
             inner,
             hsm: Arc::new(hsm),
+            permits: Arc::new(Semaphore::new(MAX_SESSIONS)),
             allow_unsealed,
         })
     }
 
-    /// Runs a blocking HSM call off the async workers.
+    /// Runs a blocking HSM call off the async workers, at most
+    /// `MAX_SESSIONS` at a time.
     async fn blocking<T: Send + 'static>(
         &self,
         call: impl FnOnce(&Hsm) -> Result<T, KeyStoreError> + Send + 'static,
     ) -> Result<T, KeyStoreError> {
         let hsm = Arc::clone(&self.hsm);
-        tokio::task::spawn_blocking(move || call(&hsm))
+        // Held until the blocking call ends, even if this future is dropped.
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
-            .map_err(|e| KeyStoreError::backend(BACKEND, format!("HSM task failed: {e}")))?
+            .map_err(|e| KeyStoreError::backend(BACKEND, format!("HSM call limit: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            let result = call(&hsm);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| KeyStoreError::backend(BACKEND, format!("HSM task failed: {e}")))?
     }
 
     /// Seals `value` for `name`: `kes-sealed:v1:` + base64(IV ‖ ciphertext ‖ tag).
