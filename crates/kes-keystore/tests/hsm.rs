@@ -193,6 +193,17 @@ async fn unsealed_values_are_refused_unless_allowed() {
         migrating.get(&key("legacy")).await.unwrap().as_slice(),
         b"plain legacy value"
     );
+    // A value of a later seal format is never taken for an unsealed one.
+    inner
+        .create(&key("future"), b"kes-sealed:v2:AAAA")
+        .await
+        .unwrap();
+    let e = migrating.get(&key("future")).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("sealed in a format this KES does not know"),
+        "{e}"
+    );
     // Writes are sealed all the same, and sealed values still unseal.
     migrating.create(&key("new"), b"new value").await.unwrap();
     assert_sealed_at_rest(&*inner, "new", b"new value").await;

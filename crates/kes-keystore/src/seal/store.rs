@@ -18,6 +18,9 @@ use crate::{KeyStore, KeyStoreError, ListPage, Status};
 /// The header of every sealed value; the version names the format
 /// (AES-256-GCM, 96-bit IV, 128-bit tag, AAD = header + key name).
 pub const SEALED_PREFIX: &str = "kes-sealed:v1:";
+/// What every sealed value starts with, whatever its format version: never
+/// read as an unsealed value.
+const SEALED_FAMILY: &str = "kes-sealed:";
 
 /// A key store whose values are sealed by an AES-256 key inside an HSM.
 #[derive(Debug)]
@@ -93,6 +96,15 @@ impl SealedKeyStore {
         value: Zeroizing<Vec<u8>>,
     ) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
         let Some(encoded) = value.strip_prefix(SEALED_PREFIX.as_bytes()) else {
+            if value.starts_with(SEALED_FAMILY.as_bytes()) {
+                return Err(KeyStoreError::backend(
+                    BACKEND,
+                    format!(
+                        "the value of key '{name}' is sealed in a format this KES does not \
+                         know (want {SEALED_PREFIX})"
+                    ),
+                ));
+            }
             if self.allow_unsealed {
                 return Ok(value);
             }
