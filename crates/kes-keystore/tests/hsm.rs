@@ -2,7 +2,7 @@
 //! over the fs store and over OpenBao, values at rest are sealed, values
 //! swapped between names fail to unseal, unsealed legacy values are refused
 //! (or read with `allow_unsealed`), a missing seal key is refused at start
-//! (or generated with `create`), a wrong PIN, many parallel calls, a lost
+//! (or generated with `create`), the token by label or slot, a wrong PIN, many parallel calls, a lost
 //! login, and the cost of one seal and one unseal.
 //!
 //! Every test runs in a child process with a private SoftHSM2 token
@@ -252,6 +252,33 @@ async fn a_missing_seal_key_is_refused_unless_created() {
             .unwrap_err()
             .to_string()
             .contains("authentication failed")
+    );
+
+    // The token by slot number (SoftHSM moves an initialised token to a
+    // slot named after its serial): as by label; an empty slot is named.
+    let slots = std::process::Command::new("softhsm2-util")
+        .arg("--show-slots")
+        .output()
+        .unwrap();
+    let mut slot = None;
+    let mut current = None;
+    for line in String::from_utf8_lossy(&slots.stdout).lines() {
+        if let Some(id) = line.strip_prefix("Slot ") {
+            current = id.trim().parse::<u64>().ok();
+        }
+        if line.trim().strip_prefix("Label:").map(str::trim) == Some(TOKEN) {
+            slot = current;
+        }
+    }
+    let mut by_slot = config(&module, "absent", false);
+    by_slot.token = TokenSelector::Slot(slot.expect("the token's slot"));
+    let found = by_slot.seal(Arc::clone(&inner)).await.unwrap();
+    assert_eq!(found.get(&key("k")).await.unwrap().as_slice(), b"v");
+    by_slot.token = TokenSelector::Slot(4_000_000_001);
+    let e = by_slot.seal(Arc::clone(&inner)).await.unwrap_err();
+    assert!(
+        e.to_string().ends_with("hsm: no token in slot 4000000001"),
+        "{e}"
     );
 
     let mut wrong_token = config(&module, "absent", false);
