@@ -12,7 +12,8 @@
 //! (`vault`, `aws`, `entrust`, `gemalto`, `azure`, `gcp`, `fortanix`,
 //! `kmip`), off by
 //! default; its config is
-//! built either way.
+//! built either way. The HSM seal ([`seal`], `hsm:` in the config file)
+//! wraps any of them; it needs the cargo feature `hsm`.
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub mod mem;
 pub mod migrate;
 #[cfg(any(feature = "vault", feature = "azure", feature = "kmip"))]
 mod name_locks;
+pub mod seal;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 #[cfg(any(

@@ -59,12 +59,25 @@ pub async fn load_keystore(
 ) -> Result<(std::sync::Arc<dyn kes_keystore::KeyStore>, Vec<String>), ServerError> {
     let path = path.to_owned();
     let config = tokio::task::spawn_blocking(move || crate::config::load(&path)).await??;
+    let store = connect(&config).await?;
+    Ok((store, config.warnings))
+}
+
+/// Connects the config's key store and, when `hsm:` is configured, wraps
+/// it in the HSM seal (which fails if the seal key is missing and not to be
+/// created).
+async fn connect(
+    config: &ServerConfig,
+) -> Result<std::sync::Arc<dyn kes_keystore::KeyStore>, ServerError> {
     let store = config
         .keystore
         .connect()
         .await
         .map_err(ServerError::KeyStore)?;
-    Ok((store, config.warnings))
+    match &config.hsm {
+        Some(hsm) => hsm.seal(store).await.map_err(ServerError::KeyStore),
+        None => Ok(store),
+    }
 }
 
 /// Loads only the TLS settings of `path` (the periodic certificate re-read
@@ -103,11 +116,7 @@ pub async fn from_config(
     config: ServerConfig,
     auth_flag: Option<bool>,
 ) -> Result<Loaded, ServerError> {
-    let store = config
-        .keystore
-        .connect()
-        .await
-        .map_err(ServerError::KeyStore)?;
+    let store = connect(&config).await?;
     let tls = tls_settings(&config, auth_flag);
     let settings = Settings {
         admin: config.admin,

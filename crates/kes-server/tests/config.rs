@@ -1005,3 +1005,23 @@ keystore:
         let _ = parse(&text, "fuzz.yml", &|n| Some(n.to_owned()));
     }
 }
+
+/// `hsm:` beside `keystore:` is handed to the seal's decoder; absent, there
+/// is no seal.
+#[test]
+fn hsm_seal_section() {
+    assert!(ok(&base("")).hsm.is_none());
+    let cfg = ok(&base(
+        "hsm:\n  pkcs11:\n    module: /usr/lib/softhsm/libsofthsm2.so\n    token: kes\n    \
+         pin: \"1234\"\n    key: kes-seal\n    create: true\n",
+    ));
+    let hsm = cfg.hsm.as_ref().expect("an hsm config");
+    assert_eq!(hsm.key, "kes-seal");
+    assert!(hsm.create && !hsm.allow_unsealed);
+    assert!(!format!("{cfg:?}").contains("1234"));
+    fails(
+        &base("hsm:\n  pkcs11:\n    module: /m.so\n    token: kes\n    key: kes-seal\n"),
+        9,
+        "hsm.pkcs11.pin: invalid hsm config: no PIN specified",
+    );
+}

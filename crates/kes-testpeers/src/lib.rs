@@ -8,7 +8,8 @@
 //! three-node Raft cluster, [`raft`]), [`moto`], [`drongo`] and [`pykmip`]
 //! build on it,
 //! and [`proxy`] puts a switchable TCP fault (outage, black
-//! hole) between a client and any peer. Used by the integration tests of `kes-keystore` (the stores
+//! hole) between a client and any peer; [`softhsm`] gives a test a private
+//! SoftHSM2 token. Used by the integration tests of `kes-keystore` (the stores
 //! against their peers) and `kes` (the server binary end to end). A peer that cannot be installed makes the test FAIL
 //! with a message saying why; it never passes silently.
 // A test harness: panicking with a precise message IS how it fails a test.
@@ -20,6 +21,7 @@ pub mod openbao;
 pub mod proxy;
 pub mod pykmip;
 pub mod raft;
+pub mod softhsm;
 
 use std::fs::{self, File};
 use std::future::Future;

@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub rotations: Vec<crate::versions::KeyRotation>,
     /// The key store back end (decoded by `kes-keystore`).
     pub keystore: KeyStoreConfig,
+    /// The HSM seal around the key store (`hsm:`, decoded by
+    /// `kes-keystore::seal`), if configured.
+    pub hsm: Option<kes_keystore::seal::HsmConfig>,
     /// Deprecation and "has no effect" warnings, each naming file and line.
     pub warnings: Vec<String>,
     /// The file name as given, for errors found after decoding (see

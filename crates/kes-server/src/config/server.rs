@@ -1,7 +1,7 @@
 //! Decodes the top level of the config tree into a validated
 //! [`ServerConfig`]: address, admin, TLS, cache, API overrides, logs,
 //! policies and start-up keys (the `keystore:` section is handed to the key-store crate, whose back
-//! ends decode their own blocks).
+//! ends decode their own blocks, and so is `hsm:`, to its seal).
 //!
 //! The old spellings of spec §9.4 are migrated here, each with one warning.
 
@@ -25,9 +25,9 @@ use crate::versions::KeyRotation;
 const DEFAULT_PROXY_HEADER: &str = "X-Tls-Client-Cert";
 
 /// The top-level fields, including the old `root` and `proxy`.
-const TOP_LEVEL: [&str; 12] = [
+const TOP_LEVEL: [&str; 13] = [
     "version", "address", "admin", "root", "tls", "proxy", "cache", "api", "log", "policy", "keys",
-    "keystore",
+    "keystore", "hsm",
 ];
 
 /// Decodes and validates the document root.
@@ -101,6 +101,11 @@ pub(crate) fn decode(root: &Node, ctx: &mut Ctx<'_>) -> Result<ServerConfig, Con
         }
     };
 
+    let hsm = match top.take_map(ctx, "hsm")? {
+        Some(fields) => Some(kes_keystore::seal::decode(fields, ctx)?),
+        None => None,
+    };
+
     top.finish(ctx)?;
     Ok(ServerConfig {
         address,
@@ -113,6 +118,7 @@ pub(crate) fn decode(root: &Node, ctx: &mut Ctx<'_>) -> Result<ServerConfig, Con
         keys,
         rotations,
         keystore,
+        hsm,
         warnings: std::mem::take(&mut ctx.warnings),
         source: ctx.file().to_owned(),
     })
