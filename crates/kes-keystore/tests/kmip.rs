@@ -1,6 +1,7 @@
 //! The KMIP store against a real PyKMIP 0.11 server
-//! (`kes_testpeers::pykmip`): the shared conformance suite, version
-//! negotiation, prefixes, failover, outages and pooled connections,
+//! (`kes_testpeers::pykmip`): the shared conformance suite in KMIP 2.0
+//! (negotiated) and 1.4, version negotiation, 1.4 and 2.0 clients sharing
+//! keys, prefixes, failover, outages and pooled connections,
 //! start-up errors naming the bad field or
 //! endpoint, and the create/get latency (printed; run with
 //! `--nocapture` to see it).
@@ -37,28 +38,81 @@ fn dead_endpoint() -> String {
     format!("127.0.0.1:{}", kes_testpeers::free_port())
 }
 
+/// Negotiated: PyKMIP 0.11 offers 2.0 to 1.0 and picks the newest the
+/// client offers, 2.0 (the KMIP 2.0 Attributes message shapes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conforms_against_pykmip() {
     let server = PyKmip::start();
     let store = KmipKeyStore::connect(options(&server)).await.unwrap();
-    // PyKMIP 0.11 picks the newest version offered.
     assert_eq!(
         store.description(),
-        format!("KMIP 1.4: {}", server.endpoint())
+        format!("KMIP 2.0: {}", server.endpoint())
     );
     run_all(&store, &unique_prefix("kmip")).await.unwrap();
 }
 
+/// Configured 1.4: the newest 1.x (the Template-Attribute message shapes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn configured_version_prefixes_and_failover() {
+async fn conforms_against_pykmip_in_1_4() {
     let server = PyKmip::start();
     let mut opts = options(&server);
-    opts.version = Some((1, 2));
+    opts.version = Some((1, 4));
+    let store = KmipKeyStore::connect(opts).await.unwrap();
+    assert_eq!(
+        store.description(),
+        format!("KMIP 1.4: {}", server.endpoint())
+    );
+    run_all(&store, &unique_prefix("kmip14")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_version_prefixes_and_failover() {
+    prefixes_and_failover((1, 2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_version_2_0_prefixes_and_failover() {
+    prefixes_and_failover((2, 0)).await;
+}
+
+/// Keys written in 1.4 are read, listed and deleted in 2.0 (and back): a
+/// server's objects do not depend on the protocol version, so the
+/// negotiated version moving from 1.4 to 2.0 loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_written_in_1_4_are_read_in_2_0() {
+    let server = PyKmip::start();
+    let mut opts = options(&server);
+    opts.version = Some((1, 4));
+    let old = KmipKeyStore::connect(opts.clone()).await.unwrap();
+    opts.version = Some((2, 0));
+    let new = KmipKeyStore::connect(opts).await.unwrap();
+    old.create(&key("k1"), b"from 1.4").await.unwrap();
+    new.create(&key("k2"), b"from 2.0").await.unwrap();
+    assert_eq!(new.get(&key("k1")).await.unwrap().as_slice(), b"from 1.4");
+    assert_eq!(old.get(&key("k2")).await.unwrap().as_slice(), b"from 2.0");
+    assert_eq!(new.list("", "", 0).await.unwrap().names, ["k1", "k2"]);
+    assert_eq!(old.list("", "", 0).await.unwrap().names, ["k1", "k2"]);
+    let e = new.create(&key("k1"), b"again").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    new.delete(&key("k1")).await.unwrap();
+    old.delete(&key("k2")).await.unwrap();
+    assert!(old.list("", "", 0).await.unwrap().names.is_empty());
+}
+
+/// A configured `version` is spoken (proved at connect), prefixes keep
+/// stores apart, a dead first endpoint fails over, a 32 KiB value
+/// round-trips.
+async fn prefixes_and_failover(version: (i32, i32)) {
+    let server = PyKmip::start();
+    let mut opts = options(&server);
+    opts.version = Some(version);
     // The first endpoint is down: the second one serves.
     opts.endpoints = vec![dead_endpoint(), server.endpoint()];
     let a = KmipKeyStore::connect(opts.clone()).await.unwrap();
+    let (major, minor) = version;
     assert!(
-        a.description().starts_with("KMIP 1.2: "),
+        a.description()
+            .starts_with(&format!("KMIP {major}.{minor}: ")),
         "{}",
         a.description()
     );

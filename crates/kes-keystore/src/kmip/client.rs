@@ -119,7 +119,7 @@ impl Client {
     ) -> Result<Vec<ItemResult>, KeyStoreError> {
         let count = items.len();
         let idempotent = items.iter().all(|(o, _)| *o != op::REGISTER);
-        let request = Zeroizing::new(self.request(items).to_bytes());
+        let request = Zeroizing::new(request(self.version, items).to_bytes());
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let answer = match pooled {
             Some(mut conn) => match exchange(&mut conn, &request).await {
@@ -226,37 +226,37 @@ impl Client {
             (format!("TLS handshake: {e}{hint}"), true)
         })
     }
+}
 
-    /// The request message: header (version, batch count) and one batch
-    /// item per operation.
-    fn request(&self, items: Vec<(u32, Vec<Ttlv>)>) -> Ttlv {
-        let (major, minor) = self.version;
-        let count = i32::try_from(items.len()).unwrap_or(i32::MAX);
-        let mut children = vec![Ttlv::structure(
-            tag::REQUEST_HEADER,
-            vec![
-                Ttlv::structure(
-                    tag::PROTOCOL_VERSION,
-                    vec![
-                        Ttlv::int(tag::PROTOCOL_VERSION_MAJOR, major),
-                        Ttlv::int(tag::PROTOCOL_VERSION_MINOR, minor),
-                    ],
-                ),
-                Ttlv::int(tag::BATCH_COUNT, count),
-            ],
-        )];
-        let batched = items.len() > 1;
-        for (i, (operation, payload)) in items.into_iter().enumerate() {
-            let mut item = vec![Ttlv::enumeration(tag::OPERATION, operation)];
-            // Batches of several items must number them.
-            if batched {
-                item.push(Ttlv::bytes(tag::UNIQUE_BATCH_ITEM_ID, &batch_id(i)));
-            }
-            item.push(Ttlv::structure(tag::REQUEST_PAYLOAD, payload));
-            children.push(Ttlv::structure(tag::BATCH_ITEM, item));
+/// The request message in `version`: header (version, batch count) and one
+/// batch item per operation.
+fn request(version: (i32, i32), items: Vec<(u32, Vec<Ttlv>)>) -> Ttlv {
+    let (major, minor) = version;
+    let count = i32::try_from(items.len()).unwrap_or(i32::MAX);
+    let mut children = vec![Ttlv::structure(
+        tag::REQUEST_HEADER,
+        vec![
+            Ttlv::structure(
+                tag::PROTOCOL_VERSION,
+                vec![
+                    Ttlv::int(tag::PROTOCOL_VERSION_MAJOR, major),
+                    Ttlv::int(tag::PROTOCOL_VERSION_MINOR, minor),
+                ],
+            ),
+            Ttlv::int(tag::BATCH_COUNT, count),
+        ],
+    )];
+    let batched = items.len() > 1;
+    for (i, (operation, payload)) in items.into_iter().enumerate() {
+        let mut item = vec![Ttlv::enumeration(tag::OPERATION, operation)];
+        // Batches of several items must number them.
+        if batched {
+            item.push(Ttlv::bytes(tag::UNIQUE_BATCH_ITEM_ID, &batch_id(i)));
         }
-        Ttlv::structure(tag::REQUEST_MESSAGE, children)
+        item.push(Ttlv::structure(tag::REQUEST_PAYLOAD, payload));
+        children.push(Ttlv::structure(tag::BATCH_ITEM, item));
     }
+    Ttlv::structure(tag::REQUEST_MESSAGE, children)
 }
 
 /// The Unique Batch Item ID of the `i`-th item of a batch.
@@ -366,26 +366,46 @@ fn parse_item(item: &Ttlv) -> ItemResult {
     })
 }
 
-/// The Name attribute `name` (for Locate and Register).
-fn name_attribute(name: &str) -> Ttlv {
+/// Whether `version` uses the KMIP 2.0 message shapes: attributes are sent
+/// and answered as their own tagged items (the Name structure itself) in
+/// an Attributes structure, and named in Get Attributes by an Attribute
+/// Reference (the attribute's tag), where 1.x has Attribute (Attribute
+/// Name, Attribute Value) pairs, a Template-Attribute in Register and
+/// Attribute Name text in Get Attributes. Every other message this store
+/// sends is the same in both.
+fn kmip2(version: (i32, i32)) -> bool {
+    version >= (2, 0)
+}
+
+/// The Name attribute `name` (for Locate and Register) in the shape of
+/// `version`.
+fn name_attribute(version: (i32, i32), name: &str) -> Ttlv {
+    let name = vec![
+        Ttlv::text(tag::NAME_VALUE, name),
+        Ttlv::enumeration(tag::NAME_TYPE, NAME_TYPE_TEXT),
+    ];
+    if kmip2(version) {
+        return Ttlv::structure(tag::NAME, name);
+    }
     Ttlv::structure(
         tag::ATTRIBUTE,
         vec![
             Ttlv::text(tag::ATTRIBUTE_NAME, "Name"),
-            Ttlv::structure(
-                tag::ATTRIBUTE_VALUE,
-                vec![
-                    Ttlv::text(tag::NAME_VALUE, name),
-                    Ttlv::enumeration(tag::NAME_TYPE, NAME_TYPE_TEXT),
-                ],
-            ),
+            Ttlv::structure(tag::ATTRIBUTE_VALUE, name),
         ],
     )
 }
 
 /// Locate payload: the objects named `name`, or every object when `None`.
-pub(crate) fn locate(name: Option<&str>) -> Vec<Ttlv> {
-    name.map(name_attribute).into_iter().collect()
+/// In 1.x the Name attribute is a direct child of the payload; 2.0 always
+/// has an Attributes structure (the spec requires one), empty to match
+/// every object.
+pub(crate) fn locate(version: (i32, i32), name: Option<&str>) -> Vec<Ttlv> {
+    let attributes = name.map(|n| name_attribute(version, n)).into_iter();
+    if kmip2(version) {
+        return vec![Ttlv::structure(tag::ATTRIBUTES, attributes.collect())];
+    }
+    attributes.collect()
 }
 
 /// The Unique Identifiers of a Locate answer.
@@ -397,11 +417,18 @@ pub(crate) fn located(payload: &Ttlv) -> Vec<String> {
         .collect()
 }
 
-/// Register payload: a Secret Data object holding `value`, named `name`.
-pub(crate) fn register(name: &str, value: &[u8]) -> Vec<Ttlv> {
+/// Register payload: a Secret Data object holding `value`, named `name`
+/// (the Name in a Template-Attribute in 1.x, in an Attributes structure in
+/// 2.0).
+pub(crate) fn register(version: (i32, i32), name: &str, value: &[u8]) -> Vec<Ttlv> {
+    let attributes = if kmip2(version) {
+        tag::ATTRIBUTES
+    } else {
+        tag::TEMPLATE_ATTRIBUTE
+    };
     vec![
         Ttlv::enumeration(tag::OBJECT_TYPE, OBJECT_TYPE_SECRET_DATA),
-        Ttlv::structure(tag::TEMPLATE_ATTRIBUTE, vec![name_attribute(name)]),
+        Ttlv::structure(attributes, vec![name_attribute(version, name)]),
         Ttlv::structure(
             tag::SECRET_DATA,
             vec![
@@ -440,24 +467,32 @@ pub(crate) fn revoke(uid: &str) -> Vec<Ttlv> {
     ]
 }
 
-/// Get Attributes payload: the Name attribute of `uid`.
-pub(crate) fn get_name(uid: &str) -> Vec<Ttlv> {
-    vec![
-        Ttlv::text(tag::UNIQUE_IDENTIFIER, uid),
-        Ttlv::text(tag::ATTRIBUTE_NAME, "Name"),
-    ]
+/// Get Attributes payload: the Name attribute of `uid`, asked for by its
+/// Attribute Name in 1.x and by an Attribute Reference holding the Name
+/// tag in 2.0.
+pub(crate) fn get_name(version: (i32, i32), uid: &str) -> Vec<Ttlv> {
+    let which = if kmip2(version) {
+        Ttlv::enumeration(tag::ATTRIBUTE_REFERENCE, tag::NAME)
+    } else {
+        Ttlv::text(tag::ATTRIBUTE_NAME, "Name")
+    };
+    vec![Ttlv::text(tag::UNIQUE_IDENTIFIER, uid), which]
 }
 
-/// The Name values of a Get Attributes answer.
+/// The Name values of a Get Attributes answer, in either shape: 1.x
+/// Attribute items named "Name", or the Name items of a 2.0 Attributes
+/// structure.
 pub(crate) fn names(payload: &Ttlv) -> Vec<String> {
-    payload
+    let kmip1 = payload
         .children_with(tag::ATTRIBUTE)
         .filter(|a| a.child(tag::ATTRIBUTE_NAME).and_then(Ttlv::as_text) == Some("Name"))
-        .filter_map(|a| {
-            a.child(tag::ATTRIBUTE_VALUE)?
-                .child(tag::NAME_VALUE)?
-                .as_text()
-        })
+        .filter_map(|a| a.child(tag::ATTRIBUTE_VALUE));
+    let kmip2 = payload
+        .children_with(tag::ATTRIBUTES)
+        .flat_map(|a| a.children_with(tag::NAME));
+    kmip1
+        .chain(kmip2)
+        .filter_map(|name| name.child(tag::NAME_VALUE)?.as_text())
         .map(str::to_owned)
         .collect()
 }
@@ -522,9 +557,137 @@ pub(crate) fn chosen_version(payload: &Ttlv) -> Option<(i32, i32)> {
 mod tests {
     use super::*;
 
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The header of a one-item KMIP 2.0 request message.
+    const HEADER_2_0: &str = "42 00 77 01 00 00 00 38 \
+        42 00 69 01 00 00 00 20 \
+          42 00 6A 02 00 00 00 04 00 00 00 02 00 00 00 00 \
+          42 00 6B 02 00 00 00 04 00 00 00 00 00 00 00 00 \
+        42 00 0D 02 00 00 00 04 00 00 00 01 00 00 00 00";
+
+    /// The 2.0 Name attribute of "Key1": the Name structure in Attributes.
+    const ATTRIBUTES_NAME_KEY1: &str = "42 01 25 01 00 00 00 28 \
+        42 00 53 01 00 00 00 20 \
+          42 00 55 07 00 00 00 04 4B 65 79 31 00 00 00 00 \
+          42 00 54 05 00 00 00 04 00 00 00 01 00 00 00 00";
+
+    /// The KMIP 2.0 requests this store sends, byte for byte as PyKMIP
+    /// 0.11's encoder writes them (`RequestMessage.write` with
+    /// `KMIPVersion.KMIP_2_0` of the same Locate, Register and Get
+    /// Attributes payloads).
+    #[test]
+    fn kmip_2_0_requests_match_pykmip() {
+        let v = (2, 0);
+        let want = format!(
+            "42 00 78 01 00 00 00 90 {HEADER_2_0} \
+             42 00 0F 01 00 00 00 48 \
+               42 00 5C 05 00 00 00 04 00 00 00 08 00 00 00 00 \
+               42 00 79 01 00 00 00 30 {ATTRIBUTES_NAME_KEY1}"
+        );
+        let msg = request(v, vec![(op::LOCATE, locate(v, Some("Key1")))]);
+        assert_eq!(msg.to_bytes(), hex(&want), "{msg:?}");
+
+        let want = format!(
+            "42 00 78 01 00 00 00 E8 {HEADER_2_0} \
+             42 00 0F 01 00 00 00 A0 \
+               42 00 5C 05 00 00 00 04 00 00 00 03 00 00 00 00 \
+               42 00 79 01 00 00 00 88 \
+                 42 00 57 05 00 00 00 04 00 00 00 07 00 00 00 00 \
+                 {ATTRIBUTES_NAME_KEY1} \
+                 42 00 85 01 00 00 00 40 \
+                   42 00 86 05 00 00 00 04 00 00 00 02 00 00 00 00 \
+                   42 00 40 01 00 00 00 28 \
+                     42 00 42 05 00 00 00 04 00 00 00 02 00 00 00 00 \
+                     42 00 45 01 00 00 00 10 \
+                       42 00 43 08 00 00 00 03 01 02 03 00 00 00 00 00"
+        );
+        let msg = request(v, vec![(op::REGISTER, register(v, "Key1", &[1, 2, 3]))]);
+        assert_eq!(msg.to_bytes(), hex(&want), "{msg:?}");
+
+        let want = format!(
+            "42 00 78 01 00 00 00 80 {HEADER_2_0} \
+             42 00 0F 01 00 00 00 38 \
+               42 00 5C 05 00 00 00 04 00 00 00 0B 00 00 00 00 \
+               42 00 79 01 00 00 00 20 \
+                 42 00 94 07 00 00 00 01 31 00 00 00 00 00 00 00 \
+                 42 01 3B 05 00 00 00 04 00 42 00 53 00 00 00 00"
+        );
+        let msg = request(v, vec![(op::GET_ATTRIBUTES, get_name(v, "1"))]);
+        assert_eq!(msg.to_bytes(), hex(&want), "{msg:?}");
+
+        // Locating every object: an empty Attributes structure (required by
+        // KMIP 2.0; PyKMIP's own client leaves it out, its server takes
+        // both).
+        assert_eq!(
+            locate(v, None),
+            [Ttlv::structure(tag::ATTRIBUTES, Vec::new())]
+        );
+    }
+
+    /// Only the attribute shapes differ between 1.x and 2.0.
+    #[test]
+    fn kmip_1_x_requests_keep_their_shapes() {
+        let v = (1, 4);
+        let name = Ttlv::structure(
+            tag::ATTRIBUTE,
+            vec![
+                Ttlv::text(tag::ATTRIBUTE_NAME, "Name"),
+                Ttlv::structure(
+                    tag::ATTRIBUTE_VALUE,
+                    vec![
+                        Ttlv::text(tag::NAME_VALUE, "Key1"),
+                        Ttlv::enumeration(tag::NAME_TYPE, NAME_TYPE_TEXT),
+                    ],
+                ),
+            ],
+        );
+        assert_eq!(locate(v, Some("Key1")), [name.clone()]);
+        assert!(locate(v, None).is_empty());
+        assert_eq!(
+            register(v, "Key1", b"x")[1],
+            Ttlv::structure(tag::TEMPLATE_ATTRIBUTE, vec![name])
+        );
+        assert_eq!(get_name(v, "1")[1], Ttlv::text(tag::ATTRIBUTE_NAME, "Name"));
+        // The Secret Data object is the same in both.
+        assert_eq!(register((2, 0), "n", b"x")[2], register(v, "n", b"x")[2]);
+    }
+
+    /// A 2.0 Get Attributes answer as PyKMIP 0.11 writes it
+    /// (`GetAttributesResponsePayload.write`, KMIP 2.0), and a 1.x one.
+    #[test]
+    fn names_are_read_in_both_shapes() {
+        let answer = format!(
+            "42 00 7C 01 00 00 00 40 \
+               42 00 94 07 00 00 00 01 31 00 00 00 00 00 00 00 \
+               {ATTRIBUTES_NAME_KEY1}"
+        );
+        let payload = ttlv::decode(&hex(&answer)).unwrap();
+        assert_eq!(names(&payload), ["Key1"]);
+        let kmip1 = Ttlv::structure(
+            tag::RESPONSE_PAYLOAD,
+            vec![Ttlv::text(tag::UNIQUE_IDENTIFIER, "1")]
+                .into_iter()
+                .chain(locate((1, 4), Some("Key1")))
+                .collect(),
+        );
+        assert_eq!(names(&kmip1), ["Key1"]);
+        let none = Ttlv::structure(
+            tag::RESPONSE_PAYLOAD,
+            vec![Ttlv::text(tag::UNIQUE_IDENTIFIER, "1")],
+        );
+        assert!(names(&none).is_empty());
+    }
+
     #[test]
     fn get_answers_are_read() {
-        let payload = Ttlv::structure(tag::RESPONSE_PAYLOAD, register("n", b"value"));
+        let payload = Ttlv::structure(tag::RESPONSE_PAYLOAD, register((1, 4), "n", b"value"));
         assert_eq!(material("get", &payload).unwrap().as_slice(), b"value");
         let empty = Ttlv::structure(tag::RESPONSE_PAYLOAD, vec![]);
         let e = material("get 'k'", &empty).unwrap_err();

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use kes_config::{ConfigError, Ctx, Fields, index};
 
 /// The KMIP protocol versions this client speaks (1.x: the Template-Attribute
-/// message shapes), newest first; offered in this order when negotiating.
-pub(crate) const SUPPORTED_VERSIONS: [(i32, i32); 5] = [(1, 4), (1, 3), (1, 2), (1, 1), (1, 0)];
+/// message shapes; 2.0: the Attributes ones), newest first; offered in this
+/// order when negotiating, so a server offering 2.0 is spoken to in 2.0.
+pub(crate) const SUPPORTED_VERSIONS: [(i32, i32); 6] =
+    [(2, 0), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0)];
 
 /// Connection settings of a KMIP server (`keystore.kmip`).
 #[derive(Debug, Clone, Default)]
@@ -116,7 +118,7 @@ fn parse_version(text: &str) -> Result<(i32, i32), String> {
     match parsed {
         Some(v) if SUPPORTED_VERSIONS.contains(&v) => Ok(v),
         _ => Err(format!(
-            "unsupported version {text:?} (supported: 1.0 to 1.4; omit it to negotiate)"
+            "unsupported version {text:?} (supported: 1.0 to 1.4 and 2.0; omit it to negotiate)"
         )),
     }
 }
@@ -132,7 +134,7 @@ mod tests {
         let c = decode_ok(
             "keystore:\n  kmip:\n    endpoints: [\"kmip.example.net:5696\"]\n    \
              tls: { key: client.key, cert: client.crt, ca: ca.crt }\n    \
-             version: \"1.4\"        # optional: 1.0 to 1.4\n    \
+             version: \"1.4\"        # optional: 1.0 to 1.4, 2.0\n    \
              prefix: kes-          # optional\n",
         );
         let KeyStoreConfig::Kmip(o) = c else {
@@ -151,6 +153,14 @@ mod tests {
             panic!("{c:?}")
         };
         assert_eq!((o.version, o.prefix.as_str(), o.ca), (None, "", None));
+        let c = decode_ok(
+            "keystore:\n  kmip:\n    endpoints: [\"k:5696\"]\n    tls: {key: k, cert: c}\n    \
+             version: \"2.0\"\n",
+        );
+        let KeyStoreConfig::Kmip(o) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(o.version, Some((2, 0)));
     }
 
     #[test]
@@ -182,12 +192,12 @@ mod tests {
         let e = decode_err("keystore:\n  kmip:\n    endpoints: [k:1]\n    tls:\n      key: k\n");
         assert!(e.starts_with("c.yml:4: keystore.kmip.tls.cert: "), "{e}");
         let e = decode_err(&format!(
-            "keystore:\n  kmip:\n    endpoints: [k:1]\n{tls}    version: \"2.0\"\n"
+            "keystore:\n  kmip:\n    endpoints: [k:1]\n{tls}    version: \"2.1\"\n"
         ));
         assert_eq!(
             e,
-            "c.yml:5: keystore.kmip.version: invalid kmip keystore: unsupported version \"2.0\" \
-             (supported: 1.0 to 1.4; omit it to negotiate)"
+            "c.yml:5: keystore.kmip.version: invalid kmip keystore: unsupported version \"2.1\" \
+             (supported: 1.0 to 1.4 and 2.0; omit it to negotiate)"
         );
         let e = decode_err(&format!(
             "keystore:\n  kmip:\n    endpoints: [k:1]\n{tls}    prefx: a\n"

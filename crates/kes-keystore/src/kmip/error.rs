@@ -12,7 +12,8 @@ pub(crate) const BACKEND: &str = "kmip";
 const MAX_MESSAGE: usize = 200;
 
 /// The error for a failed batch item of operation `what`: Item Not Found
-/// is `NotFound`, Permission Denied and Authentication Not Successful are
+/// (and 2.0's Object Not Found) is `NotFound`, Permission Denied,
+/// Authentication Not Successful (and 2.0's Not Authorised) are
 /// `Unauthorized`, Object Already Exists is `AlreadyExists`, anything else
 /// a backend error; the message names the operation, the reason and the
 /// server's text (cut to [`MAX_MESSAGE`] characters).
@@ -33,11 +34,13 @@ pub(crate) fn parse_error(
         format!("{what}: {reason_text}: {text}")
     };
     match result_reason {
-        Some(reason::ITEM_NOT_FOUND) => KeyStoreError::not_found(),
+        Some(reason::ITEM_NOT_FOUND | reason::OBJECT_NOT_FOUND) => KeyStoreError::not_found(),
         Some(reason::OBJECT_ALREADY_EXISTS) => KeyStoreError::already_exists(),
-        Some(reason::PERMISSION_DENIED | reason::AUTHENTICATION_NOT_SUCCESSFUL) => {
-            KeyStoreError::unauthorized(BACKEND, full)
-        }
+        Some(
+            reason::PERMISSION_DENIED
+            | reason::AUTHENTICATION_NOT_SUCCESSFUL
+            | reason::NOT_AUTHORISED,
+        ) => KeyStoreError::unauthorized(BACKEND, full),
         _ => KeyStoreError::backend(BACKEND, full),
     }
 }
@@ -84,6 +87,16 @@ mod tests {
         assert_eq!(
             e.message().len(),
             "locate: General Failure (0x100): ".len() + MAX_MESSAGE
+        );
+        assert_eq!(
+            parse_error("get", 1, Some(0x37), "").kind(),
+            ErrorKind::NotFound
+        );
+        let e = parse_error("get", 1, Some(0x39), "");
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        assert_eq!(
+            e.to_string(),
+            "key store denied access: kmip: get: Not Authorised (0x39)"
         );
         let e = parse_error("locate", 2, None, "");
         assert_eq!(

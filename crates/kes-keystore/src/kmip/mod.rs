@@ -1,6 +1,6 @@
-//! The KMIP key store (OASIS KMIP 1.0–1.4, TTLV over mutual TLS): each KES
-//! key is one Secret Data object (opaque bytes, the stored value) whose Name
-//! attribute is `<prefix><key name>`.
+//! The KMIP key store (OASIS KMIP 1.0–1.4 and 2.0, TTLV over mutual TLS):
+//! each KES key is one Secret Data object (opaque bytes, the stored value)
+//! whose Name attribute is `<prefix><key name>`.
 //!
 //! `create` is Locate by name, then Register when nothing has the name;
 //! `get` is Locate + Get; `delete` is Revoke + Destroy of every object of
@@ -9,7 +9,10 @@
 //! create-if-absent: creates of one name are serialized within a store, but
 //! across KES nodes the check-then-register is racy (as for Vault K/V v1 and
 //! Azure); see `KmipKeyStore::create`. The protocol version is the
-//! configured one or negotiated with Discover Versions.
+//! configured one or negotiated with Discover Versions (2.0 first). 1.x and
+//! 2.0 share one code path: the few payloads that differ (attributes in an
+//! Attributes structure in 2.0, Attribute Name/Value pairs in 1.x) switch
+//! on the version in `client`.
 //!
 //! The block is decoded and validated into [`KmipOptions`] in `config`
 //! (always built), the TTLV codec is `ttlv`, the connections, messages and

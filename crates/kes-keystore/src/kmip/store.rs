@@ -44,9 +44,10 @@ impl std::fmt::Debug for KmipKeyStore {
 
 impl KmipKeyStore {
     /// Loads the TLS files, connects and settles the protocol version: the
-    /// configured one, or the newest of 1.0–1.4 the server picks with
-    /// Discover Versions (1.0 when the server does not know the
-    /// operation). Errors name the bad file or every endpoint's failure.
+    /// configured one, or the one the server picks with Discover Versions
+    /// from 2.0 and 1.4 to 1.0 offered newest first (2.0 when it speaks it;
+    /// 1.0 when the server does not know the operation). Errors name the
+    /// bad file or every endpoint's failure.
     pub async fn connect(opts: KmipOptions) -> Result<Self, KeyStoreError> {
         if opts.endpoints.is_empty() {
             return Err(KeyStoreError::invalid_config(BACKEND, "no endpoints"));
@@ -82,7 +83,7 @@ impl KmipKeyStore {
             let version = chosen.ok_or_else(|| {
                 KeyStoreError::backend(
                     BACKEND,
-                    "discover versions: the server supports none of KMIP 1.0 to 1.4",
+                    "discover versions: the server supports none of KMIP 1.0 to 1.4 and 2.0",
                 )
             })?;
             client.set_version(version);
@@ -104,7 +105,11 @@ impl KmipKeyStore {
         let object = self.object_name(name);
         let payload = self
             .client
-            .call_one(what, op::LOCATE, client::locate(Some(&object)))
+            .call_one(
+                what,
+                op::LOCATE,
+                client::locate(self.client.version(), Some(&object)),
+            )
             .await?;
         Ok(client::located(&payload))
     }
@@ -145,7 +150,11 @@ impl KeyStore for KmipKeyStore {
         let object = self.object_name(name);
         let payload = self
             .client
-            .call_one(&what, op::REGISTER, client::register(&object, value))
+            .call_one(
+                &what,
+                op::REGISTER,
+                client::register(self.client.version(), &object, value),
+            )
             .await?;
         if client::located(&payload).is_empty() {
             return Err(malformed(&what, "Register answered no Unique Identifier"));
@@ -167,8 +176,9 @@ impl KeyStore for KmipKeyStore {
     }
 
     /// Revoke (Cessation of Operation), then Destroy, every object of the
-    /// name. A Revoke the server refuses as an Illegal Operation (objects
-    /// that were never activated cannot be revoked) is skipped.
+    /// name. A Revoke the server refuses as an Illegal Operation or (2.0) a
+    /// Wrong Key Lifecycle State (objects that were never activated cannot
+    /// be revoked) is skipped.
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
         let what = format!("delete '{name}'");
         let uids = self.locate(&what, name).await?;
@@ -181,7 +191,10 @@ impl KeyStore for KmipKeyStore {
                 .call(&what, vec![(op::REVOKE, client::revoke(uid))])
                 .await?;
             if let Some(Err(f)) = revoked.into_iter().next()
-                && f.reason != Some(reason::ILLEGAL_OPERATION)
+                && !matches!(
+                    f.reason,
+                    Some(reason::ILLEGAL_OPERATION | reason::WRONG_KEY_LIFECYCLE_STATE)
+                )
             {
                 return Err(f.into_error(&what));
             }
@@ -203,14 +216,23 @@ impl KeyStore for KmipKeyStore {
         let what = "list";
         let payload = self
             .client
-            .call_one(what, op::LOCATE, client::locate(None))
+            .call_one(
+                what,
+                op::LOCATE,
+                client::locate(self.client.version(), None),
+            )
             .await?;
         let uids = client::located(&payload);
         let mut names = Vec::new();
         for chunk in uids.chunks(LIST_BATCH) {
             let items = chunk
                 .iter()
-                .map(|uid| (op::GET_ATTRIBUTES, client::get_name(uid)))
+                .map(|uid| {
+                    (
+                        op::GET_ATTRIBUTES,
+                        client::get_name(self.client.version(), uid),
+                    )
+                })
                 .collect();
             for result in self.client.call(what, items).await? {
                 // An object destroyed since the Locate has no name to list.

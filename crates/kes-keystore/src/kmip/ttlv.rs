@@ -307,12 +307,15 @@ fn decode_at(bytes: &[u8], at: usize, depth: usize) -> Result<(Ttlv, usize), Dec
     Ok((Ttlv { tag, value }, padded))
 }
 
-/// The tags this store uses (KMIP 1.x spec §9.1.3.1).
+/// The tags this store uses (KMIP 1.4 §9.1.3.1; Attributes and Attribute
+/// Reference are KMIP 2.0 only).
 pub mod tag {
     #![allow(missing_docs)]
     pub const ATTRIBUTE: u32 = 0x42_0008;
     pub const ATTRIBUTE_NAME: u32 = 0x42_000A;
     pub const ATTRIBUTE_VALUE: u32 = 0x42_000B;
+    pub const ATTRIBUTES: u32 = 0x42_0125;
+    pub const ATTRIBUTE_REFERENCE: u32 = 0x42_013B;
     pub const BATCH_COUNT: u32 = 0x42_000D;
     pub const BATCH_ITEM: u32 = 0x42_000F;
     pub const CRYPTOGRAPHIC_USAGE_MASK: u32 = 0x42_002C;
@@ -359,7 +362,8 @@ pub mod op {
     pub const DISCOVER_VERSIONS: u32 = 0x1E;
 }
 
-/// The Result Reason enumeration (KMIP 1.4 §9.1.3.2.29), by number.
+/// The Result Reason enumeration (KMIP 1.4 §9.1.3.2.29, and the reasons
+/// KMIP 2.0 adds that this store acts on), by number.
 pub mod reason {
     #![allow(missing_docs)]
     pub const ITEM_NOT_FOUND: u32 = 0x01;
@@ -368,6 +372,9 @@ pub mod reason {
     pub const ILLEGAL_OPERATION: u32 = 0x0B;
     pub const PERMISSION_DENIED: u32 = 0x0C;
     pub const OBJECT_ALREADY_EXISTS: u32 = 0x18;
+    pub const OBJECT_NOT_FOUND: u32 = 0x37;
+    pub const NOT_AUTHORISED: u32 = 0x39;
+    pub const WRONG_KEY_LIFECYCLE_STATE: u32 = 0x43;
 
     /// The spec's name of result reason `r`.
     pub fn name(r: u32) -> &'static str {
@@ -396,6 +403,17 @@ pub mod reason {
             0x16 => "Sensitive",
             0x17 => "Not Extractable",
             0x18 => "Object Already Exists",
+            0x1D => "Read Only Attribute",
+            0x1F => "Unsupported Attribute",
+            0x21 => "Attribute Not Found",
+            0x2C => "Invalid Attribute",
+            0x2D => "Invalid Attribute Value",
+            0x36 => "Object Destroyed",
+            0x37 => "Object Not Found",
+            0x39 => "Not Authorised",
+            0x3D => "Unknown Tag",
+            0x3F => "Unsupported Protocol Version",
+            0x43 => "Wrong Key Lifecycle State",
             0x100 => "General Failure",
             _ => "unknown result reason",
         }
