@@ -648,7 +648,7 @@ mod tests {
                 ),
             ],
         );
-        assert_eq!(locate(v, Some("Key1")), [name.clone()]);
+        assert_eq!(locate(v, Some("Key1")), std::slice::from_ref(&name));
         assert!(locate(v, None).is_empty());
         assert_eq!(
             register(v, "Key1", b"x")[1],
