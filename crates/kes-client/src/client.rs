@@ -395,36 +395,36 @@ impl Client {
     /// A node that answered with anything but a 5xx (except 501) ends the
     /// request: its 4xx is the answer. After a failure the request moves on
     /// to the next endpoint when that cannot apply it twice: always when it
-    /// was never sent (no connection) or the node said 503; otherwise only
-    /// when it is idempotent ([`Call::idempotent`]), since the failed node
-    /// may have applied it.
+    /// was never sent (no connection); otherwise only when it is idempotent
+    /// ([`Call::idempotent`]), since the failed node may have applied it —
+    /// also after a 503, which KES answers when a route's deadline passed,
+    /// possibly after the handler changed something.
     pub(crate) async fn send(&self, call: &Call<'_>) -> Result<Reply, Error> {
         let eps = &self.inner.endpoints;
         let idempotent = call.idempotent();
         let mut last = None;
         for i in eps.order() {
             let endpoint = eps.get(i);
-            let (failed, next, result) = match self
-                .send_with_retry(endpoint, call, idempotent)
-                .await
-            {
-                Attempt::Failed(e) => (
-                    true,
-                    idempotent || e.kind == TransportKind::Connect,
-                    Err(e.into()),
-                ),
-                Attempt::Response(resp, path) => {
-                    let status = resp.status();
-                    let failed = status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED;
-                    let next = failed && (idempotent || status == StatusCode::SERVICE_UNAVAILABLE);
-                    let buffer = !call.streams();
-                    match self.to_reply(endpoint.to_owned(), path, resp, buffer).await {
-                        // The body was lost midway: like a lost answer.
-                        Err(Error::Transport(e)) => (true, idempotent, Err(e.into())),
-                        reply => (failed, next, reply),
+            let (failed, next, result) =
+                match self.send_with_retry(endpoint, call, idempotent).await {
+                    Attempt::Failed(e) => (
+                        true,
+                        idempotent || e.kind == TransportKind::Connect,
+                        Err(e.into()),
+                    ),
+                    Attempt::Response(resp, path) => {
+                        let status = resp.status();
+                        let failed =
+                            status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED;
+                        let next = failed && idempotent;
+                        let buffer = !call.streams();
+                        match self.to_reply(endpoint.to_owned(), path, resp, buffer).await {
+                            // The body was lost midway: like a lost answer.
+                            Err(Error::Transport(e)) => (true, idempotent, Err(e.into())),
+                            reply => (failed, next, reply),
+                        }
                     }
-                }
-            };
+                };
             if failed {
                 eps.mark_failed(i);
             } else {
@@ -478,8 +478,8 @@ impl Client {
     }
 
     /// Sends `call` to one endpoint, again after a random delay (at most
-    /// `extra_attempts` times) on a 503, a connection failure, or — when
-    /// `idempotent` — any other network error.
+    /// `extra_attempts` times) on a connection failure, or — when
+    /// `idempotent` — on a 503 or any other network error.
     async fn send_with_retry(&self, endpoint: &str, call: &Call<'_>, idempotent: bool) -> Attempt {
         let retry = self.inner.retry;
         let mut attempt = 0;
@@ -492,7 +492,9 @@ impl Client {
                         TransportKind::TooManyRedirects => false,
                         _ => idempotent,
                     },
-                    Attempt::Response(r, _) => r.status() == StatusCode::SERVICE_UNAVAILABLE,
+                    Attempt::Response(r, _) => {
+                        idempotent && r.status() == StatusCode::SERVICE_UNAVAILABLE
+                    }
                 };
             if !again {
                 return result;

@@ -224,6 +224,12 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
         result.clone()
     }
 
+    /// How long an entry may be served before it is dropped (`any`, zero
+    /// when off): the longest a node keeps using what it loaded.
+    pub fn max_age(&self) -> Duration {
+        self.cfg.any
+    }
+
     /// Drops the cached entry of `name` (after a delete). Other KES nodes
     /// keep their entries until their own expiry.
     /// A fetch of `name` still in progress is not cached when it completes

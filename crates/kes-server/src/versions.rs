@@ -117,8 +117,13 @@ impl Key {
             let Some(v) = KeyVersionId::new(n) else {
                 continue;
             };
-            let Some(key) = self.version(store, name, v).await? else {
-                continue;
+            // A removed version (tombstone) is skipped; so is a missing
+            // one (a removal interrupted between its delete and its
+            // tombstone), rather than failing every older ciphertext.
+            let key = match self.version(store, name, v).await {
+                Ok(Some(key)) => key,
+                Ok(None) | Err(Error::VersionNotFound { .. }) => continue,
+                Err(e) => return Err(e),
             };
             match key.decrypt(ct, aad) {
                 Ok(plaintext) => return Ok((v, plaintext)),
@@ -248,9 +253,23 @@ async fn load_version(
     }
 }
 
+/// Whether version `v` counts as present for [`find_latest`]: its entry
+/// exists, or — a hole left by a removal interrupted between its delete and
+/// its tombstone — the next one does.
+async fn present(store: &dyn KeyStore, name: &KeyName, v: KeyVersionId) -> Result<bool, Error> {
+    if exists(store, name, v).await? {
+        return Ok(true);
+    }
+    match v.next() {
+        Some(next) => exists(store, name, next).await,
+        None => Ok(false),
+    }
+}
+
 /// The latest version of a key whose `v1` entry may exist: 0 entries → an
 /// error; otherwise the largest N with an entry `K-vN-`, found by an
-/// exponential probe and a binary search (versions are dense).
+/// exponential probe and a binary search (versions are dense; a single
+/// hole from an interrupted removal is bridged by [`present`]).
 async fn find_latest(store: &dyn KeyStore, name: &KeyName) -> Result<KeyVersionId, Error> {
     let at = |n: u64| KeyVersionId::new(u32::try_from(n).unwrap_or(u32::MAX));
     if !exists(store, name, KeyVersionId::FIRST).await? {
@@ -264,7 +283,7 @@ async fn find_latest(store: &dyn KeyStore, name: &KeyName) -> Result<KeyVersionI
     let limit = u64::from(u32::MAX) + 1;
     loop {
         match at(hi) {
-            Some(v) if hi < limit && exists(store, name, v).await? => {
+            Some(v) if hi < limit && present(store, name, v).await? => {
                 lo = hi;
                 hi = (hi * 2).min(limit);
             }
@@ -274,7 +293,7 @@ async fn find_latest(store: &dyn KeyStore, name: &KeyName) -> Result<KeyVersionI
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         match at(mid) {
-            Some(v) if exists(store, name, v).await? => lo = mid,
+            Some(v) if present(store, name, v).await? => lo = mid,
             _ => hi = mid,
         }
     }
@@ -328,7 +347,11 @@ pub async fn rotate(
             copy_first_version(store, name, bytes).await?;
         }
         let latest = find_latest(store, name).await?;
-        if expect.is_some_and(|e| e != latest) {
+        // Readers of a plain key use v1, whatever an interrupted earlier
+        // rotation left at v2 and above: compare with what they use, or a
+        // scheduled rotation would wait forever for that key.
+        let seen = if plain { KeyVersionId::FIRST } else { latest };
+        if expect.is_some_and(|e| e != seen) {
             return Ok(None);
         }
         let Some(current) = load_version(store, name, latest).await? else {
@@ -496,6 +519,7 @@ pub async fn remove_version(
     store: &dyn KeyStore,
     name: &KeyName,
     v: KeyVersionId,
+    settle: Duration,
 ) -> Result<(), Error> {
     let key = KeyLoader::read(store, name).await?;
     if v == key.latest() {
@@ -510,9 +534,34 @@ pub async fn remove_version(
             version: v,
         });
     }
+    // A node that cached the key before the rotation that superseded `v`
+    // still encrypts with `v` until its cache expires (`settle`, the cache
+    // expiry): removing `v` before that would make those ciphertexts
+    // undecryptable. The superseding version's creation time says when.
+    if let Some(next) = v.next()
+        && let Ok(Some(superseding)) = load_version(store, name, next).await
+        && let Some(created) = superseding.created_at
+    {
+        let age = time::OffsetDateTime::now_utc() - created;
+        let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+        if age < settle {
+            return Err(Error::RecentlySuperseded {
+                key: name.to_string(),
+                version: v,
+                age_secs: age.as_secs(),
+                wait_secs: (settle - age).as_secs() + 1,
+            });
+        }
+    }
     let entry = name.version_entry(v);
-    if load_version(store, name, v).await?.is_none() {
-        return Ok(());
+    match load_version(store, name, v).await {
+        // Removed already.
+        Ok(None) => return Ok(()),
+        Ok(Some(_)) => {}
+        // A removal interrupted after its delete: only the tombstone is
+        // missing, write it below.
+        Err(Error::VersionNotFound { .. }) => {}
+        Err(e) => return Err(e),
     }
     match store.delete(&entry).await {
         Ok(()) => {}
@@ -524,7 +573,19 @@ pub async fn remove_version(
             });
         }
     }
-    match store.create(&entry, REMOVED_MARKER).await {
+    // The entry is gone: the tombstone must follow (a hole breaks the
+    // density readers rely on; `present` bridges one meanwhile).
+    let mut tries = 0;
+    let created = loop {
+        match store.create(&entry, REMOVED_MARKER).await {
+            Err(e) if e.kind() != ErrorKind::AlreadyExists && tries < 3 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 << tries)).await;
+            }
+            other => break other,
+        }
+    };
+    match created {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => match read_entry(store, &entry).await? {
             Some(StoredEntry::Removed) => Ok(()),
@@ -693,6 +754,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hole_from_an_interrupted_removal_is_bridged() {
+        let store = MemKeyStore::default();
+        let k = name("k");
+        new_key(&store, &k).await;
+        let key = KeyLoader.load(&store, &k).await.unwrap();
+        let ct = key.latest_key().encrypt(b"x", b"").unwrap();
+        rotate(&store, &k, None, None).await.unwrap();
+        rotate(&store, &k, None, None).await.unwrap();
+        // v2 deleted, its tombstone never written.
+        store.delete(&k.version_entry(v(2))).await.unwrap();
+        let key = KeyLoader.load(&store, &k).await.unwrap();
+        assert_eq!(key.latest(), v(3), "the latest is found across the hole");
+        let (used, plain) = key.trial_decrypt(&store, &k, &ct, b"").await.unwrap();
+        assert_eq!((used, plain.as_slice()), (v(1), &b"x"[..]));
+        // The removal can be finished.
+        remove_version(&store, &k, v(2), Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(key.version(&store, &k, v(2)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn removed_versions_and_deletion() {
         let store = MemKeyStore::default();
         let k = name("k");
@@ -700,10 +783,22 @@ mod tests {
         let key = KeyLoader.load(&store, &k).await.unwrap();
         let ct = key.latest_key().encrypt(b"x", b"").unwrap();
         rotate(&store, &k, None, None).await.unwrap();
-        let err = remove_version(&store, &k, v(2)).await.unwrap_err();
+        let err = remove_version(&store, &k, v(2), Duration::ZERO)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::LatestVersion { .. }), "{err:?}");
-        remove_version(&store, &k, v(1)).await.unwrap();
-        remove_version(&store, &k, v(1)).await.unwrap();
+        // Other nodes may still encrypt with v1 until their caches expire.
+        let err = remove_version(&store, &k, v(1), Duration::from_secs(300))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::RecentlySuperseded { .. }), "{err:?}");
+        assert!(err.to_string().contains("remove it after"), "{err}");
+        remove_version(&store, &k, v(1), Duration::ZERO)
+            .await
+            .unwrap();
+        remove_version(&store, &k, v(1), Duration::ZERO)
+            .await
+            .unwrap();
         let key = KeyLoader.load(&store, &k).await.unwrap();
         assert!(key.version(&store, &k, v(1)).await.unwrap().is_none());
         assert!(matches!(

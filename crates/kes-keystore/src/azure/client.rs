@@ -209,18 +209,38 @@ pub(crate) fn parse_names(resp: &Response, what: &str) -> Result<Page<String>, K
 }
 
 /// The path and query of `next_link` below `endpoint`. A link to another
-/// host is refused: the store's token never leaves its vault.
+/// origin is refused: the store's token never leaves its vault. Origins
+/// compare by scheme, host (case-insensitive) and port, the default port
+/// written or not (Key Vault writes `https://<vault>.vault.azure.net:443/...`).
 pub(crate) fn next_path(endpoint: &str, next_link: &str) -> Result<String, KeyStoreError> {
-    next_link
-        .strip_prefix(endpoint)
-        .filter(|rest| rest.starts_with('/'))
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            KeyStoreError::backend(
-                BACKEND,
-                format!("list secrets: the next page is not on {endpoint}: {next_link}"),
-            )
-        })
+    let refused = || {
+        KeyStoreError::backend(
+            BACKEND,
+            format!("list secrets: the next page is not on {endpoint}: {next_link}"),
+        )
+    };
+    let (base, base_path) = origin(endpoint).ok_or_else(refused)?;
+    let (link, link_path) = origin(next_link).ok_or_else(refused)?;
+    if base != link || !link_path.starts_with(&base_path) {
+        return Err(refused());
+    }
+    Ok(link_path)
+}
+
+/// The origin (scheme, lower-case host, port) of an `http(s)` URL and its
+/// path with query (at least `/`).
+fn origin(url: &str) -> Option<((String, String, u16), String)> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let default = match scheme.as_str() {
+        "https" => 443,
+        "http" => 80,
+        _ => return None,
+    };
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(default);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    Some(((scheme, host, port), path))
 }
 
 /// An access token and its lifetime in seconds.
@@ -318,6 +338,16 @@ mod tests {
             "/secrets?api-version=7.5&$skiptoken=2"
         );
         assert!(next_path("https://v", "https://evil/secrets").is_err());
+        assert_eq!(
+            next_path(
+                "https://kv.vault.azure.net",
+                "https://KV.vault.azure.net:443/secrets?api-version=7.5&$skiptoken=x"
+            )
+            .unwrap(),
+            "/secrets?api-version=7.5&$skiptoken=x"
+        );
+        assert!(next_path("https://v", "http://v/secrets").is_err());
+        assert!(next_path("https://v:8443", "https://v/secrets").is_err());
         assert!(parse_secret(&resp(200, "{}"), "get").is_err());
     }
 

@@ -298,7 +298,18 @@ impl KeyStore for AzureKeyVaultStore {
             let page = client::parse_names(&resp, what)?;
             names.extend(page.items);
             match page.next_link {
-                Some(link) => path = client::next_path(self.client.http().endpoint(), &link)?,
+                Some(link) => {
+                    let next = client::next_path(self.client.http().endpoint(), &link)?;
+                    // A vault that hands out the same page again would loop
+                    // forever.
+                    if next == path {
+                        return Err(KeyStoreError::backend(
+                            BACKEND,
+                            format!("{what}: the next page is the same page again: {link}"),
+                        ));
+                    }
+                    path = next;
+                }
                 None => break,
             }
         }

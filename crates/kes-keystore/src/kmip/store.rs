@@ -140,7 +140,9 @@ impl KeyStore for KmipKeyStore {
     /// create-if-absent: the two are serialized per name within this
     /// store, but two KES nodes creating one name at once can both
     /// register (the race Vault K/V v1 and Azure have too); `get` then
-    /// reads the first object the server locates.
+    /// reads one of them, the same on every node: the one with the
+    /// shortest, then smallest, unique identifier (for servers that number
+    /// objects, such as PyKMIP, the first registered).
     async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
         let what = format!("create '{name}'");
         let _guard = self.creates.lock(name.as_str()).await;
@@ -165,7 +167,9 @@ impl KeyStore for KmipKeyStore {
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
         let what = format!("get '{name}'");
         let uids = self.locate(&what, name).await?;
-        let Some(uid) = uids.first() else {
+        // KMIP leaves the order of Locate's answer to the server: pick
+        // deterministically, so that every node reads the same object.
+        let Some(uid) = uids.iter().min_by_key(|u| (u.len(), u.as_str())) else {
             return Err(KeyStoreError::not_found());
         };
         let payload = self

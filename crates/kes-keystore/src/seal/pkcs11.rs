@@ -321,17 +321,23 @@ impl Hsm {
     }
 
     /// AES-GCM encryption of `plaintext` under the seal key with `iv` and
-    /// `aad`: ciphertext with the tag appended.
+    /// `aad`: the IV used and the ciphertext with the tag appended. The IV
+    /// used is read back from the parameters: HSMs that generate the IV
+    /// themselves (e.g. in FIPS mode) write theirs there, and the value
+    /// must be stored with that one.
     pub(crate) fn encrypt(
         &self,
         iv: &[u8; IV_LEN],
         aad: &[u8],
         plaintext: &[u8],
-    ) -> Result<Vec<u8>, KeyStoreError> {
+    ) -> Result<([u8; IV_LEN], Vec<u8>), KeyStoreError> {
         self.with_session(|session, key| {
             let mut iv = *iv;
-            let params = GcmParams::new(&mut iv, aad, ((TAG_LEN * 8) as u64).into())?;
-            session.encrypt(&Mechanism::AesGcm(params), key, plaintext)
+            let sealed = {
+                let params = GcmParams::new(&mut iv, aad, ((TAG_LEN * 8) as u64).into())?;
+                session.encrypt(&Mechanism::AesGcm(params), key, plaintext)?
+            };
+            Ok((iv, sealed))
         })?
         .map_err(|e| {
             KeyStoreError::backend(

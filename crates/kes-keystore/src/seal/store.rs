@@ -79,7 +79,7 @@ impl SealedKeyStore {
         let iv: [u8; IV_LEN] = rand::random();
         let aad = aad(name);
         let plaintext = Zeroizing::new(value.to_vec());
-        let sealed = self
+        let (iv, sealed) = self
             .blocking(move |hsm| hsm.encrypt(&iv, &aad, &plaintext))
             .await?;
         let mut body = Vec::with_capacity(IV_LEN + sealed.len());

@@ -90,6 +90,22 @@ pub enum Error {
         /// The latest version.
         version: KeyVersionId,
     },
+    /// The version that superseded this one is younger than the cache
+    /// expiry: another node may still encrypt with this one.
+    #[error(
+        "key version '{version}' of '{key}' was superseded {age_secs} s ago; other KES nodes may \
+         still use it for new ciphertexts until their cache expires: remove it after {wait_secs} s"
+    )]
+    RecentlySuperseded {
+        /// Key name.
+        key: String,
+        /// The version to remove.
+        version: KeyVersionId,
+        /// Seconds since the next version was created.
+        age_secs: u64,
+        /// Seconds to wait before the removal is allowed.
+        wait_secs: u64,
+    },
     /// A malformed version in a request.
     #[error(transparent)]
     BadVersion(#[from] VersionIdError),
@@ -198,7 +214,9 @@ impl Error {
             Self::VersionRemoved { .. } | Self::LatestVersion { .. } | Self::BadVersion(_) => {
                 ApiError::new(400, self.to_string())
             }
-            Self::RotateConflict(_) => ApiError::new(409, self.to_string()),
+            Self::RotateConflict(_) | Self::RecentlySuperseded { .. } => {
+                ApiError::new(409, self.to_string())
+            }
             Self::BadName(e) => ApiError::new(400, e.to_string()),
             Self::BadBody { message, .. } => ApiError::new(400, *message),
             Self::BadPolicy(_) | Self::BadQuery { .. } => ApiError::new(400, self.to_string()),

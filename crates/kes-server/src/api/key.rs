@@ -214,7 +214,9 @@ pub(super) async fn remove_version(ctx: &Ctx<'_>) -> Result<Response<Body>, Erro
     let (key, version) = ctx.resource.rsplit_once('/').unwrap_or((ctx.resource, ""));
     let name = KeyName::new(key)?;
     let version: KeyVersionId = version.parse()?;
-    let result = versions::remove_version(ctx.state.cache.store().as_ref(), &name, version).await;
+    let cache = &ctx.state.cache;
+    let result =
+        versions::remove_version(cache.store().as_ref(), &name, version, cache.max_age()).await;
     ctx.state.cache.evict(&name);
     result?;
     ctx.log_change(&format!("key version '{version}' of '{name}' removed"));
