@@ -170,48 +170,60 @@ async fn rotate_then_generate_encrypt_decrypt_describe_list() {
 async fn kms_go_v0_3_request_shapes() {
     let pki = Pki::new();
     let srv = TestServer::start(settings(&pki, TestStore::new())).await;
-    let c = Client::new(srv.addr, &pki.admin);
-    c.post("/v1/key/create/minio-default", "")
-        .await
-        .assert_empty_ok();
-    let ctx = b64(br#"{"mybucket":"mybucket/photos/cat.png"}"#);
+    // kms-go forces HTTP/2; HTTP/1.1 is checked too.
+    for h2 in [true, false] {
+        let key = if h2 {
+            "minio-default"
+        } else {
+            "minio-default-h1"
+        };
+        let mut c = Client::new(srv.addr, &pki.admin);
+        c.h2 = h2;
+        c.post(&format!("/v1/key/create/{key}"), "")
+            .await
+            .assert_empty_ok();
+        let ctx = b64(br#"{"mybucket":"mybucket/photos/cat.png"}"#);
 
-    let gen_ = c
-        .post(
-            "/v1/key/generate/minio-default",
-            &format!(r#"{{"context":"{ctx}"}}"#),
-        )
-        .await;
-    assert_eq!(gen_.status, 200);
-    assert_eq!(gen_.content_type(), "application/json");
-    let dek: serde_json::Value = gen_.json();
-    assert!(dek["version"].is_string());
-    assert_eq!(
-        dek.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["ciphertext", "plaintext", "version"]
-    );
-    let ct = dek["ciphertext"].as_str().unwrap();
-    let version = dek["version"].as_str().unwrap();
+        let gen_ = c
+            .post(
+                &format!("/v1/key/generate/{key}"),
+                &format!(r#"{{"context":"{ctx}"}}"#),
+            )
+            .await;
+        assert_eq!(gen_.status, 200);
+        assert_eq!(gen_.content_type(), "application/json");
+        let dek: serde_json::Value = gen_.json();
+        assert!(dek["version"].is_string());
+        assert_eq!(
+            dek.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["ciphertext", "plaintext", "version"]
+        );
+        let ct = dek["ciphertext"].as_str().unwrap();
+        let version = dek["version"].as_str().unwrap();
 
-    rotate(&c, "minio-default").await;
-    // Decrypt(ctx, name, version, ciphertext, context).
-    for body in [
-        format!(r#"{{"ciphertext":"{ct}","context":"{ctx}","version":"{version}"}}"#),
-        format!(r#"{{"ciphertext":"{ct}","context":"{ctx}"}}"#),
-    ] {
-        let r = c.post("/v1/key/decrypt/minio-default", &body).await;
-        assert_eq!(r.status, 200, "{body}: {}", r.text());
-        assert_eq!(r.json()["plaintext"], dek["plaintext"]);
+        rotate(&c, key).await;
+        // Decrypt(ctx, name, version, ciphertext, context).
+        for body in [
+            format!(r#"{{"ciphertext":"{ct}","context":"{ctx}","version":"{version}"}}"#),
+            format!(r#"{{"ciphertext":"{ct}","context":"{ctx}"}}"#),
+        ] {
+            let r = c.post(&format!("/v1/key/decrypt/{key}"), &body).await;
+            assert_eq!(r.status, 200, "{body}: {}", r.text());
+            assert_eq!(r.json()["plaintext"], dek["plaintext"]);
+        }
+        // Without a context (omitempty) and with the version.
+        let dek2 = c
+            .post(&format!("/v1/key/generate/{key}"), "{}")
+            .await
+            .json();
+        assert_eq!(dek2["version"], "v2");
+        let body = format!(
+            r#"{{"ciphertext":"{}","version":"v2"}}"#,
+            dek2["ciphertext"].as_str().unwrap()
+        );
+        let r = c.post(&format!("/v1/key/decrypt/{key}"), &body).await;
+        assert_eq!(r.json()["plaintext"], dek2["plaintext"]);
     }
-    // Without a context (omitempty) and with the version.
-    let dek2 = c.post("/v1/key/generate/minio-default", "{}").await.json();
-    assert_eq!(dek2["version"], "v2");
-    let body = format!(
-        r#"{{"ciphertext":"{}","version":"v2"}}"#,
-        dek2["ciphertext"].as_str().unwrap()
-    );
-    let r = c.post("/v1/key/decrypt/minio-default", &body).await;
-    assert_eq!(r.json()["plaintext"], dek2["plaintext"]);
     srv.stop().await;
 }
 

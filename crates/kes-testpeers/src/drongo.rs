@@ -12,8 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::moto::http;
-use crate::{PeerProcess, Venv, free_port};
+use crate::{PeerProcess, Venv, free_port, http};
 
 /// The pinned drongo release (test-peers.md).
 const PACKAGE: &str = "drongo==0.8.0";
@@ -89,20 +88,12 @@ impl Drongo {
             "--port",
             &self.port.to_string(),
         ]);
-        let mut process = PeerProcess::spawn(&format!("drongo-{}", self.port), &mut cmd);
-        // Poll until it answers (a bound against hangs, not a timing check).
-        for _ in 0..300 {
-            process.assert_running();
-            if matches!(http(self.port, "GET", "/drongo/health"), Ok((200, _))) {
-                self.process = Some(process);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "drongo on port {} did not answer within 30 s (log: {})",
-            self.port,
-            process.log.display()
+        self.process = Some(
+            PeerProcess::spawn(&format!("drongo-{}", self.port), &mut cmd).answering(
+                self.port,
+                "/drongo/health",
+                Duration::from_secs(30),
+            ),
         );
     }
 }

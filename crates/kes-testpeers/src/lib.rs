@@ -25,7 +25,8 @@ pub mod softhsm;
 
 use std::fs::{self, File};
 use std::future::Future;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -147,6 +148,26 @@ fn run(cmd: &mut Command, what: &str) {
     }
 }
 
+/// One request to `127.0.0.1:port`; returns the status code and body.
+pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\
+         Connection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let code = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    Ok((code, body))
+}
+
 /// A free TCP port on 127.0.0.1 (bound once, then released).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -185,6 +206,25 @@ impl PeerProcess {
             name: name.to_owned(),
             log,
         }
+    }
+
+    /// Waits until the process answers `GET <path>` on `127.0.0.1:port`
+    /// with 200 (a bound against hangs, not a timing check); panics naming
+    /// the log when it exits or `limit` passes first.
+    pub fn answering(mut self, port: u16, path: &str, limit: Duration) -> PeerProcess {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            self.assert_running();
+            if matches!(http(port, "GET", path), Ok((200, _))) {
+                return self;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{} on port {port} did not answer within {limit:?} (log: {})",
+            self.name,
+            self.log.display()
+        );
     }
 
     /// The process id, while running.

@@ -5,13 +5,12 @@
 //! state in memory; [`Moto::reset`] wipes it. If moto cannot be installed,
 //! the tests FAIL with the reason.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub use crate::http;
 use crate::{PeerProcess, Venv, free_port};
 
 /// The `moto_server` script from the project-local venv (installed on
@@ -32,26 +31,6 @@ pub fn moto_server() -> PathBuf {
         exe
     })
     .clone()
-}
-
-/// One request to `127.0.0.1:port`; returns the status code and body.
-pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\
-         Connection: close\r\n\r\n"
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let code = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    Ok((code, body))
 }
 
 /// A running `moto_server`; killed (by PID) on drop.
@@ -117,20 +96,12 @@ impl Moto {
         let mut cmd = Command::new(moto_server());
         cmd.args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let mut process = PeerProcess::spawn(&format!("moto-{}", self.port), &mut cmd);
-        // Poll until it answers (a bound against hangs, not a timing check).
-        for _ in 0..600 {
-            process.assert_running();
-            if matches!(http(self.port, "GET", "/moto-api/data.json"), Ok((200, _))) {
-                self.process = Some(process);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "moto on port {} did not answer within 60 s (log: {})",
-            self.port,
-            process.log.display()
+        self.process = Some(
+            PeerProcess::spawn(&format!("moto-{}", self.port), &mut cmd).answering(
+                self.port,
+                "/moto-api/data.json",
+                Duration::from_secs(60),
+            ),
         );
     }
 }
