@@ -235,6 +235,9 @@ async fn outages_are_unreachable_and_dead_connections_are_replaced() {
     store.create(&key("k"), b"v").await.unwrap();
 
     proxy.set(Mode::Outage);
+    // The proxy closes its listener on its own task: wait for it, or the
+    // connect may land in the closing listener's backlog and be reset.
+    listening(&proxy, false).await;
     let e = store.get(&key("k")).await.unwrap_err();
     assert!(e.is_unreachable() && e.is_temporary(), "{e:?}");
     assert!(

@@ -204,8 +204,8 @@ impl Client {
         .with_temporary(temporary))
     }
 
-    /// A TLS connection to `endpoint`, or why not and whether the TLS
-    /// handshake was what failed.
+    /// A TLS connection to `endpoint`, or why not and whether TLS itself
+    /// refused it (a lasting failure).
     async fn connect_one(&self, endpoint: &str) -> Result<TlsStream<TcpStream>, (String, bool)> {
         let host = endpoint
             .rsplit_once(':')
@@ -219,11 +219,14 @@ impl Client {
             .map_err(|e| (format!("TCP connect: {e}"), false))?;
         let _ = tcp.set_nodelay(true);
         self.tls.connect(name, tcp).await.map_err(|e| {
-            let hint = e
+            // Only a TLS error (trust, certificate, alert) is lasting; a
+            // connection reset or closed mid-handshake is a peer going
+            // down, as temporary as a refused connect.
+            let tls = e
                 .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                .map_or("", handshake_hint);
-            (format!("TLS handshake: {e}{hint}"), true)
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            let hint = tls.map_or("", handshake_hint);
+            (format!("TLS handshake: {e}{hint}"), tls.is_some())
         })
     }
 }
