@@ -22,7 +22,8 @@
 #      restart, VmRSS, one generate over every key (-c 16, all misses),
 #      VmRSS again, right away and 12 s later (after tokio's idle blocking
 #      threads exited): (after - before) / MILLION = bytes per cached key;
-#      then a warm pass over every key. The directory is deleted at the end.
+#      then a warm pass over every key. The key directories (fs-keys,
+#      million) are deleted at the end.
 #
 # Knobs (defaults in brackets): N [20000]  MILLION [1000000]
 #   STORES ["fs vault million"]  FILL [auto]  KV [v1] (vault K/V version)
@@ -65,7 +66,7 @@ cleanup() {
     [[ -n $PID ]] && kill "$PID" 2>/dev/null
     [[ -n $BAO_PID ]] && kill "$BAO_PID" 2>/dev/null
     wait 2>/dev/null
-    rm -rf "$OUT/million"
+    rm -rf "$OUT/million" "$OUT/fs-keys"
 }
 trap cleanup EXIT
 
