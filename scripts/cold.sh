@@ -24,6 +24,9 @@
 #      threads exited): (after - before) / MILLION = bytes per cached key;
 #      then a warm pass over every key. The key directories (fs-keys,
 #      million) are deleted at the end.
+#      The first pass also adds ≈ 32 MiB that do not depend on the number
+#      of keys (MILLION=1000 grows VmRSS as much), so small MILLION values
+#      give meaningless per-key figures.
 #
 # Knobs (defaults in brackets): N [20000]  MILLION [1000000]
 #   STORES ["fs vault million"]  FILL [auto]  KV [v1] (vault K/V version)
