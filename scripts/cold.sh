@@ -208,6 +208,13 @@ million() {
     local dir=$OUT/million fill=$FILL rate
     echo "== million ($MILLION keys, load $(load))"
     df -h "$OUT" && df -i "$OUT"
+    # One inode and (ext4) one 4 KiB block per key, with room to spare.
+    local inodes kib
+    inodes=$(df --output=iavail "$OUT" | tail -1) kib=$(df --output=avail -k "$OUT" | tail -1)
+    if ((inodes < MILLION * 2 || kib < MILLION * 8 + 1048576)); then
+        echo "not enough room under $OUT for $MILLION key files ($inodes inodes, $kib KiB free)" >&2
+        exit 1
+    fi
     if [[ $fill == auto ]]; then
         rate=$(jq -rs 'map(select(.store == "fs" and .label == "create c16"))[0].result.requests_per_second // 0 | floor' "$RESULTS")
         fill=copy
