@@ -135,7 +135,7 @@ pub struct Args {
     pub verify: bool,
 
     /// PID of the server on this machine: report its CPU time per request
-    /// (from /proc/<pid>/task/*/schedstat, robust against a busy machine) and its RSS.
+    /// (from /proc/<pid>/task/*/schedstat, robust against a busy machine; /proc/<pid>/stat when threads exited during the run) and its RSS.
     #[arg(long)]
     pub server_pid: Option<u32>,
 

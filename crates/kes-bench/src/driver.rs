@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::cli::{BenchConfig, Stop};
 use crate::conn::{Connector, Sender, TransportError};
 use crate::error::BenchError;
-use crate::report::{Report, ServerUsage, WorkerStats, load_average, server_cpu_ns, server_memory};
+use crate::report::{CpuSample, Report, ServerUsage, WorkerStats, load_average, server_memory};
 use crate::tls;
 use crate::workload::{Plan, RequestBuilder, WorkerState, verify};
 
@@ -67,7 +67,7 @@ pub async fn run(cfg: BenchConfig) -> Result<Report, BenchError> {
         },
     });
     let load_before = load_average();
-    let cpu_before = cfg.server_pid.and_then(server_cpu_ns);
+    let cpu_before = cfg.server_pid.and_then(CpuSample::take);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(senders.len());
     for (worker, sender) in senders.into_iter().enumerate() {
@@ -109,10 +109,10 @@ pub async fn run(cfg: BenchConfig) -> Result<Report, BenchError> {
     let elapsed = started.elapsed();
     let load_after = load_average();
     let server = cfg.server_pid.map(|pid| {
-        let cpu_after = server_cpu_ns(pid);
+        let cpu_after = CpuSample::take(pid);
         let (rss_kib, peak_rss_kib) = server_memory(pid).unzip();
         ServerUsage {
-            cpu_ns: cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b)),
+            cpu_ns: cpu_before.as_ref().zip(cpu_after).map(|(b, a)| a.since(b)),
             rss_kib,
             peak_rss_kib,
         }

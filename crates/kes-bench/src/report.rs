@@ -1,7 +1,7 @@
 //! Per-worker counters, their merge into a [`Report`], and the text and JSON
 //! renderings of a report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -257,25 +257,72 @@ pub fn load_average() -> Option<[f64; 3]> {
     Some([fields.next()??, fields.next()??, fields.next()??])
 }
 
-/// Total CPU time of every thread of process `pid`, in nanoseconds: the sum
-/// of the first field of `/proc/<pid>/task/*/schedstat`. Threads that exited
-/// are not counted (a server's worker threads live as long as it does).
-pub fn server_cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0u64;
-    for task in tasks.flatten() {
-        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
-        if let Some(ns) = text
-            .split_whitespace()
-            .next()
-            .and_then(|f| f.parse::<u64>().ok())
+/// A snapshot of a process's CPU time, taken before and after a run.
+#[derive(Debug, Clone, Default)]
+pub struct CpuSample {
+    /// Per live thread: CPU time in ns (first field of
+    /// `/proc/<pid>/task/<tid>/schedstat`).
+    threads: HashMap<u64, u64>,
+    /// utime + stime of the whole process in clock ticks
+    /// (`/proc/<pid>/stat`), which also counts threads that have exited.
+    ticks: u64,
+}
+
+/// `/proc`'s clock tick: USER_HZ, 100 on every Linux architecture
+/// kes-bench runs on.
+const TICK_NS: u64 = 10_000_000;
+
+impl CpuSample {
+    /// Samples process `pid`; `None` if it cannot be read.
+    pub fn take(pid: u32) -> Option<Self> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the `(comm)`, which may contain spaces: utime and
+        // stime are the 14th and 15th fields of the line, the 12th and
+        // 13th after the comm.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let mut fields = rest.split_whitespace().skip(11);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        let mut threads = HashMap::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
         {
-            total = total.saturating_add(ns);
+            let tid = task
+                .file_name()
+                .to_str()
+                .and_then(|t| t.parse::<u64>().ok());
+            let ns = std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|t| t.split_whitespace().next()?.parse::<u64>().ok());
+            if let (Some(tid), Some(ns)) = (tid, ns) {
+                threads.insert(tid, ns);
+            }
+        }
+        Some(Self {
+            threads,
+            ticks: utime + stime,
+        })
+    }
+
+    /// CPU time the process used between `before` and `self`, in ns: the
+    /// per-thread sum (ns precision) of the threads alive now, or, when
+    /// the tick count says more was used than that by over two ticks
+    /// (threads exited during the run, e.g. tokio's blocking-pool threads
+    /// after 10 s idle), the tick count.
+    pub fn since(&self, before: &CpuSample) -> u64 {
+        let live: u64 = self
+            .threads
+            .iter()
+            .map(|(tid, ns)| ns.saturating_sub(before.threads.get(tid).copied().unwrap_or(0)))
+            .sum();
+        let ticked = self.ticks.saturating_sub(before.ticks) * TICK_NS;
+        if ticked > live + 2 * TICK_NS {
+            ticked
+        } else {
+            live
         }
     }
-    Some(total)
 }
 
 /// `VmRSS` and `VmHWM` of process `pid`, in KiB.
@@ -389,16 +436,22 @@ mod tests {
     #[test]
     fn own_process_is_observable() {
         let pid = std::process::id();
-        let cpu = server_cpu_ns(pid).unwrap();
-        let mut x = 0u64;
-        for i in 0..2_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
-        }
-        assert!(x != 1);
-        assert!(server_cpu_ns(pid).unwrap() >= cpu);
+        let before = CpuSample::take(pid).unwrap();
+        // A thread that burns CPU and exits: its time must still count.
+        std::thread::spawn(|| {
+            let started = std::time::Instant::now();
+            let mut x = 0u64;
+            while started.elapsed() < std::time::Duration::from_millis(100) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            }
+        })
+        .join()
+        .unwrap();
+        let used = CpuSample::take(pid).unwrap().since(&before);
+        assert!(used >= 60_000_000, "{used} ns");
         let (rss, peak) = server_memory(pid).unwrap();
         assert!(rss > 0 && peak >= rss);
-        assert_eq!(server_cpu_ns(u32::MAX), None);
+        assert!(CpuSample::take(u32::MAX).is_none());
     }
 
     #[test]

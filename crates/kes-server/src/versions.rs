@@ -34,8 +34,10 @@ type Slot = OnceCell<Option<Arc<KeyVersion>>>;
 pub struct Key {
     latest: KeyVersionId,
     latest_key: Arc<KeyVersion>,
-    /// Versions `1..=latest` at index `N - 1`, each loaded on first use.
-    slots: Box<[Slot]>,
+    /// Versions `1..latest` at index `N - 1`, each loaded on first use;
+    /// empty (no allocation) for a never-rotated key, by far the most
+    /// common: a cached key is then two allocations besides its map entry.
+    older: Box<[Slot]>,
 }
 
 impl std::fmt::Debug for Key {
@@ -48,20 +50,10 @@ impl std::fmt::Debug for Key {
 
 impl Key {
     fn new(latest: KeyVersionId, key: KeyVersion) -> Self {
-        let latest_key = Arc::new(key);
-        let slots = (1..=latest.get())
-            .map(|n| {
-                if n == latest.get() {
-                    OnceCell::new_with(Some(Some(latest_key.clone())))
-                } else {
-                    OnceCell::new()
-                }
-            })
-            .collect();
         Self {
             latest,
-            latest_key,
-            slots,
+            latest_key: Arc::new(key),
+            older: (1..latest.get()).map(|_| OnceCell::new()).collect(),
         }
     }
 
@@ -84,7 +76,10 @@ impl Key {
         name: &KeyName,
         v: KeyVersionId,
     ) -> Result<Option<Arc<KeyVersion>>, Error> {
-        let Some(slot) = self.slots.get(v.get() as usize - 1) else {
+        if v == self.latest {
+            return Ok(Some(self.latest_key.clone()));
+        }
+        let Some(slot) = self.older.get(v.get() as usize - 1) else {
             return load_version(store, name, v).await;
         };
         slot.get_or_try_init(|| load_version(store, name, v))

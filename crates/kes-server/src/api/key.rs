@@ -15,8 +15,8 @@ use hyper::body::Incoming;
 use kes_keystore::MAX_LIST;
 use kes_types::KeyVersionId;
 use kes_types::api::{
-    DecryptKeyResponse, DescribeKeyResponse, EncryptKeyResponse, GenerateKeyResponse, HmacResponse,
-    KeyVersionInfo, KeyVersionsResponse, ListKeysResponse, RotateKeyResponse,
+    DecryptKeyResponse, DescribeKeyResponse, KeyVersionInfo, KeyVersionsResponse, ListKeysResponse,
+    RotateKeyResponse,
 };
 use kes_types::name::{KeyName, ListPattern, is_version_entry};
 use zeroize::Zeroizing;
@@ -27,7 +27,7 @@ use super::body::{
 };
 use super::error::{Error, StoreOp};
 use super::routes::decode_continue_at;
-use super::{Body, Ctx, empty_ok, json, read_body};
+use super::{Body, Ctx, JsonAnswer, empty_ok, json, read_body};
 use crate::cache::CacheError;
 use crate::versions::{self, Key};
 use kes_crypto::{Cipher, KeyVersion, new_key_cipher};
@@ -236,11 +236,11 @@ pub(super) async fn generate(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respo
             message: "failed to generate encryption key",
             cause: e.to_string(),
         })?;
-    json(&*Zeroizing::new(GenerateKeyResponse {
-        plaintext: encode_base64(dek.plaintext.as_ref()),
-        ciphertext: encode_base64(&dek.ciphertext),
-        version: key.latest().to_string(),
-    }))
+    Ok(JsonAnswer::new(180)
+        .base64("plaintext", dek.plaintext.as_ref())
+        .base64("ciphertext", &dek.ciphertext)
+        .version(key.latest())
+        .finish())
 }
 
 fn bad_body(e: BodyError) -> Error {
@@ -263,10 +263,10 @@ pub(super) async fn encrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respon
             message: "failed to encrypt plaintext",
             cause: e.to_string(),
         })?;
-    json(&EncryptKeyResponse {
-        ciphertext: encode_base64(&ciphertext),
-        version: key.latest().to_string(),
-    })
+    Ok(JsonAnswer::new(ciphertext.len() * 4 / 3 + 16)
+        .base64("ciphertext", &ciphertext)
+        .version(key.latest())
+        .finish())
 }
 
 /// `PUT /v1/key/decrypt/<name>` with `{"ciphertext","context","version"}`.
@@ -276,9 +276,9 @@ pub(super) async fn decrypt(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Respon
     let request = DecryptRequest::decode(&raw).map_err(bad_body)?;
     let key = get_key(ctx, &name).await?;
     let plaintext = decrypt_one(ctx, &name, &key, &request).await?;
-    json(&*Zeroizing::new(DecryptKeyResponse {
-        plaintext: encode_base64(&plaintext),
-    }))
+    Ok(JsonAnswer::new(plaintext.len() * 4 / 3 + 4)
+        .base64("plaintext", &plaintext)
+        .finish())
 }
 
 /// Decrypts with the version the request names, or (none named) with the
@@ -331,9 +331,7 @@ pub(super) async fn hmac(ctx: &Ctx<'_>, body: &mut Incoming) -> Result<Response<
         .latest_key()
         .hmac(&request.message)
         .ok_or(Error::HmacNotSupported)?;
-    json(&HmacResponse {
-        hmac: encode_base64(&mac),
-    })
+    Ok(JsonAnswer::new(44).base64("hmac", &mac).finish())
 }
 
 /// `POST /v1/key/bulk/decrypt/<name>` (v0.19–v0.22 clients): a JSON array

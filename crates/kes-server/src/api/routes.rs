@@ -489,7 +489,13 @@ pub struct NonCanonicalPath(pub String);
 /// with `/` and has no empty, `.` or `..` segment (a single trailing `/` is
 /// fine, it marks a subtree root with an empty argument).
 pub fn decode_path(raw: &str) -> Result<Cow<'_, str>, NonCanonicalPath> {
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    // Nearly every path has no escape: skip the byte-wise decoder then (a
+    // `&str` is UTF-8 already).
+    let decoded = if raw.contains('%') {
+        percent_encoding::percent_decode_str(raw).decode_utf8_lossy()
+    } else {
+        Cow::Borrowed(raw)
+    };
     let Some(rest) = decoded.strip_prefix('/') else {
         return Err(NonCanonicalPath(decoded.into_owned()));
     };
