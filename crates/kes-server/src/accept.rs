@@ -1,7 +1,9 @@
 //! The accept loop: TCP accept, TLS handshake under a timeout with the
 //! *current* state's TLS config, the peer identity computed once per
 //! connection, HTTP/1.1 and HTTP/2 (hyper-util auto) under Go's connection
-//! timeouts, and graceful shutdown with a drain deadline (spec §1.2, §8.6).
+//! timeouts, HTTP/2 streams run in their connection's task unless they must
+//! wait (`StreamExecutor`), and graceful shutdown with a drain deadline
+//! (spec §1.2, §8.6).
 //!
 //! Connection timeouts ([`ConnTimeouts`], Go `net/http`'s semantics):
 //!
@@ -29,7 +31,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -298,6 +300,47 @@ impl Watchdog {
     }
 }
 
+/// Runs hyper's HTTP/2 streams: each stream's future is polled once right
+/// where hyper hands it over, inside the connection's task, and spawned as
+/// a task of its own only if it is not done after that poll.
+///
+/// Why: a request on a cached key with its body already received (nearly
+/// every MinIO request) finishes in that one poll. Spawning it instead
+/// (hyper's default executor) wakes the runtime's other worker to steal the
+/// task, and the answer then wakes the connection's worker again: on one
+/// connection with 16 streams (kms-go's shape) that was ≈ 0.4 context
+/// switches and a contended h2 lock per request, more than the request's
+/// own work (BENCHMARKS.md, issue 19). A stream that has to wait (a key
+/// store read, a body still arriving) is spawned and runs in parallel as
+/// before. The price: the CPU work of finished-on-first-poll requests of
+/// one connection stays on that connection's worker, where its TLS and
+/// framing work already is.
+///
+/// The first poll uses a no-op waker: a future that returns `Pending` has
+/// registered it somewhere, and the spawned task's first poll registers the
+/// real one, so no wake-up is lost. A panic in that poll (there should be
+/// none: no unwrap on request paths) drops the stream, as a panicking
+/// spawned task would, instead of the connection with all its streams.
+#[derive(Debug, Clone, Copy)]
+struct StreamExecutor;
+
+impl<F> hyper::rt::Executor<F> for StreamExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        let mut fut = Box::pin(fut);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            fut.as_mut().poll(&mut cx).is_pending()
+        }));
+        if matches!(first, Ok(true)) {
+            tokio::spawn(fut);
+        }
+    }
+}
+
 /// Serves HTTPS on `listener` until `shutdown` completes, then stops
 /// accepting, ends log streams, lets in-flight requests finish for up to
 /// `drain` and closes what is left.
@@ -393,7 +436,7 @@ async fn connection(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr, timeo
         })
     };
 
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(StreamExecutor);
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -445,5 +488,35 @@ async fn connection(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr, timeo
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::rt::Executor as _;
+
+    /// Finished on the first poll: run inline; waiting: spawned and
+    /// finished by the runtime; panicking: dropped, the caller unharmed.
+    #[tokio::test]
+    async fn streams_run_inline_unless_they_wait() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let inline = Arc::new(AtomicBool::new(false));
+        let flag = inline.clone();
+        StreamExecutor.execute(async move { flag.store(true, Ordering::SeqCst) });
+        assert!(inline.load(Ordering::SeqCst), "not run inline");
+
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        StreamExecutor.execute(async move {
+            wait.await.unwrap();
+            tx.send(()).unwrap();
+        });
+        go.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .expect("the waiting stream was not spawned")
+            .unwrap();
+
+        StreamExecutor.execute(async { panic!("a handler bug") });
     }
 }
