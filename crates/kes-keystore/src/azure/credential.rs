@@ -328,8 +328,10 @@ impl Login for Credential {
 
     async fn login(&self, _vault: &Http) -> Result<Session, KeyStoreError> {
         let token = self.token().await?;
-        let bearer = Zeroizing::new(format!("Bearer {}", token.access_token.as_str()));
-        Ok(Session::new(bearer, Duration::from_secs(token.expires_in)))
+        Ok(Session::bearer(
+            &token.access_token,
+            Duration::from_secs(token.expires_in),
+        ))
     }
 }
 

@@ -104,25 +104,12 @@ pub fn list_path(limit: usize, start: &str) -> String {
 /// `{"token_type": "Bearer", "expires_in": <s>, "access_token": .., "entity_id": ..}`.
 pub fn parse_auth(resp: &Response) -> Result<Session, KeyStoreError> {
     let v = resp.json(BACKEND, call::AUTH)?;
-    let Some(token) = v
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-    else {
-        return Err(KeyStoreError::backend(
+    Session::from_token_answer(&v, DEFAULT_LIFETIME).ok_or_else(|| {
+        KeyStoreError::backend(
             BACKEND,
             format!("{}: answer has no access_token", call::AUTH),
-        ));
-    };
-    let lifetime = v
-        .get("expires_in")
-        .and_then(Value::as_u64)
-        .filter(|s| *s > 0)
-        .map_or(DEFAULT_LIFETIME, Duration::from_secs);
-    let mut bearer = Zeroizing::new(String::with_capacity(token.len() + 7));
-    bearer.push_str("Bearer ");
-    bearer.push_str(token);
-    Ok(Session::new(bearer, lifetime))
+        )
+    })
 }
 
 /// The stored value of an export answer: `value` base64-decoded; a

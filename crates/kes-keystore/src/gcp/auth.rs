@@ -206,25 +206,12 @@ fn parse_token(resp: &Response, token_uri: &str) -> Result<Session, KeyStoreErro
             format!("token answer of {token_uri} is not valid JSON: {e}"),
         )
     })?;
-    let Some(token) = v
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-    else {
-        return Err(KeyStoreError::backend(
+    Session::from_token_answer(&v, DEFAULT_LIFETIME).ok_or_else(|| {
+        KeyStoreError::backend(
             BACKEND,
             format!("token answer of {token_uri} has no access_token"),
-        ));
-    };
-    let lifetime = v
-        .get("expires_in")
-        .and_then(Value::as_u64)
-        .filter(|s| *s > 0)
-        .map_or(DEFAULT_LIFETIME, Duration::from_secs);
-    let mut bearer = Zeroizing::new(String::with_capacity(token.len() + 7));
-    bearer.push_str("Bearer ");
-    bearer.push_str(token);
-    Ok(Session::new(bearer, lifetime))
+        )
+    })
 }
 
 /// The metadata server of the VM or GKE node the server runs on.

@@ -42,6 +42,31 @@ impl Session {
         }
     }
 
+    /// `Bearer <access_token>`, valid for `lifetime` from now.
+    pub fn bearer(access_token: &str, lifetime: Duration) -> Self {
+        let mut token = Zeroizing::new(String::with_capacity(access_token.len() + 7));
+        token.push_str("Bearer ");
+        token.push_str(access_token);
+        Self::new(token, lifetime)
+    }
+
+    /// The bearer session of an OAuth 2.0 token answer (RFC 6749 §5.1):
+    /// a non-empty `access_token`, valid for `expires_in` seconds, or for
+    /// `default` when that is absent or 0. `None` without a token (the
+    /// caller names the call in its error).
+    pub fn from_token_answer(answer: &serde_json::Value, default: Duration) -> Option<Self> {
+        let token = answer
+            .get("access_token")
+            .and_then(serde_json::Value::as_str)
+            .filter(|t| !t.is_empty())?;
+        let lifetime = answer
+            .get("expires_in")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|s| *s > 0)
+            .map_or(default, Duration::from_secs);
+        Some(Self::bearer(token, lifetime))
+    }
+
     /// The token, as sent in the [`Scheme::header`].
     pub fn token(&self) -> &str {
         &self.token
