@@ -16,6 +16,8 @@
 # HS (5000) per handshake row, PORT (7390). Servers are stopped by PID.
 # Prints one line per run and writes them as JSON lines to $OUT/ab.jsonl.
 set -euo pipefail
+# shellcheck source=certs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/certs.sh"
 BASE=$(cd "$1" && pwd) HEAD=$(cd "$2" && pwd)
 ROUNDS=${3:-3}
 ROWS=${4:-.}
@@ -26,17 +28,7 @@ URL=https://127.0.0.1:$PORT
 PID=
 trap '[[ -n $PID ]] && kill $PID 2>/dev/null; wait 2>/dev/null || true' EXIT
 
-mkdir -p "$OUT/fs"
-if [[ ! -f $OUT/fs/server.crt ]]; then
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-        -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
-        -keyout "$OUT/fs/server.key" -out "$OUT/fs/server.crt" 2>/dev/null
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-        -subj /CN=bench -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=clientAuth \
-        -keyout "$OUT/fs/client.key" -out "$OUT/fs/client.crt" 2>/dev/null
-    chmod 600 "$OUT"/fs/*.key
-fi
-ADMIN=$(openssl x509 -in "$OUT/fs/client.crt" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+ADMIN=$(bench_certs "$OUT/fs")
 
 stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; }
 

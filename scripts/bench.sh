@@ -14,6 +14,8 @@
 #   SKIP_BUILD [0]
 # Every server is stopped by PID on exit. Nothing listens beyond 127.0.0.1.
 set -euo pipefail
+# shellcheck source=certs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/certs.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$(mkdir -p "${1:-target/bench}" && cd "${1:-target/bench}" && pwd)
@@ -128,18 +130,8 @@ start_mem() {
 start_fs() {
     local audit=$1 fresh=${2:-1}
     local dir=$OUT/fs
-    if [[ ! -f $dir/server.crt ]]; then
-        mkdir -p "$dir"
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-            -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
-            -keyout "$dir/server.key" -out "$dir/server.crt" 2>/dev/null
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-            -subj /CN=bench -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=clientAuth \
-            -keyout "$dir/client.key" -out "$dir/client.crt" 2>/dev/null
-        chmod 600 "$dir"/*.key
-    fi
     local admin
-    admin=$(openssl x509 -in "$dir/client.crt" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+    admin=$(bench_certs "$dir")
     [[ $fresh == 1 ]] && rm -rf "$dir/keys"
     mkdir -p "$dir/keys"
     cat > "$dir/config-$audit.yml" <<EOF

@@ -13,6 +13,8 @@
 # SHA and AES instructions (SHA-NI, VAES) from the CPU-feature checks, so
 # crypto runs its slower AVX code here: count crypto changes with perf.
 set -euo pipefail
+# shellcheck source=certs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/certs.sh"
 BIN=$(cd "$1" && pwd)
 WORKLOAD=${2:-generate}
 shift $(($# < 2 ? $# : 2))
@@ -22,18 +24,12 @@ URL=https://127.0.0.1:$PORT
 PID=
 trap '[[ -n $PID ]] && kill $PID 2>/dev/null; wait 2>/dev/null || true' EXIT
 
-mkdir -p "$OUT" && cd "$OUT"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-    -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
-    -keyout server.key -out server.crt 2>/dev/null
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-    -subj /CN=bench -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=clientAuth \
-    -keyout client.key -out client.crt 2>/dev/null
-chmod 600 ./*.key
+OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd) && cd "$OUT"
+ADMIN=$(bench_certs "$OUT")
 rm -rf keys && mkdir keys
 cat > config.yml <<EOF
 address: 127.0.0.1:$PORT
-admin: { identity: $(openssl x509 -in client.crt -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1) }
+admin: { identity: $ADMIN }
 tls: { key: $OUT/server.key, cert: $OUT/server.crt }
 log: { error: on, audit: $AUDIT }
 keystore: { fs: { path: $OUT/keys } }

@@ -48,6 +48,8 @@
 # Results: $OUT/cold.jsonl, the markdown table on stdout at the end.
 # Every server (kes, bao) is stopped by PID on exit; only 127.0.0.1 is used.
 set -euo pipefail
+# shellcheck source=certs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/certs.sh"
 N=${N:-20000}
 MILLION=${MILLION:-1000000}
 STORES=${STORES:-"fs vault million"}
@@ -76,15 +78,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# TLS and admin identity as in scripts/ab.sh.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-    -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
-    -keyout "$OUT/server.key" -out "$OUT/server.crt" 2>/dev/null
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-    -subj /CN=bench -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=clientAuth \
-    -keyout "$OUT/client.key" -out "$OUT/client.crt" 2>/dev/null
-chmod 600 "$OUT"/*.key
-ADMIN=$(openssl x509 -in "$OUT/client.crt" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+ADMIN=$(bench_certs "$OUT")
 AUTH=(--cert "$OUT/client.crt" --key "$OUT/client.key")
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
