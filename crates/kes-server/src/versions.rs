@@ -342,11 +342,20 @@ pub async fn rotate(
             copy_first_version(store, name, bytes).await?;
         }
         let latest = find_latest(store, name).await?;
-        // Readers of a plain key use v1, whatever an interrupted earlier
-        // rotation left at v2 and above: compare with what they use, or a
-        // scheduled rotation would wait forever for that key.
-        let seen = if plain { KeyVersionId::FIRST } else { latest };
-        if expect.is_some_and(|e| e != seen) {
+        if plain && latest > KeyVersionId::FIRST {
+            // A rotation created `latest` but has not sealed the name: it
+            // was interrupted, or another node is between the two steps.
+            // Finish it rather than add a version on top (two scheduled
+            // rotations would otherwise both succeed, one with v2, one with
+            // v3). Its version is the new latest: for a scheduled rotation
+            // that is a rotation another node made; any other starts over.
+            seal(store, name, true).await?;
+            if expect.is_some() {
+                return Ok(None);
+            }
+            continue;
+        }
+        if expect.is_some_and(|e| e != latest) {
             return Ok(None);
         }
         let Some(current) = load_version(store, name, latest).await? else {
@@ -746,6 +755,27 @@ mod tests {
         assert_eq!(KeyLoader.load(&store, &k).await.unwrap().latest(), v(1));
         assert_eq!(rotate(&store, &k, None, None).await.unwrap(), Some(v(3)));
         assert_eq!(store.get(&k).await.unwrap().as_slice(), ROTATED_MARKER);
+    }
+
+    /// Two scheduled rotations of a plain key, the second one looking while
+    /// the first has created v2 but not sealed the name yet: the second
+    /// finishes the first instead of adding v3.
+    #[tokio::test]
+    async fn a_rotation_between_create_and_seal_is_finished_not_repeated() {
+        let store = MemKeyStore::default();
+        let k = name("k");
+        let bytes = new_key(&store, &k).await;
+        // The first rotator, stopped before its seal.
+        store.create(&k.version_entry(v(1)), &bytes).await.unwrap();
+        let v2 = KeyVersion::generate(Cipher::Aes256, None).encode().unwrap();
+        store.create(&k.version_entry(v(2)), &v2).await.unwrap();
+        // The second saw the plain key, latest v1.
+        assert_eq!(rotate(&store, &k, None, Some(v(1))).await.unwrap(), None);
+        assert_eq!(store.get(&k).await.unwrap().as_slice(), ROTATED_MARKER);
+        assert_eq!(KeyLoader.load(&store, &k).await.unwrap().latest(), v(2));
+        // The first one's seal still succeeds.
+        seal(&store, &k, true).await.unwrap();
+        assert_eq!(KeyLoader.load(&store, &k).await.unwrap().latest(), v(2));
     }
 
     #[tokio::test]
