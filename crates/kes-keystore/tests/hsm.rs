@@ -2,8 +2,9 @@
 //! over the fs store and over OpenBao, values at rest are sealed, values
 //! swapped between names fail to unseal, unsealed legacy values are refused
 //! (or read with `allow_unsealed`), a missing seal key is refused at start
-//! (or generated with `create`), the token by label or slot, a wrong PIN, many parallel calls, a lost
-//! login, and the cost of one seal and one unseal.
+//! (or generated with `create`, also by nodes starting at once), the token
+//! by label or slot, a wrong PIN, many parallel calls, a lost login, and the
+//! cost of one seal and one unseal.
 //!
 //! Every test runs in a child process with a private SoftHSM2 token
 //! (`kes_testpeers::softhsm`); when SoftHSM2 is not installed
@@ -373,4 +374,39 @@ async fn seal_and_unseal_cost() {
         seal.as_secs_f64() * 1e6,
         unseal.as_secs_f64() * 1e6
     );
+}
+
+/// Nodes started at once with `create: true` on a token without the seal
+/// key settle on one key: each unseals what the others sealed, and the
+/// token holds one key with the label (a node started without `create`
+/// finds exactly one). The nodes are three stores opened concurrently in
+/// one process (each opens on its own blocking thread, as separate
+/// processes would); rounds repeat the race on fresh labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_creating_the_seal_key_at_once_settle_on_one() {
+    let Some(module) = in_private_token("nodes_creating_the_seal_key_at_once_settle_on_one") else {
+        return;
+    };
+    for round in 0..8 {
+        let label = format!("race-{round}");
+        let inner: Arc<dyn KeyStore> = Arc::new(MemKeyStore::new());
+        let configs: Vec<_> = (0..3).map(|_| config(&module, &label, true)).collect();
+        let nodes =
+            futures_util::future::try_join_all(configs.iter().map(|c| c.seal(Arc::clone(&inner))))
+                .await
+                .unwrap();
+        let names: Vec<_> = (0..nodes.len()).map(|i| key(&format!("k{i}"))).collect();
+        for (node, name) in nodes.iter().zip(&names) {
+            node.create(name, name.as_str().as_bytes()).await.unwrap();
+        }
+        for node in &nodes {
+            for name in &names {
+                assert_eq!(
+                    node.get(name).await.unwrap().as_slice(),
+                    name.as_str().as_bytes()
+                );
+            }
+        }
+        config(&module, &label, false).seal(inner).await.unwrap();
+    }
 }

@@ -46,6 +46,10 @@ pub(crate) const TAG_LEN: usize = 16;
 /// holds more.
 pub(crate) const MAX_SESSIONS: usize = 16;
 
+/// How often start-up looks for the seal key while nodes generating it at
+/// the same time settle on one (see `Hsm::find_or_create_key`).
+const CREATE_ATTEMPTS: u32 = 5;
+
 /// One logged-in session and the seal key's handle in it.
 struct Pooled {
     session: Session,
@@ -145,20 +149,7 @@ impl Hsm {
             idle: Mutex::default(),
         };
         let session = hsm.login()?;
-        let key = match hsm.find_key(&session)? {
-            Some(key) => key,
-            None if config.create => hsm.generate_key(&session)?,
-            None => {
-                return Err(KeyStoreError::invalid_config(
-                    BACKEND,
-                    format!(
-                        "the seal key '{}' does not exist on {} (set hsm.pkcs11.create: true \
-                         to generate it)",
-                        hsm.key_label, hsm.token
-                    ),
-                ));
-            }
-        };
+        let key = hsm.find_or_create_key(&session, config.create)?;
         hsm.put_back(Pooled { session, key });
         Ok(hsm)
     }
@@ -200,9 +191,87 @@ impl Hsm {
         ]
     }
 
-    /// The seal key's handle in `session`, `None` if the token has none.
-    fn find_key(&self, session: &Session) -> Result<Option<ObjectHandle>, KeyStoreError> {
-        let found = session.find_objects(&self.key_template()).map_err(|e| {
+    /// The seal key's handle, found or (with `create`) generated.
+    ///
+    /// Nodes started together with `create: true` may all find no key and
+    /// each generate one. So a node searches again right after generating:
+    /// if its key is the only one it keeps it; otherwise it destroys its own
+    /// (never used yet), waits a random moment and starts over, finding the
+    /// other node's key or generating again. Of two nodes at most one can
+    /// see only its own key (the later search follows the earlier
+    /// generation), so no two nodes go on with different keys; when both see
+    /// two, both step back and the random waits break the tie. While
+    /// `create` is set, finding several keys is taken for such a tie being
+    /// broken and waited out, [`CREATE_ATTEMPTS`] times at most.
+    fn find_or_create_key(
+        &self,
+        session: &Session,
+        create: bool,
+    ) -> Result<ObjectHandle, KeyStoreError> {
+        for attempt in 1..=CREATE_ATTEMPTS {
+            match (self.find_keys(session)?.as_slice(), create) {
+                ([key], _) => return Ok(*key),
+                ([], false) => {
+                    return Err(KeyStoreError::invalid_config(
+                        BACKEND,
+                        format!(
+                            "the seal key '{}' does not exist on {} (set hsm.pkcs11.create: \
+                             true to generate it)",
+                            self.key_label, self.token
+                        ),
+                    ));
+                }
+                ([], true) => {
+                    let key = self.generate_key(session)?;
+                    if self.find_keys(session)?.len() == 1 {
+                        tracing::warn!(
+                            token = %self.token,
+                            key = %self.key_label,
+                            "generated the HSM seal key (hsm.pkcs11.create)"
+                        );
+                        return Ok(key);
+                    }
+                    self.destroy_key(session, key)?;
+                    tracing::warn!(
+                        token = %self.token,
+                        key = %self.key_label,
+                        "another node generated the HSM seal key at the same time; \
+                         removed this node's and looking again"
+                    );
+                }
+                (found, false) => return Err(self.not_unique(found.len())),
+                (found, true) if attempt == CREATE_ATTEMPTS => {
+                    return Err(self.not_unique(found.len()));
+                }
+                (_, true) => {}
+            }
+            let pause = 50 + rand::random_range(0..200) * u64::from(attempt);
+            std::thread::sleep(std::time::Duration::from_millis(pause));
+        }
+        Err(KeyStoreError::backend(
+            BACKEND,
+            format!(
+                "nodes kept generating the seal key '{}' on {} at the same time \
+                 ({CREATE_ATTEMPTS} attempts); start one node with hsm.pkcs11.create: true first",
+                self.key_label, self.token
+            ),
+        ))
+    }
+
+    /// The error for a token holding `n` > 1 keys with the seal key's label.
+    fn not_unique(&self, n: usize) -> KeyStoreError {
+        KeyStoreError::invalid_config(
+            BACKEND,
+            format!(
+                "{} holds {n} AES keys labelled '{}'; the seal key's label must be unique",
+                self.token, self.key_label
+            ),
+        )
+    }
+
+    /// Every key on the token with the seal key's label and type.
+    fn find_keys(&self, session: &Session) -> Result<Vec<ObjectHandle>, KeyStoreError> {
+        session.find_objects(&self.key_template()).map_err(|e| {
             KeyStoreError::backend(
                 BACKEND,
                 format!(
@@ -211,20 +280,22 @@ impl Hsm {
                     describe(&e)
                 ),
             )
-        })?;
-        match found.as_slice() {
-            [] => Ok(None),
-            [key] => Ok(Some(*key)),
-            _ => Err(KeyStoreError::invalid_config(
+        })
+    }
+
+    /// Destroys a seal key this node generated and has not used.
+    fn destroy_key(&self, session: &Session, key: ObjectHandle) -> Result<(), KeyStoreError> {
+        session.destroy_object(key).map_err(|e| {
+            KeyStoreError::backend(
                 BACKEND,
                 format!(
-                    "{} holds {} AES keys labelled '{}'; the seal key's label must be unique",
+                    "cannot remove the extra seal key '{}' from {}: {}",
+                    self.key_label,
                     self.token,
-                    found.len(),
-                    self.key_label
+                    describe(&e)
                 ),
-            )),
-        }
+            )
+        })
     }
 
     /// Generates the seal key: AES-256, a token object, private, sensitive
@@ -243,7 +314,7 @@ impl Hsm {
             Attribute::Wrap(false),
             Attribute::Unwrap(false),
         ]);
-        let key = session
+        session
             .generate_key(&Mechanism::AesKeyGen, &template)
             .map_err(|e| {
                 KeyStoreError::backend(
@@ -255,27 +326,25 @@ impl Hsm {
                         describe(&e)
                     ),
                 )
-            })?;
-        tracing::warn!(
-            token = %self.token,
-            key = %self.key_label,
-            "generated the HSM seal key (hsm.pkcs11.create)"
-        );
-        Ok(key)
+            })
     }
 
     /// A fresh logged-in session with the key's handle.
     fn open_session(&self) -> Result<Pooled, KeyStoreError> {
         let session = self.login()?;
-        let key = self.find_key(&session)?.ok_or_else(|| {
-            KeyStoreError::backend(
-                BACKEND,
-                format!(
-                    "the seal key '{}' is gone from {}",
-                    self.key_label, self.token
-                ),
-            )
-        })?;
+        let key = match self.find_keys(&session)?.as_slice() {
+            [key] => *key,
+            [] => {
+                return Err(KeyStoreError::backend(
+                    BACKEND,
+                    format!(
+                        "the seal key '{}' is gone from {}",
+                        self.key_label, self.token
+                    ),
+                ));
+            }
+            found => return Err(self.not_unique(found.len())),
+        };
         Ok(Pooled { session, key })
     }
 
