@@ -1,7 +1,8 @@
 //! The KMIP store against a real PyKMIP 0.11 server
 //! (`kes_testpeers::pykmip`): the shared conformance suite in KMIP 2.0
 //! (negotiated) and 1.4, version negotiation, 1.4 and 2.0 clients sharing
-//! keys, prefixes, failover, outages and pooled connections,
+//! keys, prefixes, failover, outages and pooled connections, two nodes
+//! creating one name at once,
 //! start-up errors naming the bad field or
 //! endpoint, and the create/get latency (printed; run with
 //! `--nocapture` to see it).
@@ -97,6 +98,30 @@ async fn keys_written_in_1_4_are_read_in_2_0() {
     new.delete(&key("k1")).await.unwrap();
     old.delete(&key("k2")).await.unwrap();
     assert!(old.list("", "", 0).await.unwrap().names.is_empty());
+}
+
+/// KMIP has no create-if-absent, so two nodes (two stores, each with its
+/// own per-name lock) creating one name at once can both register an
+/// object. Exactly one create succeeds, the other reports "already exists"
+/// (its object destroyed), and both read the winner's value. Rounds repeat
+/// the race on fresh names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_creating_one_name_at_once_leave_one_key() {
+    let server = PyKmip::start();
+    let a = KmipKeyStore::connect(options(&server)).await.unwrap();
+    let b = KmipKeyStore::connect(options(&server)).await.unwrap();
+    for round in 0..8 {
+        let name = key(&format!("race-{round}"));
+        let (ra, rb) = tokio::join!(a.create(&name, b"from a"), b.create(&name, b"from b"));
+        let winner: &[u8] = match (ra, rb) {
+            (Ok(()), Err(e)) if e.kind() == ErrorKind::AlreadyExists => b"from a",
+            (Err(e), Ok(())) if e.kind() == ErrorKind::AlreadyExists => b"from b",
+            other => panic!("round {round}: {other:?}"),
+        };
+        assert_eq!(a.get(&name).await.unwrap().as_slice(), winner);
+        assert_eq!(b.get(&name).await.unwrap().as_slice(), winner);
+        a.delete(&name).await.unwrap();
+    }
 }
 
 /// A configured `version` is spoken (proved at connect), prefixes keep

@@ -100,6 +100,29 @@ impl KmipKeyStore {
         format!("{}{name}", self.prefix)
     }
 
+    /// Revoke (Cessation of Operation), then Destroy, object `uid`. A
+    /// Revoke the server refuses as an Illegal Operation or (2.0) a Wrong
+    /// Key Lifecycle State (objects that were never activated cannot be
+    /// revoked) is skipped.
+    async fn destroy(&self, what: &str, uid: &str) -> Result<(), KeyStoreError> {
+        let revoked = self
+            .client
+            .call(what, vec![(op::REVOKE, client::revoke(uid))])
+            .await?;
+        if let Some(Err(f)) = revoked.into_iter().next()
+            && !matches!(
+                f.reason,
+                Some(reason::ILLEGAL_OPERATION | reason::WRONG_KEY_LIFECYCLE_STATE)
+            )
+        {
+            return Err(f.into_error(what));
+        }
+        self.client
+            .call_one(what, op::DESTROY, client::by_id(uid))
+            .await?;
+        Ok(())
+    }
+
     /// The unique identifiers of the objects named for `name`.
     async fn locate(&self, what: &str, name: &KeyName) -> Result<Vec<String>, KeyStoreError> {
         let object = self.object_name(name);
@@ -139,10 +162,12 @@ impl KeyStore for KmipKeyStore {
     /// Locate, then Register when no object has the name. KMIP has no
     /// create-if-absent: the two are serialized per name within this
     /// store, but two KES nodes creating one name at once can both
-    /// register (the race Vault K/V v1 and Azure have too); `get` then
-    /// reads one of them, the same on every node: the one with the
-    /// shortest, then smallest, unique identifier (for servers that number
-    /// objects, such as PyKMIP, the first registered).
+    /// register. So a create locates again after registering: when another
+    /// object of the name is the one every node reads ([`first`]), its own
+    /// object is destroyed and the create fails with "already exists", as
+    /// if it had come second. With a server that numbers objects in order
+    /// (PyKMIP does) the first registered wins and the others lose; with
+    /// one that does not, which wins is still the same on every node.
     async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
         let what = format!("create '{name}'");
         let _guard = self.creates.lock(name.as_str()).await;
@@ -158,8 +183,13 @@ impl KeyStore for KmipKeyStore {
                 client::register(self.client.version(), &object, value),
             )
             .await?;
-        if client::located(&payload).is_empty() {
+        let Some(own) = client::located(&payload).into_iter().next() else {
             return Err(malformed(&what, "Register answered no Unique Identifier"));
+        };
+        let uids = self.locate(&what, name).await?;
+        if first(&uids).is_some_and(|winner| *winner != own) {
+            self.destroy(&what, &own).await?;
+            return Err(KeyStoreError::already_exists());
         }
         Ok(())
     }
@@ -167,9 +197,7 @@ impl KeyStore for KmipKeyStore {
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
         let what = format!("get '{name}'");
         let uids = self.locate(&what, name).await?;
-        // KMIP leaves the order of Locate's answer to the server: pick
-        // deterministically, so that every node reads the same object.
-        let Some(uid) = uids.iter().min_by_key(|u| (u.len(), u.as_str())) else {
+        let Some(uid) = first(&uids) else {
             return Err(KeyStoreError::not_found());
         };
         let payload = self
@@ -179,10 +207,7 @@ impl KeyStore for KmipKeyStore {
         client::material(&what, &payload)
     }
 
-    /// Revoke (Cessation of Operation), then Destroy, every object of the
-    /// name. A Revoke the server refuses as an Illegal Operation or (2.0) a
-    /// Wrong Key Lifecycle State (objects that were never activated cannot
-    /// be revoked) is skipped.
+    /// Destroys every object of the name (see [`KmipKeyStore::destroy`]).
     async fn delete(&self, name: &KeyName) -> Result<(), KeyStoreError> {
         let what = format!("delete '{name}'");
         let uids = self.locate(&what, name).await?;
@@ -190,21 +215,7 @@ impl KeyStore for KmipKeyStore {
             return Err(KeyStoreError::not_found());
         }
         for uid in &uids {
-            let revoked = self
-                .client
-                .call(&what, vec![(op::REVOKE, client::revoke(uid))])
-                .await?;
-            if let Some(Err(f)) = revoked.into_iter().next()
-                && !matches!(
-                    f.reason,
-                    Some(reason::ILLEGAL_OPERATION | reason::WRONG_KEY_LIFECYCLE_STATE)
-                )
-            {
-                return Err(f.into_error(&what));
-            }
-            self.client
-                .call_one(&what, op::DESTROY, client::by_id(uid))
-                .await?;
+            self.destroy(&what, uid).await?;
         }
         Ok(())
     }
@@ -250,4 +261,12 @@ impl KeyStore for KmipKeyStore {
         }
         Ok(paginate(names, prefix, start, limit))
     }
+}
+
+/// Of the objects of one name, the one every node reads: KMIP leaves the
+/// order of Locate's answer to the server, so the pick is by the unique
+/// identifier, the shortest, then the smallest (for servers that number
+/// objects, such as PyKMIP, the first registered).
+fn first(uids: &[String]) -> Option<&String> {
+    uids.iter().min_by_key(|u| (u.len(), u.as_str()))
 }
