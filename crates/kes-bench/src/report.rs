@@ -437,12 +437,21 @@ mod tests {
     fn own_process_is_observable() {
         let pid = std::process::id();
         let before = CpuSample::take(pid).unwrap();
-        // A thread that burns CPU and exits: its time must still count.
+        // A thread that burns 100 ms of CPU and exits: its time must still
+        // count. It measures its own CPU time, not the wall clock, so a
+        // loaded machine (CI) that gives it less than a full core only
+        // makes it run longer.
         std::thread::spawn(|| {
-            let started = std::time::Instant::now();
+            let on_cpu = || -> u64 {
+                let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+                stat.split_whitespace().next().unwrap().parse().unwrap()
+            };
+            let started = on_cpu();
             let mut x = 0u64;
-            while started.elapsed() < std::time::Duration::from_millis(100) {
-                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            while on_cpu() - started < 100_000_000 {
+                for _ in 0..10_000 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+                }
             }
         })
         .join()
