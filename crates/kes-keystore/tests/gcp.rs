@@ -3,7 +3,8 @@
 //! if that fails the tests fail): the shared conformance suite without
 //! credentials (emulator mode) and with a service account whose tokens come
 //! from the in-process fake token endpoint (`kes_keystore::gcp::fake`), how
-//! values are stored (automatic replication, version 1), token renewal and
+//! values are stored (automatic replication, version 1), a secret left
+//! without a version, two nodes creating one name at once, token renewal and
 //! the one new token after a 401, paging with small pages, an outage, and
 //! start-up errors that name the problem.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -169,6 +170,66 @@ async fn values_live_in_version_1_of_an_automatically_replicated_secret() {
         store.delete(&n).await.unwrap_err().kind(),
         ErrorKind::NotFound
     );
+}
+
+/// A secret without version 1 (a create interrupted between its two calls,
+/// or Go KES's create whose second call failed) does not block its name:
+/// the key is "not found", and the next create takes the secret over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_left_without_a_version_is_taken_over_by_the_next_create() {
+    let drongo = Drongo::start();
+    let api = JsonHttp::new(&drongo.url());
+    let store = GcpKeyStore::connect(emulator(&drongo.url())).await.unwrap();
+    api.call(
+        "POST",
+        &format!("/v1/projects/{PROJECT}/secrets?secretId=half"),
+        &[],
+        Some(json!({"replication": {"automatic": {}}})),
+    )
+    .await;
+    let n = key("half");
+    assert_eq!(store.get(&n).await.unwrap_err().kind(), ErrorKind::NotFound);
+    store.create(&n, b"whole").await.unwrap();
+    assert_eq!(store.get(&n).await.unwrap().as_slice(), b"whole");
+    let e = store.create(&n, b"again").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+}
+
+/// Two nodes (two stores) creating one name at once: exactly one create
+/// succeeds, the other answers "already exists", both read the winner's
+/// value, and a version the loser added is destroyed. Rounds repeat the
+/// race on fresh names (the loser loses at CreateSecret, or, when it finds
+/// the winner's secret still without version 1, at AddSecretVersion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_creating_one_name_at_once_leave_one_key() {
+    let drongo = Drongo::start();
+    let api = JsonHttp::new(&drongo.url());
+    let a = GcpKeyStore::connect(emulator(&drongo.url())).await.unwrap();
+    let b = GcpKeyStore::connect(emulator(&drongo.url())).await.unwrap();
+    for round in 0..8 {
+        let name = key(&format!("race-{round}"));
+        let (ra, rb) = tokio::join!(a.create(&name, b"from a"), b.create(&name, b"from b"));
+        let winner: &[u8] = match (ra, rb) {
+            (Ok(()), Err(e)) if e.kind() == ErrorKind::AlreadyExists => b"from a",
+            (Err(e), Ok(())) if e.kind() == ErrorKind::AlreadyExists => b"from b",
+            other => panic!("round {round}: {other:?}"),
+        };
+        assert_eq!(a.get(&name).await.unwrap().as_slice(), winner);
+        assert_eq!(b.get(&name).await.unwrap().as_slice(), winner);
+        let versions = api
+            .call(
+                "GET",
+                &format!("/v1/projects/{PROJECT}/secrets/{name}/versions"),
+                &[],
+                None,
+            )
+            .await;
+        for v in versions["versions"].as_array().unwrap() {
+            let enabled = v["state"] == "ENABLED";
+            let first = v["name"].as_str().unwrap().ends_with("/versions/1");
+            assert_eq!(enabled, first, "round {round}: {versions}");
+        }
+    }
 }
 
 /// A one-second token is renewed in the background, at half its lifetime.

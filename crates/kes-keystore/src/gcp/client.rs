@@ -27,6 +27,8 @@ pub mod op {
     pub const ADD_VERSION: &str = "AddSecretVersion";
     /// `GET /v1/projects/<p>/secrets/<name>/versions/1:access`
     pub const ACCESS: &str = "AccessSecretVersion";
+    /// `POST /v1/projects/<p>/secrets/<name>/versions/<n>:destroy`
+    pub const DESTROY: &str = "DestroySecretVersion";
     /// `DELETE /v1/projects/<p>/secrets/<name>`
     pub const DELETE: &str = "DeleteSecret";
     /// `GET /v1/projects/<p>/secrets?pageSize=..&pageToken=..`
@@ -56,6 +58,11 @@ pub fn add_version_path(project: &str, name: &str) -> String {
 /// The AccessSecretVersion path of version [`VERSION`] of `name`.
 pub fn access_path(project: &str, name: &str) -> String {
     format!("{}/versions/{VERSION}:access", secret_path(project, name))
+}
+
+/// The DestroySecretVersion path of version `version` of `name`.
+pub fn destroy_path(project: &str, name: &str, version: u32) -> String {
+    format!("{}/versions/{version}:destroy", secret_path(project, name))
 }
 
 /// The ListSecrets path for one page of at most `page_size` secrets,
@@ -102,6 +109,24 @@ pub fn parse_access(resp: &Response) -> Result<Zeroizing<Vec<u8>>, KeyStoreError
             format!("{}: payload.data is not base64: {e}", op::ACCESS),
         )
     })
+}
+
+/// The number of the version an AddSecretVersion answer names
+/// (`{"name": "projects/<p>/secrets/<id>/versions/<n>", ...}`).
+pub fn parse_version(resp: &Response) -> Result<u32, KeyStoreError> {
+    let v = resp.json(BACKEND, op::ADD_VERSION)?;
+    let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+    name.rsplit_once("/versions/")
+        .and_then(|(_, n)| n.parse().ok())
+        .ok_or_else(|| {
+            KeyStoreError::backend(
+                BACKEND,
+                format!(
+                    "{}: version name {name:?} is not projects/<p>/secrets/<id>/versions/<n>",
+                    op::ADD_VERSION
+                ),
+            )
+        })
 }
 
 /// One page of ListSecrets: the secret IDs (the last segment of each
@@ -174,6 +199,10 @@ mod tests {
         );
         assert_eq!(secret_path("p", "k1"), "/v1/projects/p/secrets/k1");
         assert_eq!(
+            destroy_path("p", "k1", 2),
+            "/v1/projects/p/secrets/k1/versions/2:destroy"
+        );
+        assert_eq!(
             list_path("p", 100, ""),
             "/v1/projects/p/secrets?pageSize=100"
         );
@@ -202,6 +231,17 @@ mod tests {
         assert!(e.to_string().contains("no payload.data"), "{e}");
         let e = parse_access(&resp(200, r#"{"payload":{"data":"***"}}"#)).unwrap_err();
         assert!(e.to_string().contains("not base64"), "{e}");
+
+        let added = r#"{"name":"projects/123/secrets/k/versions/2","state":"ENABLED"}"#;
+        assert_eq!(parse_version(&resp(200, added)).unwrap(), 2);
+        for bad in [
+            r#"{}"#,
+            r#"{"name":"projects/1/secrets/k"}"#,
+            r#"{"name":"x/versions/-1"}"#,
+        ] {
+            let e = parse_version(&resp(200, bad)).unwrap_err();
+            assert!(e.to_string().contains("is not projects/"), "{e}");
+        }
 
         let p = parse_list(&resp(
             200,

@@ -18,8 +18,10 @@
 //! `https://oauth2.googleapis.com/token`) instead of self-signed JWTs;
 //! of the application default credentials only service-account key files
 //! (`GOOGLE_APPLICATION_CREDENTIALS`) and the metadata server are used,
-//! not gcloud user credentials or federation files; a create whose second call
-//! (AddSecretVersion) fails deletes the empty secret again; `list` honours
+//! not gcloud user credentials or federation files; a create that finds its
+//! secret without version 1 (a create interrupted between CreateSecret and
+//! AddSecretVersion) takes it over, and of racing creates only the one whose
+//! version is 1 succeeds (`store`); `list` honours
 //! the prefix and `start` contract of [`crate::KeyStore::list`]. Like Go KES,
 //! a listing names every secret of the project, also those KES did not
 //! write, and reads only version 1.

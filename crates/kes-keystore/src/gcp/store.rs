@@ -15,7 +15,7 @@ use super::config::GcpOptions;
 use super::error::{self, BACKEND};
 use crate::list::paginate;
 use crate::transport::{self, CaMode, Call, Http, Policy, Response, SessionClient, TlsFiles};
-use crate::{KeyStore, KeyStoreError, ListPage, Status};
+use crate::{ErrorKind, KeyStore, KeyStoreError, ListPage, Status};
 
 /// The transport policy of the API and the token endpoint: Go KES's HTTP
 /// rules (two retries of 5xx answers and dropped connections). The config
@@ -144,33 +144,55 @@ impl KeyStore for GcpKeyStore {
         })
     }
 
-    /// CreateSecret (automatic replication), then AddSecretVersion. If the
-    /// second call fails, the empty secret is deleted again, so that the
-    /// key is not stuck between "exists" and "not found" (Go KES leaves it).
+    /// CreateSecret (automatic replication), then AddSecretVersion. The
+    /// key is version 1, so of several creates of one name the one whose
+    /// version is 1 wins; one that got another version (a racing create
+    /// added version 1 first) destroys it and answers "already exists".
+    /// A secret without version 1, left by a create interrupted between its
+    /// two calls (by a crash, or by Go KES, which leaves it when the second
+    /// call fails: the key then "exists" but cannot be read), is taken over
+    /// by the next create instead of blocking the name. For the same reason
+    /// a failed second call leaves the empty secret in place: deleting it
+    /// could delete the key of a create that took it over meanwhile.
     async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
         let path = client::create_path(&self.project, name.as_str());
         let call = Call::new(Method::POST, &path).json_body(client::create_body());
         let resp = self.auth.send(&call).await?;
         match resp.status {
             StatusCode::OK => {}
-            StatusCode::CONFLICT => return Err(KeyStoreError::already_exists()),
+            StatusCode::CONFLICT => match self.get(name).await {
+                Ok(_) => return Err(KeyStoreError::already_exists()),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            },
             _ => return Err(error::parse_error(op::CREATE, &resp)),
         }
         let path = client::add_version_path(&self.project, name.as_str());
         let body = client::add_version_body(value);
         let call = Call::new(Method::POST, &path).json_body(body.to_vec());
-        let failed = match self.auth.send(&call).await {
-            Ok(resp) if resp.status == StatusCode::OK => return Ok(()),
-            Ok(resp) => error::parse_error(op::ADD_VERSION, &resp),
-            Err(e) => e,
-        };
-        if let Err(e) = self.delete_secret(name.as_str()).await {
-            tracing::warn!(
-                "{BACKEND}: cannot delete the empty secret {name} after {} failed: {e}",
-                op::ADD_VERSION
-            );
+        let resp = self.auth.send(&call).await?;
+        if resp.status != StatusCode::OK {
+            return Err(error::parse_error(op::ADD_VERSION, &resp));
         }
-        Err(failed)
+        let version = client::parse_version(&resp)?;
+        if version == client::VERSION {
+            return Ok(());
+        }
+        let path = client::destroy_path(&self.project, name.as_str(), version);
+        let call = Call::new(Method::POST, &path).json_body(b"{}".to_vec());
+        match self.auth.send(&call).await {
+            Ok(resp) if resp.status == StatusCode::OK => {}
+            Ok(resp) => tracing::warn!(
+                "{BACKEND}: cannot destroy version {version} of {name}, which lost the create \
+                 to version 1: {}",
+                error::parse_error(op::DESTROY, &resp)
+            ),
+            Err(e) => tracing::warn!(
+                "{BACKEND}: cannot destroy version {version} of {name}, which lost the create \
+                 to version 1: {e}"
+            ),
+        }
+        Err(KeyStoreError::already_exists())
     }
 
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
