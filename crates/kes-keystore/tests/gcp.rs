@@ -174,7 +174,8 @@ async fn values_live_in_version_1_of_an_automatically_replicated_secret() {
 
 /// A secret without version 1 (a create interrupted between its two calls,
 /// or Go KES's create whose second call failed) does not block its name:
-/// the key is "not found", and the next create takes the secret over.
+/// the key is "not found", and the next create takes the secret over. A
+/// version 1 that cannot be read (disabled) still makes the key exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_left_without_a_version_is_taken_over_by_the_next_create() {
     let drongo = Drongo::start();
@@ -191,6 +192,24 @@ async fn a_secret_left_without_a_version_is_taken_over_by_the_next_create() {
     assert_eq!(store.get(&n).await.unwrap_err().kind(), ErrorKind::NotFound);
     store.create(&n, b"whole").await.unwrap();
     assert_eq!(store.get(&n).await.unwrap().as_slice(), b"whole");
+    let e = store.create(&n, b"again").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+    // A version 1 that cannot be read (disabled) still exists.
+    api.call(
+        "POST",
+        &format!("/v1/projects/{PROJECT}/secrets/half/versions/1:disable"),
+        &[],
+        Some(json!({})),
+    )
+    .await;
+    assert!(
+        store
+            .get(&n)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("DISABLED")
+    );
     let e = store.create(&n, b"again").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
 }

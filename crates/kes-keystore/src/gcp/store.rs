@@ -161,8 +161,14 @@ impl KeyStore for GcpKeyStore {
         match resp.status {
             StatusCode::OK => {}
             StatusCode::CONFLICT => match self.get(name).await {
-                Ok(_) => return Err(KeyStoreError::already_exists()),
+                // No version 1: take the secret over.
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
+                // Version 1 exists, also when it cannot be read (disabled,
+                // destroyed: a lasting refusal).
+                Ok(_) => return Err(KeyStoreError::already_exists()),
+                Err(e) if e.kind() == ErrorKind::Backend && !e.is_temporary() => {
+                    return Err(KeyStoreError::already_exists());
+                }
                 Err(e) => return Err(e),
             },
             _ => return Err(error::parse_error(op::CREATE, &resp)),
