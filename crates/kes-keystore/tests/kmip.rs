@@ -103,8 +103,9 @@ async fn keys_written_in_1_4_are_read_in_2_0() {
 /// KMIP has no create-if-absent, so two nodes (two stores, each with its
 /// own per-name lock) creating one name at once can both register an
 /// object. Exactly one create succeeds, the other reports "already exists"
-/// (its object destroyed), and both read the winner's value. Rounds repeat
-/// the race on fresh names.
+/// (both usually find two objects, step back and try again; one then
+/// finds the other's), and both read the winner's value. Rounds repeat the
+/// race on fresh names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_creating_one_name_at_once_leave_one_key() {
     let server = PyKmip::start();

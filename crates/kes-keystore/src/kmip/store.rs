@@ -1,7 +1,7 @@
 //! The KMIP store type and its [`KeyStore`] impl: version negotiation at
 //! connect and the five operations as KMIP operation sequences.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kes_types::KeyName;
@@ -22,6 +22,9 @@ use super::ttlv::{op, reason};
 const DISCOVERY_VERSION: (i32, i32) = (1, 1);
 /// Get Attributes requests per message when listing.
 const LIST_BATCH: usize = 64;
+/// How often a create whose object met another node's (both registered
+/// the name at once) steps back and tries again.
+const CREATE_ATTEMPTS: u32 = 5;
 
 /// A KMIP server as a [`KeyStore`]: each key is one Secret Data object
 /// named `<prefix><key name>`.
@@ -162,42 +165,59 @@ impl KeyStore for KmipKeyStore {
     /// Locate, then Register when no object has the name. KMIP has no
     /// create-if-absent: the two are serialized per name within this
     /// store, but two KES nodes creating one name at once can both
-    /// register. So a create locates again after registering: when another
-    /// object of the name is the one every node reads ([`first`]), its own
-    /// object is destroyed and the create fails with "already exists", as
-    /// if it had come second. With a server that numbers objects in order
-    /// (PyKMIP does) the first registered wins and the others lose; with
-    /// one that does not, which wins is still the same on every node.
+    /// register. So a create locates again after registering and keeps its
+    /// object only if it is the name's only one; otherwise it destroys it
+    /// and, after a random pause, starts over (finding the other node's
+    /// object: "already exists"; or none, when both stepped back: register
+    /// again), [`CREATE_ATTEMPTS`] times at most. Of two creates at most
+    /// one can find only its own object (the later search follows the
+    /// earlier registration), so two never both succeed, whatever order the
+    /// server gives its identifiers.
     async fn create(&self, name: &KeyName, value: &[u8]) -> Result<(), KeyStoreError> {
         let what = format!("create '{name}'");
         let _guard = self.creates.lock(name.as_str()).await;
-        if !self.locate(&what, name).await?.is_empty() {
-            return Err(KeyStoreError::already_exists());
-        }
         let object = self.object_name(name);
-        let payload = self
-            .client
-            .call_one(
-                &what,
-                op::REGISTER,
-                client::register(self.client.version(), &object, value),
-            )
-            .await?;
-        let Some(own) = client::located(&payload).into_iter().next() else {
-            return Err(malformed(&what, "Register answered no Unique Identifier"));
-        };
-        let uids = self.locate(&what, name).await?;
-        if first(&uids).is_some_and(|winner| *winner != own) {
+        for attempt in 1..=CREATE_ATTEMPTS {
+            if !self.locate(&what, name).await?.is_empty() {
+                return Err(KeyStoreError::already_exists());
+            }
+            let payload = self
+                .client
+                .call_one(
+                    &what,
+                    op::REGISTER,
+                    client::register(self.client.version(), &object, value),
+                )
+                .await?;
+            let Some(own) = client::located(&payload).into_iter().next() else {
+                return Err(malformed(&what, "Register answered no Unique Identifier"));
+            };
+            let uids = self.locate(&what, name).await?;
+            if uids.iter().all(|u| *u == own) {
+                return Ok(());
+            }
             self.destroy(&what, &own).await?;
-            return Err(KeyStoreError::already_exists());
+            let pause = 50 + rand::random_range(0..200) * u64::from(attempt);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
-        Ok(())
+        Err(KeyStoreError::backend(
+            BACKEND,
+            format!(
+                "{what}: other nodes kept registering the name at the same time \
+                 ({CREATE_ATTEMPTS} attempts)"
+            ),
+        )
+        .with_temporary(true))
     }
 
     async fn get(&self, name: &KeyName) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
         let what = format!("get '{name}'");
         let uids = self.locate(&what, name).await?;
-        let Some(uid) = first(&uids) else {
+        // KMIP leaves the order of Locate's answer to the server: pick
+        // deterministically (the shortest, then smallest, identifier), so
+        // that every node reads the same object while two creates' objects
+        // both exist for a moment (see `create`).
+        let Some(uid) = uids.iter().min_by_key(|u| (u.len(), u.as_str())) else {
             return Err(KeyStoreError::not_found());
         };
         let payload = self
@@ -261,12 +281,4 @@ impl KeyStore for KmipKeyStore {
         }
         Ok(paginate(names, prefix, start, limit))
     }
-}
-
-/// Of the objects of one name, the one every node reads: KMIP leaves the
-/// order of Locate's answer to the server, so the pick is by the unique
-/// identifier, the shortest, then the smallest (for servers that number
-/// objects, such as PyKMIP, the first registered).
-fn first(uids: &[String]) -> Option<&String> {
-    uids.iter().min_by_key(|u| (u.len(), u.as_str()))
 }
