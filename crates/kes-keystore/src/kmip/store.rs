@@ -1,7 +1,7 @@
 //! The KMIP store type and its [`KeyStore`] impl: version negotiation at
 //! connect and the five operations as KMIP operation sequences.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use kes_types::KeyName;
@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use crate::list::paginate;
 use crate::name_locks::NameLocks;
 use crate::transport::{CaMode, TlsFiles, client_config};
-use crate::{KeyStore, KeyStoreError, ListPage, Status};
+use crate::{KeyStore, KeyStoreError, ListPage, Status, step_back};
 
 use super::client::{self, Client};
 use super::config::{KmipOptions, SUPPORTED_VERSIONS};
@@ -197,8 +197,7 @@ impl KeyStore for KmipKeyStore {
                 return Ok(());
             }
             self.destroy(&what, &own).await?;
-            let pause = 50 + rand::random_range(0..200) * u64::from(attempt);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            tokio::time::sleep(step_back(attempt)).await;
         }
         Err(KeyStoreError::backend(
             BACKEND,

@@ -31,7 +31,7 @@ use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
 use super::config::{HsmConfig, TokenSelector};
-use crate::KeyStoreError;
+use crate::{KeyStoreError, step_back};
 
 /// The back-end name of every error of the seal.
 pub(crate) const BACKEND: &str = "hsm";
@@ -245,8 +245,7 @@ impl Hsm {
                 }
                 (_, true) => {}
             }
-            let pause = 50 + rand::random_range(0..200) * u64::from(attempt);
-            std::thread::sleep(std::time::Duration::from_millis(pause));
+            std::thread::sleep(step_back(attempt));
         }
         Err(KeyStoreError::backend(
             BACKEND,
