@@ -16,11 +16,17 @@
 //! With `dry_run` nothing is written; the outcomes say what would happen.
 //!
 //! A rotated key's versions (`<key>-v<N>-`, docs/key-versions.md) travel
-//! with it: before the key, `<key>-v1-`, `<key>-v2-`, … are copied under
-//! the same rules until the first that the source does not hold (versions
-//! are dense), since not every store lists them (fs does not). Listed version
-//! entries are not matched as keys. For a key never rotated this costs one
-//! read of `<key>-v1-` at the source.
+//! with it, and the rules above apply to the key and its versions as one:
+//! the destination holds "the same value" only if every entry it has
+//! (`<key>`, `<key>-v1-`, `<key>-v2-`, … up to the first absent; versions
+//! are dense) equals the source's and it has no version the source lacks.
+//! Entries it lacks are copied (versions before the key, so an interrupted
+//! run never leaves a rotated key's marker without its versions); `merge`
+//! keeps all of another key, never adding the source's versions to it;
+//! `force` replaces all of it, removing the versions the source does not
+//! have. Versions are probed, not listed, since not every store lists them
+//! (fs does not); listed version entries are not matched as keys. For a key
+//! never rotated this costs one read of `<key>-v1-` on each side.
 
 use kes_types::name::{KeyVersionId, is_version_entry};
 use kes_types::{Glob, KeyName};
@@ -141,8 +147,11 @@ pub async fn matching_names(
     }
 }
 
-/// Copies one key and its versions (see the module docs for the rules);
-/// the outcome is the key's.
+/// Copies one key and its versions (see the module docs for the rules).
+/// The key and its versions are judged together: the destination holds
+/// "the same key" only if every entry it has equals the source's, and it
+/// has no version the source lacks; entries it lacks (an interrupted run)
+/// are copied.
 pub async fn copy_key(
     from: &dyn KeyStore,
     to: &dyn KeyStore,
@@ -150,69 +159,137 @@ pub async fn copy_key(
     opts: MigrateOptions,
 ) -> Result<Outcome, MigrateError> {
     let key = KeyName::new(name).map_err(|_| MigrateError::BadName(name.to_owned()))?;
-    // Versions first: an interrupted run never leaves a rotated key's
-    // marker without its versions at the destination.
-    let mut version = Some(KeyVersionId::FIRST);
-    while let Some(v) = version {
-        let entry = key.version_entry(v);
-        match copy_entry(from, to, &entry, opts).await {
-            Ok(_) => version = v.next(),
-            Err(MigrateError::Key {
-                op: "read", source, ..
-            }) if source.kind() == ErrorKind::NotFound => {
-                break;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    copy_entry(from, to, &key, opts).await
-}
-
-/// Copies one stored entry, a key or a version entry.
-async fn copy_entry(
-    from: &dyn KeyStore,
-    to: &dyn KeyStore,
-    key: &KeyName,
-    opts: MigrateOptions,
-) -> Result<Outcome, MigrateError> {
-    let name = key.as_str();
-    let err = |op: &'static str| {
-        move |source| MigrateError::Key {
-            op,
+    let source = Entries::read(from, &key, "read").await?;
+    let Some(source_value) = source.key.as_deref() else {
+        return Err(MigrateError::Key {
+            op: "read",
             name: name.to_owned(),
-            source,
+            source: KeyStoreError::not_found(),
+        });
+    };
+    let dest = Entries::read(to, &key, "check").await?;
+    let differs = dest.key.as_deref().is_some_and(|d| !equal(d, source_value))
+        || dest.versions.len() > source.versions.len()
+        || dest
+            .versions
+            .iter()
+            .zip(&source.versions)
+            .any(|((_, d), (_, s))| !equal(d, s));
+    let outcome = match (differs, &dest.key) {
+        (false, Some(_)) if dest.versions.len() == source.versions.len() => {
+            return Ok(Outcome::Identical);
         }
-    };
-    let value = from.get(key).await.map_err(err("read"))?;
-    let existing: Option<Zeroizing<Vec<u8>>> = match to.get(key).await {
-        Ok(v) => Some(v),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(err("check")(e)),
-    };
-    let outcome = match existing {
-        None => Outcome::Copied,
-        Some(v) if equal(&v, &value) => return Ok(Outcome::Identical),
-        Some(_) if opts.merge => return Ok(Outcome::Kept),
-        Some(_) if opts.force => Outcome::Replaced,
-        Some(_) => return Err(MigrateError::Exists(name.to_owned())),
+        (false, _) => Outcome::Copied,
+        (true, _) if opts.merge => return Ok(Outcome::Kept),
+        (true, _) if opts.force => Outcome::Replaced,
+        (true, _) => return Err(MigrateError::Exists(name.to_owned())),
     };
     if opts.dry_run {
         return Ok(outcome);
     }
-    if outcome == Outcome::Replaced {
-        match to.delete(key).await {
+    // Versions first, so that an interrupted run never leaves a rotated
+    // key's marker without its versions; then the destination's versions
+    // the source does not have (`force`), highest first, so that what is
+    // left stays dense; the key last.
+    for (i, (v, value)) in source.versions.iter().enumerate() {
+        let existing = dest.versions.get(i).map(|(_, d)| &d[..]);
+        write_entry(to, &key.version_entry(*v), value, existing).await?;
+    }
+    for (v, _) in dest.versions.iter().skip(source.versions.len()).rev() {
+        let entry = key.version_entry(*v);
+        match to.delete(&entry).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(MigrateError::Key {
+                    op: "replace",
+                    name: entry.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    write_entry(to, &key, source_value, dest.key.as_ref().map(|d| &d[..])).await?;
+    Ok(outcome)
+}
+
+/// A key's own entry and its versions (`<key>-v1-`, `<key>-v2-`, … up to
+/// the first absent; versions are dense) in one store.
+struct Entries {
+    key: Option<Zeroizing<Vec<u8>>>,
+    versions: Vec<(KeyVersionId, Zeroizing<Vec<u8>>)>,
+}
+
+impl Entries {
+    /// Reads them; failures are reported as `op` (`read` at the source,
+    /// `check` at the destination).
+    async fn read(
+        store: &dyn KeyStore,
+        key: &KeyName,
+        op: &'static str,
+    ) -> Result<Self, MigrateError> {
+        let mut versions = Vec::new();
+        let mut next = Some(KeyVersionId::FIRST);
+        while let Some(v) = next {
+            match get(store, &key.version_entry(v), op).await? {
+                Some(value) => versions.push((v, value)),
+                None => break,
+            }
+            next = v.next();
+        }
+        let key = get(store, key, op).await?;
+        Ok(Self { key, versions })
+    }
+}
+
+/// The value of `entry`, `None` if absent.
+async fn get(
+    store: &dyn KeyStore,
+    entry: &KeyName,
+    op: &'static str,
+) -> Result<Option<Zeroizing<Vec<u8>>>, MigrateError> {
+    match store.get(entry).await {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(MigrateError::Key {
+            op,
+            name: entry.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Makes `entry` hold `value` at the destination, which held `existing`:
+/// nothing if equal, created if absent, replaced (delete, then create)
+/// otherwise. A create that finds the entry written meanwhile by someone
+/// else succeeds only if it holds `value`.
+async fn write_entry(
+    to: &dyn KeyStore,
+    entry: &KeyName,
+    value: &[u8],
+    existing: Option<&[u8]>,
+) -> Result<(), MigrateError> {
+    let err = |op: &'static str| {
+        move |source| MigrateError::Key {
+            op,
+            name: entry.to_string(),
+            source,
+        }
+    };
+    match existing {
+        Some(v) if equal(v, value) => return Ok(()),
+        Some(_) => match to.delete(entry).await {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(err("replace")(e)),
-        }
+        },
+        None => {}
     }
-    match to.create(key, &value).await {
-        Ok(()) => Ok(outcome),
-        // Another writer created it in between: compare again.
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => match to.get(key).await {
-            Ok(v) if equal(&v, &value) => Ok(Outcome::Identical),
-            Ok(_) if opts.merge => Ok(Outcome::Kept),
-            Ok(_) => Err(MigrateError::Exists(name.to_owned())),
+    match to.create(entry, value).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => match to.get(entry).await {
+            Ok(v) if equal(&v, value) => Ok(()),
+            Ok(_) => Err(MigrateError::Exists(entry.to_string())),
             Err(e) => Err(err("check")(e)),
         },
         Err(e) => Err(err("create")(e)),
@@ -331,6 +408,91 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.identical, 2);
+    }
+
+    /// A store holding `key` with `value` and the versions `versions`.
+    async fn rotated(key: &str, value: &[u8], versions: &[&[u8]]) -> MemKeyStore {
+        let s = store(&[(key, value)]).await;
+        for (i, v) in versions.iter().enumerate() {
+            let id = KeyVersionId::new(u32::try_from(i + 1).unwrap()).unwrap();
+            s.create(&name(key).version_entry(id), v).await.unwrap();
+        }
+        s
+    }
+
+    /// The key's value and its versions' values in `s`.
+    async fn entries(s: &MemKeyStore, key: &str) -> (Option<Vec<u8>>, Vec<Vec<u8>>) {
+        let e = Entries::read(s, &name(key), "check").await.unwrap();
+        let key = e.key.map(|v| v.to_vec());
+        (
+            key,
+            e.versions.into_iter().map(|(_, v)| v.to_vec()).collect(),
+        )
+    }
+
+    /// A key and its versions are one: a destination that holds another
+    /// rotated key of the name keeps all of it with `merge` (none of the
+    /// source's versions is added to it), loses all of it with `force`
+    /// (versions the source lacks are removed), and without either the run
+    /// stops; a destination holding a prefix of the source's entries (an
+    /// interrupted run) is completed.
+    #[tokio::test]
+    async fn a_key_and_its_versions_are_judged_together() {
+        let from = rotated("k", b"marker", &[b"a1", b"a2", b"a3"]).await;
+        let all = Glob::new("*").unwrap();
+        let merge = MigrateOptions {
+            merge: true,
+            ..Default::default()
+        };
+        let force = MigrateOptions {
+            force: true,
+            ..Default::default()
+        };
+
+        let to = rotated("k", b"marker", &[b"b1", b"b2"]).await;
+        let e = migrate(&from, &to, &all, MigrateOptions::default(), |_| ())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, MigrateError::Exists(ref n) if n == "k"), "{e}");
+        assert_eq!(
+            migrate(&from, &to, &all, merge, |_| ()).await.unwrap().kept,
+            1
+        );
+        let kept = (
+            Some(b"marker".to_vec()),
+            vec![b"b1".to_vec(), b"b2".to_vec()],
+        );
+        assert_eq!(entries(&to, "k").await, kept);
+
+        let to = rotated("k", b"marker", &[b"b1", b"b2", b"b3", b"b4"]).await;
+        assert_eq!(
+            migrate(&from, &to, &all, force, |_| ())
+                .await
+                .unwrap()
+                .replaced,
+            1
+        );
+        assert_eq!(entries(&to, "k").await, entries(&from, "k").await);
+        let plain = store(&[("k", b"plain")]).await;
+        let to = rotated("k", b"marker", &[b"b1"]).await;
+        assert_eq!(
+            migrate(&plain, &to, &all, force, |_| ())
+                .await
+                .unwrap()
+                .replaced,
+            1
+        );
+        assert_eq!(entries(&to, "k").await, (Some(b"plain".to_vec()), vec![]));
+
+        let to = rotated("other", b"x", &[]).await;
+        to.create(&name("k").version_entry(KeyVersionId::FIRST), b"a1")
+            .await
+            .unwrap();
+        let s = migrate(&from, &to, &all, MigrateOptions::default(), |_| ())
+            .await
+            .unwrap();
+        assert_eq!(s.copied, 1);
+        assert_eq!(entries(&to, "k").await, entries(&from, "k").await);
     }
 
     #[tokio::test]
