@@ -118,6 +118,18 @@ impl GcpKeyStore {
             _ => Err(error::parse_error(op::DELETE, &resp)),
         }
     }
+
+    /// DestroySecretVersion: wipes the value of version `version` of `name`.
+    async fn destroy_version(&self, name: &str, version: u32) -> Result<(), KeyStoreError> {
+        let path = client::destroy_path(&self.project, name, version);
+        let call = Call::new(Method::POST, &path).json_body(b"{}".to_vec());
+        let resp = self.auth.send(&call).await?;
+        if resp.status == StatusCode::OK {
+            Ok(())
+        } else {
+            Err(error::parse_error(op::DESTROY, &resp))
+        }
+    }
 }
 
 /// `GET /` on the endpoint without a token: any HTTP answer means reachable
@@ -184,19 +196,11 @@ impl KeyStore for GcpKeyStore {
         if version == client::VERSION {
             return Ok(());
         }
-        let path = client::destroy_path(&self.project, name.as_str(), version);
-        let call = Call::new(Method::POST, &path).json_body(b"{}".to_vec());
-        match self.auth.send(&call).await {
-            Ok(resp) if resp.status == StatusCode::OK => {}
-            Ok(resp) => tracing::warn!(
-                "{BACKEND}: cannot destroy version {version} of {name}, which lost the create \
-                 to version 1: {}",
-                error::parse_error(op::DESTROY, &resp)
-            ),
-            Err(e) => tracing::warn!(
+        if let Err(e) = self.destroy_version(name.as_str(), version).await {
+            tracing::warn!(
                 "{BACKEND}: cannot destroy version {version} of {name}, which lost the create \
                  to version 1: {e}"
-            ),
+            );
         }
         Err(KeyStoreError::already_exists())
     }
