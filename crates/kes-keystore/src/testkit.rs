@@ -37,6 +37,37 @@ pub mod faults;
 /// The result of one conformance check.
 pub type CheckResult = Result<(), String>;
 
+/// Two KES nodes creating one name at once: `a` and `b` are two stores
+/// over one back end (two nodes' views of it). For `rounds` fresh names
+/// under `prefix`, both create the name concurrently: exactly one create
+/// must succeed, the other must report [`ErrorKind::AlreadyExists`], and
+/// both stores must then read the winner's value. For back ends without
+/// create-if-absent this is what their create has to make true across
+/// nodes (not a [`run_all`] check, which sees one store). Returns the
+/// names, left in place so that the caller can inspect the back end.
+pub async fn racing_creates(
+    a: &dyn KeyStore,
+    b: &dyn KeyStore,
+    prefix: &str,
+    rounds: usize,
+) -> Result<Vec<KeyName>, String> {
+    let mut names = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let n = name(prefix, &format!("race-{round}"))?;
+        let (ra, rb) = tokio::join!(a.create(&n, b"from a"), b.create(&n, b"from b"));
+        let winner: &[u8] = match (ra, rb) {
+            (Ok(()), Err(e)) if e.kind() == ErrorKind::AlreadyExists => b"from a",
+            (Err(e), Ok(())) if e.kind() == ErrorKind::AlreadyExists => b"from b",
+            (Ok(()), Ok(())) => return Err(format!("create '{n}' succeeded on both stores")),
+            (Err(e), _) | (_, Err(e)) => return Err(unexpected("racing create", &n, &e)),
+        };
+        expect_value(a, &n, winner).await?;
+        expect_value(b, &n, winner).await?;
+        names.push(n);
+    }
+    Ok(names)
+}
+
 /// One named conformance check.
 type Check = for<'a> fn(
     &'a dyn KeyStore,

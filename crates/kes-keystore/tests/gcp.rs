@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kes_keystore::gcp::fake::{FakeGoogle, FakeGoogleConfig};
 use kes_keystore::gcp::{GcpCredentials, GcpKeyStore, GcpOptions};
-use kes_keystore::testkit::{run_all, unique_prefix};
+use kes_keystore::testkit::{racing_creates, run_all, unique_prefix};
 use kes_keystore::{ErrorKind, KeyStore};
 use kes_testpeers::JsonHttp;
 use kes_testpeers::drongo::Drongo;
@@ -215,26 +215,17 @@ async fn a_secret_left_without_a_version_is_taken_over_by_the_next_create() {
 }
 
 /// Two nodes (two stores) creating one name at once: exactly one create
-/// succeeds, the other answers "already exists", both read the winner's
-/// value, and a version the loser added is destroyed. Rounds repeat the
-/// race on fresh names (the loser loses at CreateSecret, or, when it finds
-/// the winner's secret still without version 1, at AddSecretVersion).
+/// succeeds, both read the winner's value, and a version the loser added is
+/// destroyed (the loser loses at CreateSecret, or, when it finds the
+/// winner's secret still without version 1, at AddSecretVersion), on eight
+/// fresh names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_creating_one_name_at_once_leave_one_key() {
     let drongo = Drongo::start();
     let api = JsonHttp::new(&drongo.url());
     let a = GcpKeyStore::connect(emulator(&drongo.url())).await.unwrap();
     let b = GcpKeyStore::connect(emulator(&drongo.url())).await.unwrap();
-    for round in 0..8 {
-        let name = key(&format!("race-{round}"));
-        let (ra, rb) = tokio::join!(a.create(&name, b"from a"), b.create(&name, b"from b"));
-        let winner: &[u8] = match (ra, rb) {
-            (Ok(()), Err(e)) if e.kind() == ErrorKind::AlreadyExists => b"from a",
-            (Err(e), Ok(())) if e.kind() == ErrorKind::AlreadyExists => b"from b",
-            other => panic!("round {round}: {other:?}"),
-        };
-        assert_eq!(a.get(&name).await.unwrap().as_slice(), winner);
-        assert_eq!(b.get(&name).await.unwrap().as_slice(), winner);
+    for name in racing_creates(&a, &b, "gcp", 8).await.unwrap() {
         let versions = api
             .call(
                 "GET",
@@ -246,7 +237,7 @@ async fn nodes_creating_one_name_at_once_leave_one_key() {
         for v in versions["versions"].as_array().unwrap() {
             let enabled = v["state"] == "ENABLED";
             let first = v["name"].as_str().unwrap().ends_with("/versions/1");
-            assert_eq!(enabled, first, "round {round}: {versions}");
+            assert_eq!(enabled, first, "{name}: {versions}");
         }
     }
 }
