@@ -77,12 +77,12 @@ pub struct ListPage {
 
 /// How long a create that met another node's create of the same object
 /// (a KMIP key, the HSM seal's key: both found two where they made one)
-/// waits before it tries again: random, so that the two do not meet again,
-/// and growing with `attempt` (from 1), so that slow peers get apart too:
-/// 50 ms plus up to 200 ms × 2^(attempt − 1), at most 3.25 s.
+/// waits before it tries again, the `n`-th time (from 1): random, so that
+/// the two do not meet again, and growing, so that slow peers get apart
+/// too: 50 ms plus up to 200 ms × 2^(n − 1), at most 3.25 s.
 #[cfg(any(feature = "kmip", feature = "hsm"))]
-pub(crate) fn step_back(attempt: u32) -> Duration {
-    let spread = 200u64 << attempt.saturating_sub(1).min(4);
+pub(crate) fn step_back(n: u32) -> Duration {
+    let spread = 200u64 << n.saturating_sub(1).min(4);
     Duration::from_millis(50 + rand::random_range(0..spread))
 }
 

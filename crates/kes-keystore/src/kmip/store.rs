@@ -178,6 +178,9 @@ impl KeyStore for KmipKeyStore {
         let _guard = self.creates.lock(name.as_str()).await;
         let object = self.object_name(name);
         for attempt in 1..=CREATE_ATTEMPTS {
+            if attempt > 1 {
+                tokio::time::sleep(step_back(attempt - 1)).await;
+            }
             if !self.locate(&what, name).await?.is_empty() {
                 return Err(KeyStoreError::already_exists());
             }
@@ -197,7 +200,6 @@ impl KeyStore for KmipKeyStore {
                 return Ok(());
             }
             self.destroy(&what, &own).await?;
-            tokio::time::sleep(step_back(attempt)).await;
         }
         Err(KeyStoreError::backend(
             BACKEND,

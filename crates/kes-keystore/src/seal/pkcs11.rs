@@ -209,6 +209,9 @@ impl Hsm {
         create: bool,
     ) -> Result<ObjectHandle, KeyStoreError> {
         for attempt in 1..=CREATE_ATTEMPTS {
+            if attempt > 1 {
+                std::thread::sleep(step_back(attempt - 1));
+            }
             match (self.find_keys(session)?.as_slice(), create) {
                 ([key], _) => return Ok(*key),
                 ([], false) => {
@@ -245,7 +248,6 @@ impl Hsm {
                 }
                 (_, true) => {}
             }
-            std::thread::sleep(step_back(attempt));
         }
         Err(KeyStoreError::backend(
             BACKEND,
