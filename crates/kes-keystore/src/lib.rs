@@ -77,13 +77,19 @@ pub struct ListPage {
 
 /// How long a create that met another node's create of the same object
 /// (a KMIP key, the HSM seal's key: both found two where they made one)
-/// waits before it tries again, the `n`-th time (from 1): random, so that
-/// the two do not meet again, and growing, so that slow peers get apart
-/// too: 50 ms plus up to 200 ms × 2^(n − 1), at most 3.25 s.
+/// waits before it tries again, the `n`-th time (from 1); `took` is how
+/// long the attempt that met the other took. Two creates meet again only
+/// if they start within about that time of each other, so the pause is
+/// random over at least four times it (and at least 200 ms), doubling with
+/// `n` up to 4 s, plus 50 ms: a second meeting has odds of about 1 in 2,
+/// then 1 in 4, 1 in 8, whatever the peer's latency.
 #[cfg(any(feature = "kmip", feature = "hsm"))]
-pub(crate) fn step_back(n: u32) -> Duration {
-    let spread = 200u64 << n.saturating_sub(1).min(4);
-    Duration::from_millis(50 + rand::random_range(0..spread))
+pub(crate) fn step_back(n: u32, took: Duration) -> Duration {
+    let base = took.saturating_mul(4).max(Duration::from_millis(200));
+    let spread = base
+        .saturating_mul(1 << n.saturating_sub(1).min(4))
+        .min(Duration::from_secs(4));
+    Duration::from_millis(50) + spread.mul_f64(rand::random::<f64>())
 }
 
 /// A persistent map from key names to stored-key values.

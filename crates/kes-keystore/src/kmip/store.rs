@@ -1,7 +1,7 @@
 //! The KMIP store type and its [`KeyStore`] impl: version negotiation at
 //! connect and the five operations as KMIP operation sequences.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kes_types::KeyName;
@@ -24,7 +24,7 @@ const DISCOVERY_VERSION: (i32, i32) = (1, 1);
 const LIST_BATCH: usize = 64;
 /// How often a create whose object met another node's (both registered
 /// the name at once) steps back and tries again.
-const CREATE_ATTEMPTS: u32 = 5;
+const CREATE_ATTEMPTS: u32 = 8;
 
 /// A KMIP server as a [`KeyStore`]: each key is one Secret Data object
 /// named `<prefix><key name>`.
@@ -177,10 +177,12 @@ impl KeyStore for KmipKeyStore {
         let what = format!("create '{name}'");
         let _guard = self.creates.lock(name.as_str()).await;
         let object = self.object_name(name);
+        let mut took = Duration::ZERO;
         for attempt in 1..=CREATE_ATTEMPTS {
             if attempt > 1 {
-                tokio::time::sleep(step_back(attempt - 1)).await;
+                tokio::time::sleep(step_back(attempt - 1, took)).await;
             }
+            let started = Instant::now();
             if !self.locate(&what, name).await?.is_empty() {
                 return Err(KeyStoreError::already_exists());
             }
@@ -200,6 +202,7 @@ impl KeyStore for KmipKeyStore {
                 return Ok(());
             }
             self.destroy(&what, &own).await?;
+            took = started.elapsed();
         }
         Err(KeyStoreError::backend(
             BACKEND,

@@ -208,10 +208,12 @@ impl Hsm {
         session: &Session,
         create: bool,
     ) -> Result<ObjectHandle, KeyStoreError> {
+        let mut took = std::time::Duration::ZERO;
         for attempt in 1..=CREATE_ATTEMPTS {
             if attempt > 1 {
-                std::thread::sleep(step_back(attempt - 1));
+                std::thread::sleep(step_back(attempt - 1, took));
             }
+            let started = std::time::Instant::now();
             match (self.find_keys(session)?.as_slice(), create) {
                 ([key], _) => return Ok(*key),
                 ([], false) => {
@@ -248,6 +250,7 @@ impl Hsm {
                 }
                 (_, true) => {}
             }
+            took = started.elapsed();
         }
         Err(KeyStoreError::backend(
             BACKEND,
