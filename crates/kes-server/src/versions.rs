@@ -743,15 +743,21 @@ mod tests {
         );
     }
 
+    /// A plain key `k` whose first rotation stopped after creating `k-v1-`
+    /// (its copy) and `k-v2-`, before sealing `k`.
+    async fn first_rotation_stopped_before_seal(store: &MemKeyStore, k: &KeyName) {
+        let bytes = new_key(store, k).await;
+        store.create(&k.version_entry(v(1)), &bytes).await.unwrap();
+        let v2 = KeyVersion::generate(Cipher::Aes256, None).encode().unwrap();
+        store.create(&k.version_entry(v(2)), &v2).await.unwrap();
+    }
+
     #[tokio::test]
     async fn interrupted_first_rotation_is_finished_by_the_next() {
         let store = MemKeyStore::default();
         let k = name("k");
-        let bytes = new_key(&store, &k).await;
         // Crash after creating K-v1- and K-v2-, before sealing K.
-        store.create(&k.version_entry(v(1)), &bytes).await.unwrap();
-        let stray = KeyVersion::generate(Cipher::Aes256, None).encode().unwrap();
-        store.create(&k.version_entry(v(2)), &stray).await.unwrap();
+        first_rotation_stopped_before_seal(&store, &k).await;
         assert_eq!(KeyLoader.load(&store, &k).await.unwrap().latest(), v(1));
         assert_eq!(rotate(&store, &k, None, None).await.unwrap(), Some(v(3)));
         assert_eq!(store.get(&k).await.unwrap().as_slice(), ROTATED_MARKER);
@@ -764,11 +770,8 @@ mod tests {
     async fn a_rotation_between_create_and_seal_is_finished_not_repeated() {
         let store = MemKeyStore::default();
         let k = name("k");
-        let bytes = new_key(&store, &k).await;
         // The first rotator, stopped before its seal.
-        store.create(&k.version_entry(v(1)), &bytes).await.unwrap();
-        let v2 = KeyVersion::generate(Cipher::Aes256, None).encode().unwrap();
-        store.create(&k.version_entry(v(2)), &v2).await.unwrap();
+        first_rotation_stopped_before_seal(&store, &k).await;
         // The second saw the plain key, latest v1.
         assert_eq!(rotate(&store, &k, None, Some(v(1))).await.unwrap(), None);
         assert_eq!(store.get(&k).await.unwrap().as_slice(), ROTATED_MARKER);
